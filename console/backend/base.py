@@ -1,0 +1,81 @@
+"""The interface screens talk to. `console.backend.live.LiveBackend` implements it against Docker, the hub
+and XNAT; `console.backend.fake.FakeBackend` implements it in memory for UI tests.
+
+Docker's SDK blocks, so the Docker methods are plain functions that the UI calls from thread workers.
+The hub and XNAT methods are coroutines that the UI calls from async workers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from datetime import datetime
+from typing import Protocol
+
+from console.backend.models import (
+    ActionResult,
+    CheckStep,
+    ComponentHealth,
+    ContainerStats,
+    DockerEvent,
+    HubInfo,
+    LogLine,
+    NodeInfo,
+    ServerRow,
+    ServiceInfo,
+    TaskInfo,
+)
+
+
+class Backend(Protocol):
+    read_only: bool
+
+    # -- Docker (blocking: call from a thread worker) ------------------------------------------
+    def docker_health(self) -> list[ComponentHealth]:
+        """Engine and swarm health; never raises, a dead engine is a DOWN component."""
+
+    def nodes(self) -> list[NodeInfo]: ...
+
+    def services(self) -> list[ServiceInfo]:
+        """The stack's services and every notebook service the hub spawned."""
+
+    def tasks(self, service: str) -> list[TaskInfo]: ...
+
+    def events(self, since: datetime | None = None) -> list[DockerEvent]: ...
+
+    def container_stats(self, task: TaskInfo) -> ContainerStats: ...
+
+    def service_logs(
+        self,
+        service: str,
+        *,
+        follow: bool = False,
+        since: datetime | None = None,
+        tail: int | None = None,
+        timestamps: bool = False,
+    ) -> Iterator[LogLine]:
+        """Lines of every task of the service, across nodes. With follow, blocks until closed."""
+
+    def inspect_service(self, service: str) -> dict:
+        """`docker service inspect`, with env values that hold secrets redacted."""
+
+    def deploy(self) -> Iterator[str]:
+        """Pre-flight checks, then `docker stack deploy`, then convergence; yields progress lines."""
+
+    def stop_stack(self) -> ActionResult: ...
+
+    # -- Hub (async) -------------------------------------------------------------------------
+    async def hub_info(self) -> HubInfo: ...
+
+    async def hub_servers(self) -> list[ServerRow]:
+        """Every server of every user, with the swarm columns joined in."""
+
+    async def stop_server(self, user: str, server: str) -> ActionResult: ...
+
+    async def delete_server(self, user: str, server: str) -> ActionResult: ...
+
+    def restart_server(self, user: str, server: str) -> AsyncIterator[str]:
+        """Stop, then start with the same user_options; yields spawn progress messages live."""
+
+    # -- XNAT (async) ------------------------------------------------------------------------
+    def xnat_check(self) -> AsyncIterator[CheckStep]:
+        """The connectivity check, one step at a time."""

@@ -1,0 +1,181 @@
+"""Typed models the backend returns and the screens and CLI render."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import Enum
+
+
+class Health(str, Enum):
+    OK = "ok"
+    DEGRADED = "degraded"
+    DOWN = "down"
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True)
+class ComponentHealth:
+    """Health of one part of the deployment (engine, swarm, hub, proxy, XNAT)."""
+
+    name: str
+    health: Health
+    detail: str = ""  # human-readable, never holds a secret
+
+
+@dataclass(frozen=True)
+class NodeInfo:
+    id: str
+    hostname: str
+    role: str  # manager | worker
+    availability: str  # active | pause | drain
+    state: str  # ready | down | unknown
+    leader: bool = False
+    nano_cpus: int = 0
+    memory_bytes: int = 0
+    labels: dict[str, str] = field(default_factory=dict)
+    address: str = ""
+
+
+@dataclass(frozen=True)
+class TaskInfo:
+    id: str
+    service_id: str
+    slot: int | None
+    node_id: str
+    node_name: str
+    state: str  # Docker task state: running, rejected, failed, ...
+    desired_state: str
+    message: str
+    error: str  # Docker's Status.Err, e.g. "invalid mount config ..."
+    timestamp: datetime | None
+    container_id: str = ""
+
+
+@dataclass(frozen=True)
+class ServiceInfo:
+    id: str
+    name: str
+    image: str
+    mode: str  # replicated | global
+    replicas_running: int
+    replicas_desired: int
+    updated_at: datetime | None
+    labels: dict[str, str] = field(default_factory=dict)
+    stack: str = ""  # com.docker.stack.namespace
+    notebook_user: str = ""  # set on services the hub spawned
+    notebook_server: str = ""
+    cpu_limit: float | None = None  # CPUs
+    mem_limit: int | None = None  # bytes
+
+
+@dataclass(frozen=True)
+class ContainerStats:
+    """One-shot stats computed by the console, or the reason there are none."""
+
+    cpu_percent: float | None = None
+    mem_bytes: int | None = None
+    mem_limit_bytes: int | None = None
+    unavailable_reason: str = ""  # e.g. "n/a: task runs on node2, whose engine is not reachable"
+
+
+@dataclass(frozen=True)
+class ServerRow:
+    """One hub server (default or named) joined with its swarm service and task."""
+
+    user: str
+    server: str  # "" for the default server
+    state: str  # ready | pending spawn | pending stop | failed | stopped
+    started: datetime | None
+    last_activity: datetime | None
+    url: str = ""
+    progress_url: str = ""
+    user_options: dict = field(default_factory=dict)
+    # From user_options: the XNAT item it was launched for.
+    xsi_type: str = ""
+    item_id: str = ""
+    project_id: str = ""
+    # From the swarm.
+    service_name: str = ""
+    service_id: str = ""
+    task_state: str = ""
+    task_error: str = ""
+    node: str = ""
+    image: str = ""
+    cpu_limit: float | None = None
+    mem_limit: int | None = None
+    stats: ContainerStats | None = None
+
+    @property
+    def key(self) -> str:
+        """Stable row key: USER or USER/SERVER."""
+        return f"{self.user}/{self.server}" if self.server else self.user
+
+
+@dataclass(frozen=True)
+class HubInfo:
+    version: str
+    health: Health
+    authenticator: str = ""
+    spawner: str = ""
+    proxy_routes: int | None = None
+    token_scopes: tuple[str, ...] = ()
+    missing_scopes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Overview:
+    components: tuple[ComponentHealth, ...]
+    users: int
+    running_servers: int
+    pending_servers: int
+    failed_tasks: int
+    nodes: int
+    managers: int
+    hub_version: str = ""
+
+
+@dataclass(frozen=True)
+class DockerEvent:
+    time: datetime
+    type: str  # service, node, container, ...
+    action: str
+    actor: str
+
+
+@dataclass(frozen=True)
+class LogLine:
+    """One log line of a service, prefixed by the task that wrote it."""
+
+    task: str  # e.g. "jupyter-alice--x.1.abc123@node1"
+    text: str
+    timestamp: datetime | None = None
+    stream: str = "stdout"
+
+
+class CheckStatus(str, Enum):
+    PASS = "pass"
+    FAIL = "fail"
+    WARN = "warn"
+    SKIP = "skip"
+
+
+@dataclass(frozen=True)
+class CheckStep:
+    """One step of the XNAT connectivity check."""
+
+    name: str
+    status: CheckStatus
+    reason: str = ""
+    hint: str = ""
+
+
+@dataclass(frozen=True)
+class ActionResult:
+    """The outcome of a change (stop, restart, deploy...), also written to the audit log."""
+
+    action: str
+    target: str
+    ok: bool
+    detail: str = ""
+    removed: tuple[str, ...] = ()
