@@ -124,6 +124,16 @@ class HubInfo:
 
 
 @dataclass(frozen=True)
+class HubIdentity:
+    """Who the console's token is (`GET /hub/api/user`) and what it may do."""
+
+    name: str
+    kind: str  # user | service
+    scopes: tuple[str, ...] = ()
+    missing_scopes: tuple[str, ...] = ()  # needed by the console, not held (or held only with a filter)
+
+
+@dataclass(frozen=True)
 class Overview:
     components: tuple[ComponentHealth, ...]
     users: int
