@@ -1,0 +1,115 @@
+"""An XNAT stand-in: a real HTTP server that answers the hub's XNAT calls with the XNAT plugin's exact shapes.
+
+XNAT cannot run on our machines, so tests and the demo talk to this instead. It is the only thing in the project
+that stands in for something else. Modules:
+
+- `hub.standin.server`: `XnatStandin`, the server (XNAT port + control port).
+- `hub.standin.options`: `user_options(...)`, `start_request_body(...)`, `event_tracking_id(now)`,
+  `project_mounts(...)`: the plugin's JSON documents (integration spec §6.1/§6.2).
+- `hub.standin.plugin`: `XnatPlugin`, XNAT's calls *to the hub* (create user, start, poll, token, stop).
+- `hub.standin.faults`: `Fault` and the garbage bodies.
+- `hub.standin.demo`: the demo cast for `--seed-demo`.
+
+XNAT endpoints (XNAT port)
+--------------------------
+Authentication is HTTP Basic, or a live `JSESSIONID` cookie. Usernames are case-sensitive (`Alice.Smith` is not
+`alice.smith`) and URL-decoded from the path; an encoded `/` (`%2F`) gets 400, as from Tomcat. Every successful
+Basic-authenticated request that carries no live `JSESSIONID` opens a session and sets the cookie, as Tomcat does
+behind XNAT: a client that never DELETEs `/data/JSESSION` leaks one session per call (`open_sessions` counts them).
+
+======  ======================================================================  ==========================================
+GET     /xapi/users/{username}/roles                                            JSON array of role names. 401 bad
+                                                                                credentials, 403 caller neither that user
+                                                                                nor `Administrator`, 404 unknown user.
+GET     /xapi/jupyterhub/preferences                                            map of all prefs (only
+                                                                                `allUsersCanStartJupyter` unless the
+                                                                                caller has role JupyterHub/Administrator)
+GET     /xapi/jupyterhub/preferences/{name}                                     `{name: value}`; 404 unknown;
+                                                                                `jupyterHubToken` 403 unless privileged
+GET     /xapi/jupyterhub/users/{user}/server/user-options                       default server ("") options
+GET     /xapi/jupyterhub/users/{user}/server/{servername}/user-options          named server options. Both need role
+                                                                                `JupyterHub` or `Administrator` (else
+                                                                                403); 404 `User options not found.`
+POST    /data/JSESSION  (GET too)                                               the session id as text (opens one)
+DELETE  /data/JSESSION                                                          ends the cookie's session; 200
+======  ======================================================================  ==========================================
+
+Any other path, including `.../server//user-options`, is 404. Errors are short `text/plain` bodies; 401 carries
+`WWW-Authenticate: Basic realm="XNAT"`.
+
+Python API (in-process)
+-----------------------
+::
+
+    from hub.standin.server import XnatStandin
+    from hub.standin.options import user_options
+
+    standin = XnatStandin()
+    urls = await standin.start(host="127.0.0.1", port=0, control_port=0)   # -> StandinUrls(xnat, control)
+    standin.url, standin.control_url, standin.port, standin.control_port
+    standin.add_user("Alice.Smith", "pw", ["Jupyter"], enabled=True)       # replaces an existing account
+    standin.remove_user("Alice.Smith")
+    standin.add_user("jupyterhub", "svc-pw", ["JupyterHub"])              # the hub's service account
+    standin.set_user_options("Alice.Smith", "20240615T101530123Z", user_options("Alice.Smith", "2024..."))
+    standin.set_user_options("Alice.Smith", "", {...})                    # "" = default server; any JSON value
+    standin.remove_user_options(user, server)
+    standin.set_preferences({"allUsersCanStartJupyter": True})
+    standin.set_fault(latency=0.1)                                         # seconds, every answer, non-blocking
+    standin.set_fault(status=503, path="/xapi/users/*/roles", times=1)     # glob on the raw path; next N requests
+    standin.set_fault(garbage="html" | "truncated-json" | "wrong-types")   # status 200 unless status= is given
+    standin.set_fault(down=True)                                           # XNAT port refuses connections
+    standin.set_fault(down=False)  /  standin.clear_faults()               # listen again, same port
+    standin.faults, standin.is_down
+    standin.requests            # [{"method","path","user","authenticated","status","seconds"}], raw paths,
+                                # never a password, token or query string
+    standin.requests_to("/xapi/users/*/roles"), standin.clear_requests()
+    standin.open_sessions, standin.sessions_by_user()
+    standin.reset()             # users, options, sessions, log, faults gone; preferences back to defaults
+    await standin.stop()
+
+    with XnatStandin().run_in_thread() as standin:                         # own loop in a thread; all the
+        ...                                                                # methods above are thread-safe
+
+Faults: one fault per `path` glob (None = every path), the most recently set matching fault applies. `latency`
+delays the answer; `status` answers with that status and a text body, before authentication (no session opens);
+`garbage` runs the real endpoint (auth, sessions) and replaces its body: `html` a login page, `truncated-json`
+the first half of the real JSON (never parses), `wrong-types` the real JSON with each value swapped for another
+JSON type (bool->"true", number->"2.0", string->[string], null->{}, list->object, object->[[k, v], ...]).
+`down` stops listening and cuts open connections, so clients see connection refused; it never changes the port.
+
+Pytest: the `xnat_standin` fixture (tests/conftest.py) yields a started `XnatStandin` on loopback.
+
+Control API (control port, JSON, no authentication: keep it on loopback)
+-----------------------------------------------------------------------
+======  ===========================================  ================================================
+GET     /_standin/                                   `{"xnat_url","down","users","open_sessions"}`
+GET     /_standin/users                              `{name: {"roles", "enabled"}}` (no passwords)
+PUT     /_standin/users/{name}                       `{"password": str, "roles": [str], "enabled"?: bool}`
+DELETE  /_standin/users/{name}                       404 if absent
+GET/PUT/DELETE /_standin/user-options/{user}         default server's options (PUT body = the document)
+GET/PUT/DELETE /_standin/user-options/{user}/{server}  named server's options
+GET/PUT /_standin/preferences                        PUT merges a JSON object
+GET     /_standin/faults                             `{"down": bool, "faults": [...]}`
+PUT     /_standin/faults                             `{"latency","status","garbage","path","times","down"}`
+DELETE  /_standin/faults                             clear every fault, XNAT port back up
+GET/DELETE /_standin/requests                        the request log / clear it
+GET     /_standin/sessions                           `{"open": n, "by_user": {name: n}}`
+POST    /_standin/reset                              as `reset()`
+======  ===========================================  ================================================
+
+Bad input answers 400 `{"error": "..."}`.
+
+Command line
+------------
+``python -m hub.standin --host 0.0.0.0 --port 8080 --control-port 8081 [--control-host H] [--seed-demo]
+[--demo-image IMG]``. `--seed-demo` adds `alice` (Jupyter, password `alice-password`), `Alice.Smith` (Jupyter,
+`smith-password`), `bob` (no role, `bob-password`), `admin` (Administrator, `admin-password`) and the service
+account `jupyterhub` (role JupyterHub, password from `JH_XNAT_PASSWORD` or `JH_XNAT_PASSWORD_FILE`), and stores
+default-server options (image `--demo-image`) for the two Jupyter users. Nothing secret is printed. SIGTERM or
+Ctrl-C stops it cleanly.
+"""
+
+from .options import event_tracking_id, start_request_body, user_options
+from .server import StandinUrls, XnatStandin
+
+__all__ = ["XnatStandin", "StandinUrls", "user_options", "start_request_body", "event_tracking_id"]

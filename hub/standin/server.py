@@ -1,0 +1,772 @@
+"""The XNAT stand-in server: XNAT's endpoints on one port, a control API on another.
+
+See the package docstring (`hub.standin`) for the endpoints, the Python API and the control API.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import fnmatch
+import json
+import secrets
+import socket
+import threading
+import time
+import weakref
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+from tornado.httpserver import HTTPServer
+from tornado.iostream import IOStream
+from tornado.netutil import bind_sockets
+from tornado.web import Application, Finish, RequestHandler
+
+from .faults import Fault, garbage_body
+
+ADMIN_ROLE = "Administrator"
+SERVICE_ROLE = "JupyterHub"
+SESSION_COOKIE = "JSESSIONID"
+NOT_FOUND_OPTIONS = "User options not found."
+
+# The plugin's preferences (tool id `jupyterhub`) with their defaults.
+DEFAULT_PREFERENCES: dict[str, Any] = {
+    "jupyterHubHostUrl": "",
+    "jupyterHubApiUrl": "http://172.17.0.1/jupyterhub/hub/api",
+    "jupyterHubToken": "secret-token",
+    "startTimeout": 180,
+    "stopTimeout": 60,
+    "startPollingInterval": 8,
+    "stopPollingInterval": 2,
+    "pathTranslationArchivePrefix": "",
+    "pathTranslationArchiveDockerPrefix": "",
+    "pathTranslationWorkspacePrefix": "",
+    "pathTranslationWorkspaceDockerPrefix": "",
+    "workspacePath": "/data/xnat/workspaces",
+    "inactivityTimeout": 60,
+    "maxServerLifetime": 48,
+    "maxNamedServers": 1,
+    "allUsersCanStartJupyter": False,
+}
+# Only the admin and the JupyterHub service account may read these.
+PRIVILEGED_PREFERENCES = {"jupyterHubToken"}
+
+
+class StandinUrls(NamedTuple):
+    xnat: str
+    control: str
+
+
+@dataclass
+class StandinUser:
+    name: str
+    password: str
+    roles: tuple[str, ...]
+    enabled: bool = True
+
+    def to_json(self) -> dict[str, Any]:
+        # Never the password.
+        return {"roles": list(self.roles), "enabled": self.enabled}
+
+
+def _url(host: str, port: int) -> str:
+    if host in ("", "0.0.0.0"):
+        host = "127.0.0.1"
+    elif host == "::":
+        host = "::1"
+    if ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{port}"
+
+
+class _TrackingHTTPServer(HTTPServer):
+    """An HTTPServer that remembers its connections, so `down` can cut the keep-alive ones too."""
+
+    open_streams: weakref.WeakSet[IOStream]
+
+    def handle_stream(self, stream: IOStream, address: tuple) -> None:
+        self.open_streams.add(stream)
+        super().handle_stream(stream, address)
+
+    def cut(self) -> None:
+        """Stop listening and drop every connection, now (synchronously)."""
+        self.stop()
+        for stream in list(self.open_streams):
+            stream.close()
+
+
+def _listen(app: Application, host: str, port: int) -> tuple[_TrackingHTTPServer, int]:
+    sockets = bind_sockets(port, address=host or None, family=socket.AF_UNSPEC)
+    server = _TrackingHTTPServer(app, xheaders=False)
+    server.open_streams = weakref.WeakSet()
+    server.add_sockets(sockets)
+    return server, sockets[0].getsockname()[1]
+
+
+class XnatStandin:
+    """A real HTTP server that answers the XNAT calls the hub makes, with the XNAT plugin's exact shapes."""
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self.users: dict[str, StandinUser] = {}
+        self.user_options_store: dict[tuple[str, str], Any] = {}
+        self.preferences: dict[str, Any] = dict(DEFAULT_PREFERENCES)
+        self._faults: list[Fault] = []
+        self._fault_uses: dict[int, int] = {}
+        self._sessions: dict[str, str] = {}
+        self.requests: list[dict[str, Any]] = []
+        self._down = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._xnat_server: _TrackingHTTPServer | None = None
+        self._control_server: _TrackingHTTPServer | None = None
+        self._wake: asyncio.Event | None = None
+        self._in_flight = 0
+        self.host = "127.0.0.1"
+        self.port = 0
+        self.control_host = "127.0.0.1"
+        self.control_port = 0
+        self._xnat_app = Application(
+            _xnat_routes(self), default_handler_class=_UnknownPathHandler,
+            default_handler_args={"standin": self}, log_function=_quiet,
+        )
+        self._control_app = Application(_control_routes(self), log_function=_quiet)
+
+    # -- lifecycle -------------------------------------------------------------------------------------------------
+
+    async def start(
+        self, host: str = "127.0.0.1", port: int = 0, control_port: int = 0, *, control_host: str | None = None
+    ) -> StandinUrls:
+        """Listen on `port` (XNAT) and `control_port` (control API); 0 picks a free port. Returns both URLs."""
+        if self._xnat_server is not None:
+            raise RuntimeError("the stand-in is already running")
+        self._loop = asyncio.get_running_loop()
+        self._wake = asyncio.Event()
+        self.host, self.control_host = host, control_host if control_host is not None else host
+        self._xnat_server, self.port = _listen(self._xnat_app, self.host, port)
+        try:
+            self._control_server, self.control_port = _listen(self._control_app, self.control_host, control_port)
+        except OSError:
+            self._xnat_server.cut()
+            self._xnat_server = None
+            raise
+        self._down = False
+        return self.urls
+
+    async def stop(self) -> None:
+        """Stop both ports, drop every connection and wait (briefly) for answers still in progress."""
+        assert self._wake is not None or self._xnat_server is None
+        for server in (self._xnat_server, self._control_server):
+            if server is not None:
+                server.cut()
+        self._xnat_server = self._control_server = None
+        if self._wake is not None:
+            self._wake.set()  # ends injected latency early
+        deadline = time.monotonic() + 5
+        while self._in_flight and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+
+    @property
+    def url(self) -> str:
+        """Base URL of the XNAT side, e.g. `http://127.0.0.1:41234` (use as JH_XNAT_URL)."""
+        return _url(self.host, self.port)
+
+    @property
+    def control_url(self) -> str:
+        """Base URL of the control API (without `/_standin`)."""
+        return _url(self.control_host, self.control_port)
+
+    @property
+    def urls(self) -> StandinUrls:
+        return StandinUrls(self.url, self.control_url)
+
+    @contextmanager
+    def run_in_thread(
+        self, host: str = "127.0.0.1", port: int = 0, control_port: int = 0, *, control_host: str | None = None
+    ) -> Iterator[XnatStandin]:
+        """Run the stand-in on its own event loop in a thread, for synchronous tests or foreign event loops.
+
+        The data and fault methods are safe to call from any thread while it runs.
+        """
+        loop = asyncio.new_event_loop()
+        started: asyncio.Future[StandinUrls] = loop.create_future()
+
+        def run() -> None:
+            asyncio.set_event_loop(loop)
+
+            async def boot() -> None:
+                try:
+                    started.set_result(await self.start(host, port, control_port, control_host=control_host))
+                except BaseException as e:  # handed to the caller's thread below
+                    started.set_exception(e)
+
+            loop.create_task(boot())
+            loop.run_forever()
+
+        thread = threading.Thread(target=run, name="xnat-standin", daemon=True)
+        thread.start()
+        try:
+            asyncio.run_coroutine_threadsafe(asyncio.wait_for(asyncio.shield(started), 10), loop).result(15)
+            yield self
+        finally:
+            if self._xnat_server is not None:
+                asyncio.run_coroutine_threadsafe(self.stop(), loop).result(15)
+            loop.call_soon_threadsafe(loop.stop)
+            thread.join(15)
+            loop.close()
+            self._loop = None
+
+    # -- data --------------------------------------------------------------------------------------------------------
+
+    def add_user(self, name: str, password: str, roles: Iterable[str] = (), *, enabled: bool = True) -> None:
+        """Create or replace an XNAT account. Names are case-sensitive, as in XNAT."""
+        if not isinstance(name, str) or not name:
+            raise ValueError("a user needs a non-empty name")
+        if not isinstance(password, str) or not password:
+            raise ValueError(f"user {name!r} needs a non-empty password")
+        if isinstance(roles, str):
+            raise ValueError("roles must be a list of role names, not a string")
+        roles = tuple(roles)
+        if not all(isinstance(r, str) for r in roles):
+            raise ValueError("roles must be strings")
+        if not isinstance(enabled, bool):
+            raise ValueError("enabled must be true or false")
+        with self._lock:
+            self.users[name] = StandinUser(name, password, roles, enabled)
+
+    def remove_user(self, name: str) -> bool:
+        """Delete an account and end its sessions. True if it existed."""
+        with self._lock:
+            for sid in [s for s, user in self._sessions.items() if user == name]:
+                del self._sessions[sid]
+            return self.users.pop(name, None) is not None
+
+    def set_user_options(self, user: str, server: str, options: Any) -> None:
+        """Store what `GET .../users/{user}/server[/{server}]/user-options` returns ("" = default server).
+
+        `options` is normally `hub.standin.options.user_options(...)`, but any JSON value is served as is.
+        """
+        json.dumps(options)  # refuse what cannot be served, now rather than at request time
+        with self._lock:
+            self.user_options_store[(user, server)] = options
+
+    def remove_user_options(self, user: str, server: str) -> bool:
+        with self._lock:
+            return self.user_options_store.pop((user, server), None) is not None
+
+    def set_preferences(self, preferences: Mapping[str, Any]) -> None:
+        """Merge plugin preferences, e.g. `{"allUsersCanStartJupyter": True}`."""
+        json.dumps(dict(preferences))
+        with self._lock:
+            self.preferences.update(preferences)
+
+    # -- faults ------------------------------------------------------------------------------------------------------
+
+    def set_fault(
+        self,
+        *,
+        latency: float = 0.0,
+        status: int | None = None,
+        garbage: str | None = None,
+        path: str | None = None,
+        times: int | None = None,
+        down: bool | None = None,
+    ) -> None:
+        """Inject a fault into XNAT answers.
+
+        latency: seconds added before each answer (non-blocking). status: answer with this HTTP status instead.
+        garbage: "html", "truncated-json" or "wrong-types" body (status 200 unless `status` is given).
+        path: glob on the request path this fault applies to (None: all); a fault for the same path replaces the
+        previous one. times: only for the next N matching requests.
+        down: True stops listening on the XNAT port (connections refused, open ones cut); False listens again.
+        """
+        if down is not None and not isinstance(down, bool):
+            raise ValueError(f"down must be true or false, got {down!r}")
+        if latency or status is not None or garbage is not None:
+            fault = Fault(latency=latency, status=status, garbage=garbage, path=path, times=times)
+            with self._lock:
+                self._faults = [f for f in self._faults if f.path != path] + [fault]
+        elif down is None:
+            raise ValueError("set_fault needs latency, status, garbage or down")
+        if down is not None:
+            self.set_down(down)
+
+    def clear_faults(self) -> None:
+        """Remove every fault and bring the XNAT port back up."""
+        with self._lock:
+            self._faults = []
+            self._fault_uses = {}
+        self.set_down(False)
+
+    @property
+    def faults(self) -> list[Fault]:
+        with self._lock:
+            return list(self._faults)
+
+    @property
+    def is_down(self) -> bool:
+        return self._down
+
+    def set_down(self, down: bool) -> None:
+        """Stop (True) or resume (False) listening on the XNAT port, keeping the port number."""
+        if self._loop is None or self._xnat_server is None:
+            raise RuntimeError("the stand-in is not running")
+        try:
+            on_loop = asyncio.get_running_loop() is self._loop
+        except RuntimeError:
+            on_loop = False
+        if on_loop:
+            self._apply_down(down)
+        else:
+            async def apply() -> None:
+                self._apply_down(down)
+
+            asyncio.run_coroutine_threadsafe(apply(), self._loop).result(10)
+
+    def _apply_down(self, down: bool) -> None:
+        if down == self._down or self._xnat_server is None:
+            return
+        if down:
+            self._xnat_server.cut()
+        else:
+            self._xnat_server, _ = _listen(self._xnat_app, self.host, self.port)
+        self._down = down
+
+    def _take_fault(self, path: str) -> Fault | None:
+        with self._lock:
+            for fault in reversed(self._faults):
+                if fault.matches(path):
+                    if fault.times is not None:
+                        used = self._fault_uses.get(id(fault), 0) + 1
+                        self._fault_uses[id(fault)] = used
+                        if used >= fault.times:
+                            self._faults.remove(fault)
+                            self._fault_uses.pop(id(fault), None)
+                    return fault
+        return None
+
+    async def _pause(self, seconds: float) -> None:
+        assert self._wake is not None
+        try:
+            await asyncio.wait_for(self._wake.wait(), seconds)
+        except TimeoutError:
+            pass
+
+    # -- sessions and log ------------------------------------------------------------------------------------------
+
+    @property
+    def open_sessions(self) -> int:
+        """How many JSESSIONs are open (created by an authenticated request and not yet DELETEd)."""
+        with self._lock:
+            return len(self._sessions)
+
+    def sessions_by_user(self) -> dict[str, int]:
+        with self._lock:
+            counts: dict[str, int] = {}
+            for user in self._sessions.values():
+                counts[user] = counts.get(user, 0) + 1
+            return counts
+
+    def _open_session(self, user: str) -> str:
+        sid = secrets.token_hex(16).upper()  # Tomcat's format: 32 upper-case hex digits
+        with self._lock:
+            self._sessions[sid] = user
+        return sid
+
+    def _session_user(self, sid: str) -> str | None:
+        with self._lock:
+            user = self._sessions.get(sid)
+            return user if user is not None and user in self.users else None
+
+    def _close_session(self, sid: str) -> bool:
+        with self._lock:
+            return self._sessions.pop(sid, None) is not None
+
+    def clear_requests(self) -> None:
+        with self._lock:
+            self.requests.clear()
+
+    def requests_to(self, path_glob: str) -> list[dict[str, Any]]:
+        """Logged requests whose raw path matches the glob."""
+        with self._lock:
+            return [r for r in self.requests if fnmatch.fnmatchcase(r["path"], path_glob)]
+
+    def reset(self) -> None:
+        """Forget users, options, sessions, faults and the log; preferences back to defaults; port back up."""
+        with self._lock:
+            self.users.clear()
+            self.user_options_store.clear()
+            self.preferences = dict(DEFAULT_PREFERENCES)
+            self._sessions.clear()
+            self.requests.clear()
+        if self._xnat_server is not None:
+            self.clear_faults()
+        else:
+            self._faults = []
+
+    # -- helpers for handlers --------------------------------------------------------------------------------------
+
+    def _has_role(self, name: str, *roles: str) -> bool:
+        user = self.users.get(name)
+        return user is not None and any(r in user.roles for r in roles)
+
+    def _log(self, entry: dict[str, Any]) -> None:
+        with self._lock:
+            self.requests.append(entry)
+
+
+def _quiet(handler: RequestHandler) -> None:
+    """Tornado's access log is off: the stand-in keeps its own log, without credentials."""
+
+
+# -- XNAT side -------------------------------------------------------------------------------------------------------
+
+
+class _XnatHandler(RequestHandler):
+    """Common behaviour of every XNAT answer: faults, Basic/session authentication, the request log."""
+
+    standin: XnatStandin
+
+    def initialize(self, standin: XnatStandin) -> None:
+        self.standin = standin
+        self.fault: Fault | None = None
+        self.caller: str | None = None
+        self.presented: str | None = None
+        self.session_id: str | None = None
+        self._counted = False
+        self._started = time.monotonic()
+
+    def set_default_headers(self) -> None:
+        self.clear_header("Server")
+
+    async def prepare(self) -> None:
+        self.standin._in_flight += 1
+        self._counted = True
+        if self.standin.is_down:  # raced the cut: act like the socket is gone
+            self.request.connection.stream.close()
+            raise Finish()
+        lowered = self.request.path.lower()
+        if "%2f" in lowered or "%5c" in lowered:
+            # Tomcat refuses encoded slashes in paths by default.
+            self.answer(400, "Bad Request")
+            raise Finish()
+        self.fault = self.standin._take_fault(self.request.path)
+        if self.fault is not None:
+            if self.fault.latency:
+                await self.standin._pause(self.fault.latency)
+            if self.fault.status is not None and self.fault.garbage is None:
+                self.answer(self.fault.status, f"Injected fault: HTTP {self.fault.status}")
+                raise Finish()
+
+    def on_finish(self) -> None:
+        if self._counted:
+            self.standin._in_flight -= 1
+        self.standin._log({
+            "method": self.request.method,
+            "path": self.request.path,
+            "user": self.caller or self.presented,
+            "authenticated": self.caller is not None,
+            "status": self.get_status(),
+            "seconds": round(time.monotonic() - self._started, 4),
+        })
+
+    # Tornado's HTML error page would not look like XNAT; keep errors short and plain.
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        self.set_header("Content-Type", "text/plain;charset=UTF-8")
+        self.finish(self._reason)
+
+    def answer(self, status: int, body: Any) -> None:
+        """Finish with JSON (or text, for a str), unless a garbage fault replaces the body."""
+        if self.fault is not None and self.fault.garbage is not None:
+            status = self.fault.status or 200
+            content_type, text = garbage_body(self.fault.garbage, body)
+        elif isinstance(body, str):
+            content_type, text = "text/plain;charset=UTF-8", body
+        else:
+            content_type, text = "application/json;charset=UTF-8", json.dumps(body)
+        self.set_status(status)
+        self.set_header("Content-Type", content_type)
+        self.finish(text)
+
+    def fail(self, status: int, text: str) -> None:
+        if status == 401:
+            self.set_header("WWW-Authenticate", 'Basic realm="XNAT"')
+        self.answer(status, text)
+        raise Finish()
+
+    def _basic_credentials(self) -> tuple[str, str] | None:
+        header = self.request.headers.get("Authorization", "")
+        scheme, _, encoded = header.partition(" ")
+        if scheme.lower() != "basic":
+            return None
+        try:
+            decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError):
+            return None
+        name, sep, password = decoded.partition(":")
+        return (name, password) if sep else None
+
+    def authenticate(self) -> str | None:
+        """The caller, from a live JSESSIONID cookie or else Basic credentials (which open a session)."""
+        sid = self.get_cookie(SESSION_COOKIE)
+        if sid:
+            user = self.standin._session_user(sid)
+            if user is not None:
+                self.session_id = sid
+                return user
+        credentials = self._basic_credentials()
+        if credentials is None:
+            return None
+        name, password = credentials
+        self.presented = name
+        user = self.standin.users.get(name)
+        if user is None or not user.enabled:
+            return None
+        if not secrets.compare_digest(user.password.encode(), password.encode()):
+            return None
+        # Like Tomcat behind XNAT's Basic filter: every Basic-authenticated request without a session opens one.
+        self.session_id = self.standin._open_session(name)
+        self.set_cookie(SESSION_COOKIE, self.session_id, path="/", httponly=True)
+        return name
+
+    def require_user(self) -> str:
+        self.caller = self.authenticate()
+        if self.caller is None:
+            self.fail(401, "Unauthorized")
+        return self.caller  # type: ignore[return-value]
+
+    def require_service_account(self) -> str:
+        caller = self.require_user()
+        if not self.standin._has_role(caller, SERVICE_ROLE, ADMIN_ROLE):
+            self.fail(403, "Forbidden")
+        return caller
+
+
+class _RolesHandler(_XnatHandler):
+    def get(self, username: str) -> None:
+        caller = self.require_user()
+        if caller != username and not self.standin._has_role(caller, ADMIN_ROLE):
+            self.fail(403, "Forbidden")
+        user = self.standin.users.get(username)
+        if user is None:
+            self.fail(404, f"Couldn't find user {username}")
+        self.answer(200, list(user.roles))  # type: ignore[union-attr]
+
+
+class _PreferencesHandler(_XnatHandler):
+    def get(self) -> None:
+        caller = self.require_user()
+        prefs = dict(self.standin.preferences)
+        if not self.standin._has_role(caller, SERVICE_ROLE, ADMIN_ROLE):
+            prefs = {"allUsersCanStartJupyter": prefs.get("allUsersCanStartJupyter", False)}
+        self.answer(200, prefs)
+
+
+class _PreferenceHandler(_XnatHandler):
+    def get(self, name: str) -> None:
+        caller = self.require_user()
+        if name not in self.standin.preferences:
+            self.fail(404, f"No preference named {name}")
+        if name in PRIVILEGED_PREFERENCES and not self.standin._has_role(caller, SERVICE_ROLE, ADMIN_ROLE):
+            self.fail(403, "Forbidden")
+        self.answer(200, {name: self.standin.preferences[name]})
+
+
+class _UserOptionsHandler(_XnatHandler):
+    def get(self, username: str, servername: str = "") -> None:
+        self.require_service_account()
+        options = self.standin.user_options_store.get((username, servername))
+        if options is None:
+            self.fail(404, NOT_FOUND_OPTIONS)
+        self.answer(200, options)
+
+
+class _SessionHandler(_XnatHandler):
+    def get(self) -> None:
+        self.require_user()
+        self.answer(200, self.session_id)
+
+    post = get
+
+    def delete(self) -> None:
+        self.require_user()
+        assert self.session_id is not None
+        self.standin._close_session(self.session_id)
+        self.clear_cookie(SESSION_COOKIE, path="/")
+        self.answer(200, "")
+
+
+class _UnknownPathHandler(_XnatHandler):
+    """Every other path (including `.../server//user-options`): 404, but logged and subject to faults."""
+
+    async def prepare(self) -> None:
+        await super().prepare()
+        self.answer(404, "Not Found")
+
+
+def _xnat_routes(standin: XnatStandin) -> list[tuple[str, type, dict]]:
+    args = {"standin": standin}
+    user = "([^/]+)"
+    return [
+        (rf"/xapi/users/{user}/roles", _RolesHandler, args),
+        (r"/xapi/jupyterhub/preferences", _PreferencesHandler, args),
+        (rf"/xapi/jupyterhub/preferences/{user}", _PreferenceHandler, args),
+        (rf"/xapi/jupyterhub/users/{user}/server/user-options", _UserOptionsHandler, args),
+        (rf"/xapi/jupyterhub/users/{user}/server/([^/]+)/user-options", _UserOptionsHandler, args),
+        (r"/data/JSESSION", _SessionHandler, args),
+    ]
+
+
+# -- control API -----------------------------------------------------------------------------------------------------
+
+
+class _ControlHandler(RequestHandler):
+    standin: XnatStandin
+
+    def initialize(self, standin: XnatStandin) -> None:
+        self.standin = standin
+
+    def set_default_headers(self) -> None:
+        self.set_header("Content-Type", "application/json")
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        self.finish({"error": self._reason})
+
+    def reply(self, data: Any = None, status: int = 200) -> None:
+        self.set_status(status)
+        self.finish(json.dumps({"ok": True} if data is None else data))
+
+    def refuse(self, message: str, status: int = 400) -> None:
+        self.set_status(status)
+        self.finish(json.dumps({"error": message}))
+        raise Finish()
+
+    def body(self) -> Any:
+        try:
+            return json.loads(self.request.body or b"null")
+        except (ValueError, UnicodeDecodeError) as e:
+            self.refuse(f"body is not JSON: {e}")
+
+    def run(self, action: Any, *args: Any, **kwargs: Any) -> Any:
+        """Call a stand-in method, turning its ValueError into a 400 with the message."""
+        try:
+            return action(*args, **kwargs)
+        except (ValueError, TypeError) as e:
+            self.refuse(str(e))
+
+
+class _ControlStatusHandler(_ControlHandler):
+    def get(self) -> None:
+        s = self.standin
+        self.reply({"xnat_url": s.url, "down": s.is_down, "users": len(s.users), "open_sessions": s.open_sessions})
+
+
+class _ControlUsersHandler(_ControlHandler):
+    def get(self) -> None:
+        self.reply({name: user.to_json() for name, user in self.standin.users.items()})
+
+
+class _ControlUserHandler(_ControlHandler):
+    def put(self, name: str) -> None:
+        body = self.body()
+        if not isinstance(body, dict):
+            self.refuse('body must be {"password": ..., "roles": [...]}')
+        unknown = set(body) - {"password", "roles", "enabled"}
+        if unknown:
+            self.refuse(f"unknown user fields: {', '.join(sorted(unknown))}")
+        self.run(self.standin.add_user, name, body.get("password"), body.get("roles", []),
+                 enabled=body.get("enabled", True))
+        self.reply()
+
+    def delete(self, name: str) -> None:
+        if not self.standin.remove_user(name):
+            self.refuse(f"no user {name!r}", 404)
+        self.reply()
+
+
+class _ControlOptionsHandler(_ControlHandler):
+    def get(self, user: str, server: str = "") -> None:
+        options = self.standin.user_options_store.get((user, server))
+        if options is None:
+            self.refuse("no user options stored", 404)
+        self.reply(options)
+
+    def put(self, user: str, server: str = "") -> None:
+        self.run(self.standin.set_user_options, user, server, self.body())
+        self.reply()
+
+    def delete(self, user: str, server: str = "") -> None:
+        if not self.standin.remove_user_options(user, server):
+            self.refuse("no user options stored", 404)
+        self.reply()
+
+
+class _ControlPreferencesHandler(_ControlHandler):
+    def get(self) -> None:
+        self.reply(self.standin.preferences)
+
+    def put(self) -> None:
+        body = self.body()
+        if not isinstance(body, dict):
+            self.refuse("body must be a JSON object of preferences")
+        self.standin.set_preferences(body)
+        self.reply()
+
+
+class _ControlFaultsHandler(_ControlHandler):
+    def get(self) -> None:
+        self.reply({"down": self.standin.is_down, "faults": [f.to_json() for f in self.standin.faults]})
+
+    def put(self) -> None:
+        body = self.body()
+        if not isinstance(body, dict):
+            self.refuse("a fault must be a JSON object")
+        unknown = set(body) - {"latency", "status", "garbage", "path", "times", "down"}
+        if unknown:
+            self.refuse(f"unknown fault fields: {', '.join(sorted(unknown))}")
+        self.run(self.standin.set_fault, **body)
+        self.reply()
+
+    def delete(self) -> None:
+        self.standin.clear_faults()
+        self.reply()
+
+
+class _ControlRequestsHandler(_ControlHandler):
+    def get(self) -> None:
+        with self.standin._lock:
+            self.reply(list(self.standin.requests))
+
+    def delete(self) -> None:
+        self.standin.clear_requests()
+        self.reply()
+
+
+class _ControlSessionsHandler(_ControlHandler):
+    def get(self) -> None:
+        self.reply({"open": self.standin.open_sessions, "by_user": self.standin.sessions_by_user()})
+
+
+class _ControlResetHandler(_ControlHandler):
+    def post(self) -> None:
+        self.standin.reset()
+        self.reply()
+
+
+def _control_routes(standin: XnatStandin) -> list[tuple[str, type, dict]]:
+    args = {"standin": standin}
+    seg = "([^/]+)"
+    return [
+        (r"/_standin/?", _ControlStatusHandler, args),
+        (r"/_standin/users", _ControlUsersHandler, args),
+        (rf"/_standin/users/{seg}", _ControlUserHandler, args),
+        (rf"/_standin/user-options/{seg}", _ControlOptionsHandler, args),
+        (rf"/_standin/user-options/{seg}/{seg}", _ControlOptionsHandler, args),
+        (r"/_standin/preferences", _ControlPreferencesHandler, args),
+        (r"/_standin/faults", _ControlFaultsHandler, args),
+        (r"/_standin/requests", _ControlRequestsHandler, args),
+        (r"/_standin/sessions", _ControlSessionsHandler, args),
+        (r"/_standin/reset", _ControlResetHandler, args),
+    ]
