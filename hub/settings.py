@@ -7,6 +7,7 @@ given as a file (`NAME_FILE`), which is how Docker secrets arrive (`/run/secrets
 from __future__ import annotations
 
 import os
+from urllib.parse import urlsplit
 
 
 class SettingsError(ValueError):
@@ -58,6 +59,15 @@ def env_float(name: str, default: float | None = None) -> float | None:
         raise SettingsError(f"{name} must be a number, got {raw[:40]!r}") from None
 
 
+def env_positive_float(name: str, default: float) -> float:
+    """A number of seconds (or similar) that must be finite and greater than zero."""
+    value = env_float(name, default)
+    assert value is not None
+    if not (0 < value < float("inf")):
+        raise SettingsError(f"{name} must be a number greater than 0, got {env_str(name)!r}")
+    return value
+
+
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 
@@ -71,3 +81,45 @@ def env_bool(name: str, default: bool) -> bool:
     if raw.lower() in _FALSE:
         return False
     raise SettingsError(f"{name} must be true or false, got {raw[:40]!r}")
+
+
+def env_file(name: str) -> str | None:
+    """A path to a file that must exist and be readable (a certificate, a key), or None when unset."""
+    path = env_str(name)
+    if path is None:
+        return None
+    if not os.path.isfile(path):
+        raise SettingsError(f"{name}: {path} is not a file")
+    if not os.access(path, os.R_OK):
+        raise SettingsError(f"{name}: {path} is not readable by this process")
+    return path
+
+
+def _shown(url: str) -> str:
+    """The URL as it may appear in an error message: bounded, and without any user:password@ part."""
+    scheme, sep, rest = url.partition("://")
+    if "@" in rest:
+        rest = "***@" + rest.rpartition("@")[2]
+    return repr((scheme + sep + rest)[:80])
+
+
+def check_http_url(name: str, url: str) -> str:
+    """`url` if it is an absolute http(s) URL with a host (trailing slashes dropped), else SettingsError."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError:
+        raise SettingsError(f"{name} is not a valid URL: {_shown(url)}") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise SettingsError(f"{name} must be an http:// or https:// URL with a host, got {_shown(url)}")
+    if parts.query or parts.fragment or parts.username or parts.password:
+        raise SettingsError(f"{name} must not carry a query, a fragment or credentials, got {_shown(url)}")
+    return url.rstrip("/")
+
+
+def env_url(name: str, default: str | None = None) -> str | None:
+    """An http(s) URL from `name`, validated, without trailing slash; `default` when unset."""
+    raw = env_str(name)
+    if raw is None:
+        return default
+    return check_http_url(name, raw)

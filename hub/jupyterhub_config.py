@@ -1,0 +1,43 @@
+"""JupyterHub for XNAT on Docker Swarm: `jupyterhub -f hub/jupyterhub_config.py`.
+
+This file only wires the `hub` package together. Every option is read from the environment (docs/hub-config.md
+lists them all); `jupyterhub --help-all` documents the XnatAuthenticator and XnatClient options. A bad value stops
+the hub at startup with one clear line on stderr and exit status 1.
+"""
+
+import logging
+import os
+import sys
+
+from hub import roles, state
+from hub.settings import SettingsError, env_secret, env_str, env_url
+from hub.xnat import XnatClient
+
+c = get_config()  # noqa: F821 - provided by JupyterHub when it loads this file
+log = logging.getLogger("JupyterHub")
+
+try:
+    # XNAT's plugin and the reverse proxy expect the hub under /jupyterhub; notebook services reach the hub by the
+    # stack's service name on the overlay network.
+    c.JupyterHub.bind_url = "http://:8000/jupyterhub"
+    c.JupyterHub.hub_bind_url = "http://:8081"
+    c.JupyterHub.hub_connect_url = env_url("JH_HUB_CONNECT_URL", "http://jupyterhub:8081")
+    # Every XNAT launch is a named server (named after its event-tracking id); XNAT enforces the limit itself.
+    c.JupyterHub.allow_named_servers = True
+    c.JupyterHub.shutdown_on_logout = True
+
+    c.JupyterHub.authenticator_class = "hub.auth.XnatAuthenticator"
+    c.JupyterHub.spawner_class = "hub.spawner.XnatSwarmSpawner"
+    c.JupyterHub.template_paths = [os.path.join(os.path.dirname(os.path.abspath(state.__file__)), "templates")]
+
+    # State on a volume, so a restart keeps users and running servers.
+    data_dir = state.prepare_data_dir(env_str("JH_DATA_DIR", state.DEFAULT_DATA_DIR))
+    c.JupyterHub.db_url = env_secret("JH_DB_URL") or state.sqlite_url(data_dir)
+    c.JupyterHub.cookie_secret_file = state.prepare_cookie_secret(data_dir)
+
+    c.JupyterHub.services, c.JupyterHub.load_roles = roles.services_and_roles(log)
+
+    XnatClient.check_environment()
+except SettingsError as e:
+    print(f"[E jupyterhub_config] {e}", file=sys.stderr)
+    raise SystemExit(1) from None
