@@ -309,6 +309,11 @@ class XnatStandin:
     def is_down(self) -> bool:
         return self._down
 
+    @property
+    def in_flight(self) -> int:
+        """XNAT requests received and not yet answered (e.g. waiting out injected latency)."""
+        return self._in_flight
+
     def set_down(self, down: bool) -> None:
         """Stop (True) or resume (False) listening on the XNAT port, keeping the port number."""
         if self._loop is None or self._xnat_server is None:
@@ -509,16 +514,21 @@ class _XnatHandler(RequestHandler):
         return (name, password) if sep else None
 
     def authenticate(self) -> str | None:
-        """The caller, from a live JSESSIONID cookie or else Basic credentials (which open a session)."""
+        """The caller, from Basic credentials and/or a live JSESSIONID cookie, as Spring Security decides.
+
+        A live session whose user is the Basic username is reused without checking the password (Spring's
+        BasicAuthenticationFilter skips re-authentication), so a client that shares one cookie jar between users
+        lets a wrong password through. Basic credentials for another user replace the session (session fixation
+        protection: the old one ends). Otherwise successful Basic authentication opens a session, as Tomcat does.
+        """
         sid = self.get_cookie(SESSION_COOKIE)
-        if sid:
-            user = self.standin._session_user(sid)
-            if user is not None:
-                self.session_id = sid
-                return user
+        session_user = self.standin._session_user(sid) if sid else None
         credentials = self._basic_credentials()
-        if credentials is None:
-            return None
+        if credentials is None or credentials[0] == session_user:
+            if session_user is not None:
+                self.session_id = sid
+                self.presented = session_user
+            return session_user
         name, password = credentials
         self.presented = name
         user = self.standin.users.get(name)
@@ -526,7 +536,8 @@ class _XnatHandler(RequestHandler):
             return None
         if not secrets.compare_digest(user.password.encode(), password.encode()):
             return None
-        # Like Tomcat behind XNAT's Basic filter: every Basic-authenticated request without a session opens one.
+        if session_user is not None and sid:
+            self.standin._close_session(sid)
         self.session_id = self.standin._open_session(name)
         self.set_cookie(SESSION_COOKIE, self.session_id, path="/", httponly=True)
         return name
