@@ -465,9 +465,17 @@ class _XnatHandler(RequestHandler):
                 self.answer(self.fault.status, f"Injected fault: HTTP {self.fault.status}")
                 raise Finish()
 
+    def finish(self, chunk: Any = None) -> Any:
+        # Logged before the answer leaves, so a client in another thread finds its request in the log.
+        if not self._finished:
+            self._record()
+        return super().finish(chunk)
+
     def on_finish(self) -> None:
         if self._counted:
             self.standin._in_flight -= 1
+
+    def _record(self) -> None:
         self.standin._log({
             "method": self.request.method,
             "path": self.request.path,
