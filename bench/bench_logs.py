@@ -1,0 +1,123 @@
+"""Log viewer figures: our LogBuffer against a naive unbounded list of lines (lazydocker keeps every line).
+
+    .venv/bin/python bench/bench_logs.py [--lines 1000000]
+
+Each contender runs in its own child process so RSS growth is its own. Printed: ingest lines/s, RSS growth at
+the end, search time over everything held (a rare word, a common word, a regex), and our/baseline ratios.
+Goals (issue 4): ingest >= 100k lines/s, RSS growth <= 50 MB at 1M lines, search over 1M lines <= 200 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import subprocess
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from console.backend.models import LogLine  # noqa: E402
+
+TASKS = [f"jupyter-user{i:02d}--nb.1.{i:012x}@node{i % 2 + 1}" for i in range(8)]
+T0 = datetime(2026, 11, 27, tzinfo=timezone.utc).timestamp()
+
+
+def make_lines(n: int):
+    """Realistic single-user server lines; 1 in 100 holds "Traceback"."""
+    for i in range(n):
+        text = (
+            f"[I 2026-11-27 10:{i // 60000 % 60:02d}:{i // 1000 % 60:02d}.{i % 1000:03d} ServerApp] "
+            f"{'Traceback (most recent call last)' if i % 100 == 7 else '200 GET /api/kernels'} ({i % 97}) {i}"
+        )
+        yield LogLine(task=TASKS[i % len(TASKS)], text=text, timestamp=datetime.fromtimestamp(T0 + i / 1000, timezone.utc), stream="stdout")
+
+
+def rss_bytes() -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
+def run(kind: str, n: int) -> dict:
+    source = make_lines(n)
+    before = rss_bytes()
+    if kind in ("ours", "ours-uncapped"):
+        from console.backend.logbuffer import LogBuffer
+
+        # "ours" runs with the default cap; "ours-uncapped" holds every line, for search over all of them.
+        buf = LogBuffer() if kind == "ours" else LogBuffer(max_bytes=1 << 31)
+        start = time.perf_counter()
+        for line in source:
+            buf.append(line)
+        ingest = time.perf_counter() - start
+        held, dropped = len(buf), buf.dropped
+
+        def search(pattern: str, regex: bool) -> int:
+            return len(buf.search(pattern, regex=regex))
+    else:
+        naive: list[LogLine] = []
+        start = time.perf_counter()
+        for line in source:
+            naive.append(line)
+        ingest = time.perf_counter() - start
+        held, dropped = len(naive), 0
+
+        def search(pattern: str, regex: bool) -> int:
+            rx = re.compile(pattern if regex else re.escape(pattern))
+            return sum(1 for line in naive if rx.search(line.text))
+
+    growth = rss_bytes() - before
+    timings = {}
+    for label, pattern, regex in (("rare", "Traceback", False), ("common", "kernels", False), ("regex", r"\(\d{2}\) \d+5$", True)):
+        best = None
+        for _ in range(3):
+            t = time.perf_counter()
+            hits = search(pattern, regex)
+            elapsed = time.perf_counter() - t
+            best = elapsed if best is None else min(best, elapsed)
+        timings[label] = {"seconds": best, "hits": hits}
+    return {"ingest_lps": n / ingest, "rss_growth": growth, "held": held, "dropped": dropped, "search": timings}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--lines", type=int, default=1_000_000)
+    parser.add_argument("--child", choices=["ours", "ours-uncapped", "naive"], help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        print(json.dumps(run(args.child, args.lines)))
+        return 0
+    results = {}
+    for kind in ("ours", "ours-uncapped", "naive"):
+        out = subprocess.run(
+            [sys.executable, __file__, "--child", kind, "--lines", str(args.lines)], capture_output=True, text=True, check=True
+        )
+        results[kind] = json.loads(out.stdout)
+    ours, full, naive = results["ours"], results["ours-uncapped"], results["naive"]
+    mb = 1024 * 1024
+    print(f"lines ingested: {args.lines:,}")
+    print(f"ours, default cap (48 MB): held {ours['held']:,}, dropped {ours['dropped']:,} (shown to the user)")
+    print(f"ours, uncapped: held {full['held']:,} (search rows below are over these, like the naive list)")
+    print(f"{'figure':<28}{'ours':>14}{'naive list':>14}{'ours/naive':>12}   goal")
+    print(f"{'ingest (lines/s)':<28}{ours['ingest_lps']:>14,.0f}{naive['ingest_lps']:>14,.0f}{ours['ingest_lps'] / naive['ingest_lps']:>12.2f}   >= 100,000")
+    print(f"{'RSS growth (MB)':<28}{ours['rss_growth'] / mb:>14.1f}{naive['rss_growth'] / mb:>14.1f}{ours['rss_growth'] / max(naive['rss_growth'], 1):>12.2f}   <= 50")
+    for label in ("rare", "common", "regex"):
+        o, b = full["search"][label], naive["search"][label]
+        name = f"search {label} (ms, {o['hits']:,} hits)"
+        print(f"{name:<28}{o['seconds'] * 1000:>14.1f}{b['seconds'] * 1000:>14.1f}{o['seconds'] / b['seconds']:>12.2f}   <= 200")
+    ok = (
+        ours["ingest_lps"] >= 100_000
+        and ours["rss_growth"] <= 50 * mb
+        and all(full["search"][k]["seconds"] <= 0.2 for k in ("rare", "common", "regex"))
+    )
+    print("goals met" if ok else "GOALS NOT MET")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
