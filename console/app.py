@@ -1,0 +1,412 @@
+"""The Textual app: screens as modes, the `:` command line, the palette, keys, health and Docker events.
+
+`XnatConsoleApp(backend, config)` runs on any object implementing `console.backend.base.Backend`: the CLI
+passes the live backend; tests and the demo pass `console.backend.fake.FakeBackend`.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from textual import work
+from textual.app import App, SystemCommand
+from textual.binding import Binding
+from textual.reactive import var
+from textual.screen import Screen
+from textual.worker import Worker
+
+from console.backend.base import Backend
+from console.backend.models import CheckStatus, CheckStep, ComponentHealth, DockerEvent, Health, HubInfo
+from console.screens.base import ConsoleScreen, RefreshChain
+from console.screens.deploy import DeployScreen
+from console.screens.dialogs import ConfirmScreen, HelpScreen
+from console.screens.logs import LogsScreen
+from console.screens.overview import OverviewScreen
+from console.screens.servers import ServersScreen
+from console.screens.services import NodesScreen, ServicesScreen, TasksScreen
+from console.screens.xnat import XnatScreen
+
+DEFAULT_STACK = "xnat-jupyterhub"
+# Steps whose failure means XNAT cannot be reached at all (as opposed to reached but misconfigured).
+XNAT_REACH_STEPS = ("dns", "tcp", "tls", "http")
+
+# `:` words -> mode. Every alias k9s users would try.
+ALIASES: dict[str, str] = {
+    "overview": "overview", "ov": "overview", "home": "overview", "status": "overview", "pulse": "overview",
+    "services": "services", "service": "services", "svc": "services",
+    "nodes": "nodes", "node": "nodes", "no": "nodes",
+    "servers": "servers", "server": "servers", "srv": "servers", "users": "servers", "user": "servers",
+    "logs": "logs", "log": "logs",
+    "xnat": "xnat", "check": "xnat",
+    "deploy": "deploy", "stack": "deploy",
+}
+COMMAND_HELP: list[tuple[str, str]] = [
+    (":overview  :ov", "health, counts and recent Docker events"),
+    (":servers  :srv  :users", "one row per hub server, joined with its swarm service"),
+    (":services  :svc", "stack and notebook services; Enter drills into tasks"),
+    (":tasks SERVICE", "the tasks of one service"),
+    (":nodes  :no", "swarm nodes"),
+    (":logs [hub|USER[/SERVER]|SERVICE]", "service logs"),
+    (":xnat  :check", "XNAT connectivity check"),
+    (":deploy  :stop", "deploy the stack, or stop it (name typed to confirm)"),
+    (":sort [-]COLUMN", "sort the table, - for descending"),
+    (":theme NAME", "switch theme"),
+    (":help  :q", "this help; quit"),
+]
+
+
+def _config_value(config: Any, name: str, default: Any) -> Any:
+    """Config is duck-typed (the CLI's object, a dict, or None)."""
+    if config is None:
+        return default
+    if isinstance(config, dict):
+        value = config.get(name, default)
+    else:
+        value = getattr(config, name, default)
+    return default if value is None else value
+
+
+class XnatConsoleApp(App[None]):
+    TITLE = "xnat-jh-console"
+    CSS_PATH = "console.tcss"
+    ENABLE_COMMAND_PALETTE = True
+    MODES = {
+        "overview": OverviewScreen,
+        "services": ServicesScreen,
+        "nodes": NodesScreen,
+        "servers": ServersScreen,
+        "logs": LogsScreen,
+        "xnat": XnatScreen,
+        "deploy": DeployScreen,
+    }
+    DEFAULT_MODE = "overview"
+    BINDINGS = [
+        Binding("colon", "command_line", "Command", id="command_line"),
+        Binding("question_mark", "help", "Help", id="help"),
+        Binding("slash", "filter", "Filter", id="filter", show=False),
+        Binding("escape", "back", "Back", id="back", show=False),
+        Binding("1", "goto('overview')", "Overview", id="goto_overview", show=False),
+        Binding("2", "goto('servers')", "Servers", id="goto_servers", show=False),
+        Binding("3", "goto('services')", "Services", id="goto_services", show=False),
+        Binding("4", "goto('nodes')", "Nodes", id="goto_nodes", show=False),
+        Binding("5", "goto('logs')", "Logs", id="goto_logs", show=False),
+        Binding("6", "goto('xnat')", "XNAT", id="goto_xnat", show=False),
+        Binding("7", "goto('deploy')", "Deploy", id="goto_deploy", show=False),
+        Binding("ctrl+q", "quit", "Quit", id="quit", show=False, priority=True),
+    ]
+
+    components: var[tuple[ComponentHealth, ...]] = var(())
+    recent_events: var[tuple[DockerEvent, ...]] = var(())
+
+    def __init__(
+        self,
+        backend: Backend,
+        config: Any = None,
+        *,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        super().__init__()
+        self.backend = backend
+        self.config = config
+        self.clock = clock or (lambda: datetime.now(UTC))
+        self.read_only = bool(_config_value(config, "read_only", False) or getattr(backend, "read_only", False))
+        self.refresh_interval = float(_config_value(config, "refresh_interval", 5.0))
+        self.events_interval = float(_config_value(config, "events_interval", 2.0))
+        self.xnat_interval = float(_config_value(config, "xnat_interval", 60.0))
+        self.stack_name = str(_config_value(config, "stack_name", DEFAULT_STACK))
+        self.hub_service = str(_config_value(config, "hub_service", f"{self.stack_name}_jupyterhub"))
+        self.log_max_lines = int(_config_value(config, "log_max_lines", 100_000))
+        self.save_dir = Path(_config_value(config, "save_dir", Path.cwd()))
+        self._health: dict[str, ComponentHealth] = {
+            name: ComponentHealth(name, Health.UNKNOWN, "checking…") for name in ("engine", "swarm", "hub", "xnat")
+        }
+        self._history: list[str] = []
+        self._last_event: datetime | None = None
+        self._chains: list[RefreshChain] = []
+        self.hub_info: HubInfo | None = None
+
+    # -- start-up -------------------------------------------------------------------------------
+    def on_mount(self) -> None:
+        theme = _config_value(self.config, "theme", "")
+        if theme:
+            self.set_theme(theme)
+        keys = dict(_config_value(self.config, "keys", {}))
+        if keys:
+            unknown = sorted(set(keys) - set(known_binding_ids()))
+            if unknown:
+                self.notify(f"Unknown actions in [keys]: {', '.join(unknown)}", severity="warning", timeout=10)
+            self.set_keymap({k: v for k, v in keys.items() if k not in unknown})
+        self._publish_health()
+        self._chains = [
+            RefreshChain(self._refresh_docker_health, lambda: self.refresh_interval, self.set_timer),
+            RefreshChain(self._refresh_hub_health, lambda: self.refresh_interval, self.set_timer),
+            RefreshChain(self._refresh_xnat_health, lambda: self.xnat_interval, self.set_timer),
+            RefreshChain(self._poll_events, lambda: self.events_interval, self.set_timer),
+        ]
+        for chain in self._chains:
+            chain.request()
+
+    def set_theme(self, name: str) -> bool:
+        if name not in self.available_themes:
+            self.notify(f"Unknown theme '{name}'. Themes: {', '.join(sorted(self.available_themes))}",
+                        severity="warning")
+            return False
+        self.theme = name
+        return True
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        for chain in self._chains:
+            chain.worker_changed(event.worker)
+
+    def refresh_health(self) -> None:
+        for chain in self._chains[:3]:
+            chain.request()
+
+    # -- health: degraded states appear and clear by themselves ---------------------------------
+    def _publish_health(self) -> None:
+        self.components = tuple(self._health.values())
+
+    def _set_health(self, components: Iterable[ComponentHealth]) -> None:
+        for component in components:
+            self._health[component.name] = component
+        self._publish_health()
+
+    @work(thread=True, exclusive=True, group="health-docker", exit_on_error=False)
+    def _refresh_docker_health(self) -> None:
+        try:
+            components = self.backend.docker_health()
+        except Exception as exc:  # the backend should not raise here; if it does, show it, don't die
+            components = [ComponentHealth("engine", Health.DOWN, str(exc) or type(exc).__name__)]
+        self.call_from_thread(self._set_health, components)
+
+    @work(exclusive=True, group="health-hub", exit_on_error=False)
+    async def _refresh_hub_health(self) -> None:
+        try:
+            info = await self.backend.hub_info()
+        except Exception as exc:
+            self._set_health([ComponentHealth("hub", Health.DOWN, str(exc) or type(exc).__name__)])
+            return
+        detail = f"{info.version} · /hub/health {info.health.value}"
+        if info.proxy_routes is not None:
+            detail += f" · {info.proxy_routes} proxy routes"
+        health = info.health
+        if info.missing_scopes:
+            health = Health.DEGRADED if health == Health.OK else health
+            detail = f"token lacks {', '.join(info.missing_scopes)} · " + detail
+        self._set_health([ComponentHealth("hub", health, detail)])
+        self.hub_info = info
+
+    @work(exclusive=True, group="health-xnat", exit_on_error=False)
+    async def _refresh_xnat_health(self) -> None:
+        steps: list[CheckStep] = []
+        try:
+            async for step in self.backend.xnat_check():
+                steps.append(step)
+        except Exception as exc:
+            self._set_health([ComponentHealth("xnat", Health.DOWN, str(exc) or type(exc).__name__)])
+            return
+        self.record_xnat_check(steps)
+
+    def record_xnat_check(self, steps: list[CheckStep]) -> None:
+        """Summarise a check run (ours or the XNAT screen's) as XNAT's health."""
+        failed = [s for s in steps if s.status == CheckStatus.FAIL]
+        warned = [s for s in steps if s.status == CheckStatus.WARN]
+        if any(s.name.lower().startswith(XNAT_REACH_STEPS) for s in failed):
+            health, first = Health.DOWN, failed[0]
+        elif failed or warned:
+            health, first = Health.DEGRADED, (failed or warned)[0]
+        else:
+            self._set_health([ComponentHealth("xnat", Health.OK, f"{len(steps)} checks passed")])
+            return
+        self._set_health([ComponentHealth("xnat", health, f"{first.name}: {first.reason}")])
+
+    # -- Docker events: they trigger refreshes ---------------------------------------------------
+    @work(thread=True, exclusive=True, group="docker-events", exit_on_error=False)
+    def _poll_events(self) -> None:
+        try:
+            events = self.backend.events(since=self._last_event)
+        except Exception:
+            return  # the engine's health chain reports it
+        if events:
+            self.call_from_thread(self._events_arrived, events)
+
+    def _events_arrived(self, events: list[DockerEvent]) -> None:
+        first_poll = self._last_event is None
+        self._last_event = max(event.time for event in events)
+        self.recent_events = (self.recent_events + tuple(events))[-50:]
+        if not first_poll:
+            self._chains[0].request()
+            screen = self.screen
+            if isinstance(screen, ConsoleScreen):
+                screen.docker_changed()
+
+    # -- navigation -----------------------------------------------------------------------------
+    def goto(self, mode: str) -> Screen:
+        if mode != self.current_mode:
+            self._history.append(self.current_mode)
+            del self._history[:-20]
+            self.switch_mode(mode)
+        return self._screen_stacks[mode][0]
+
+    def action_goto(self, mode: str) -> None:
+        self.goto(mode)
+
+    def action_back(self) -> None:
+        if len(self.screen_stack) > 1:
+            self.pop_screen()
+        elif self._history:
+            self.switch_mode(self._history.pop())
+
+    def action_command_line(self) -> None:
+        screen = self.screen
+        if isinstance(screen, ConsoleScreen):
+            screen.open_command_line()
+
+    def action_filter(self) -> None:
+        screen = self.screen
+        if isinstance(screen, ConsoleScreen):
+            screen.action_filter()
+
+    def action_help(self) -> None:
+        if isinstance(self.screen, HelpScreen):
+            return
+        rows: list[tuple[str, str, str]] = []
+        seen: set[tuple[str, str]] = set()
+        for key, active in self.screen.active_bindings.items():
+            binding = active.binding
+            if (key, binding.action) in seen:
+                continue
+            seen.add((key, binding.action))
+            rows.append((self.get_key_display(binding), binding.description or binding.action, binding.id or ""))
+        self.push_screen(HelpScreen(rows, COMMAND_HELP))
+
+    # -- the `:` command line --------------------------------------------------------------------
+    def run_command_line(self, text: str) -> None:
+        try:
+            words = shlex.split(text)
+        except ValueError as exc:
+            self.notify(f"Cannot parse '{text}': {exc}", severity="error")
+            return
+        if not words:
+            return
+        command, args = words[0].lower(), words[1:]
+        if command in ("q", "q!", "quit", "exit"):
+            self.exit()
+        elif command in ("help", "h", "?"):
+            self.action_help()
+        elif command == "theme":
+            if args:
+                self.set_theme(args[0])
+            else:
+                self.search_themes()
+        elif command == "sort":
+            screen = self.screen
+            if not args:
+                self.notify("Usage: :sort [-]COLUMN", severity="warning")
+            elif isinstance(screen, ConsoleScreen):
+                screen.sort_command(args[0])
+        elif command == "stop":
+            deploy = self.goto("deploy")
+            if isinstance(deploy, DeployScreen):
+                deploy.action_stop_stack()
+        elif command in ("tasks", "task"):
+            if not args:
+                self.notify("Usage: :tasks SERVICE", severity="warning")
+                return
+            self.open_tasks(args[0])
+        elif command in ("logs", "log"):
+            self.open_logs(args[0] if args else "hub")
+        elif command in ALIASES:
+            self.goto(ALIASES[command])
+        else:
+            self.notify(f"Unknown command ':{text}'. Press ? for the list.", severity="error")
+
+    def open_logs(self, target: str) -> None:
+        """`hub`, a service name, USER or USER/SERVER."""
+        logs = self.goto("logs")
+        if isinstance(logs, LogsScreen):
+            logs.show_target(target)
+
+    def open_tasks(self, service: str) -> None:
+        if self.current_mode != "services":
+            self.goto("services")
+        self.push_screen(TasksScreen(service))
+
+    # -- safety ---------------------------------------------------------------------------------
+    def refuse_if_read_only(self, what: str) -> bool:
+        """True (and says so) when the console is read-only; every change asks this first."""
+        if self.read_only:
+            self.notify(f"Read-only console: refused to {what}.", title="read-only", severity="warning")
+            return True
+        return False
+
+    def confirm(self, title: str, body: str, on_yes: Callable[[], None], confirm_label: str = "Yes") -> None:
+        def answered(yes: bool | None) -> None:
+            if yes:
+                on_yes()
+
+        self.push_screen(ConfirmScreen(title, body, confirm_label), answered)
+
+    # -- palette --------------------------------------------------------------------------------
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        for mode, title, help_text in (
+            ("overview", "Go to Overview", "health, counts, recent Docker events"),
+            ("servers", "Go to Servers", "hub servers joined with swarm state"),
+            ("services", "Go to Services", "stack and notebook services"),
+            ("nodes", "Go to Nodes", "swarm nodes"),
+            ("logs", "Go to Logs", "service logs"),
+            ("xnat", "Go to XNAT check", "connectivity check, step by step"),
+            ("deploy", "Go to Deploy / Stop", "deploy or remove the stack"),
+        ):
+            if mode != self.current_mode:
+                yield SystemCommand(title, help_text, lambda mode=mode: self.goto(mode))
+        yield SystemCommand("Open hub logs", "follow the hub service's logs", lambda: self.open_logs("hub"))
+        yield SystemCommand("Refresh now", "re-read everything on this screen", self._refresh_screen)
+        yield SystemCommand("Show help", "keys generated from the active bindings", self.action_help)
+        if isinstance(screen, ConsoleScreen):
+            yield from screen.palette_commands()
+
+    def _refresh_screen(self) -> None:
+        self.refresh_health()
+        if isinstance(self.screen, ConsoleScreen):
+            self.screen.action_refresh_now()
+
+
+def known_binding_ids() -> set[str]:
+    """Every binding id a config's [keys] table may remap."""
+    from console.screens import dialogs
+    from console.widgets.log_view import LogView
+    from console.widgets.resource_table import ResourceTable
+
+    classes: list[type] = [XnatConsoleApp, ConsoleScreen, ResourceTable, LogView, TasksScreen]
+    classes += [screen for screen in XnatConsoleApp.MODES.values() if isinstance(screen, type)]
+    classes += [dialogs.ConfirmScreen, dialogs.TypedConfirmScreen, dialogs.ProgressScreen, dialogs.HelpScreen]
+    ids: set[str] = set()
+    for cls in classes:
+        for binding in getattr(cls, "BINDINGS", []):
+            if isinstance(binding, Binding) and binding.id:
+                ids.add(binding.id)
+    return ids
+
+
+def run_demo(argv: list[str] | None = None) -> None:
+    """`python -m console.app`: the console on the in-memory fake, for a look without a deployment."""
+    import argparse
+
+    from console.backend.fake import FakeBackend
+
+    parser = argparse.ArgumentParser(prog="python -m console.app", description=run_demo.__doc__)
+    parser.add_argument("--read-only", action="store_true")
+    parser.add_argument("--theme", default="")
+    args = parser.parse_args(argv)
+    backend = FakeBackend(read_only=args.read_only, restart_step_delay=0.4)
+    XnatConsoleApp(backend, {"theme": args.theme}, clock=backend.clock).run()
+
+
+if __name__ == "__main__":
+    run_demo()

@@ -1,0 +1,385 @@
+"""An in-memory backend for UI tests and the demo: deterministic data, a fixed clock, controllable faults.
+
+Every time it reports is derived from `FakeBackend.now`, so snapshots never depend on the wall clock.
+Faults: `fail("engine" | "hub" | "xnat", reason)` makes that part unreachable until `heal(...)`.
+Nothing here imports Textual.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import queue
+import threading
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+from console.backend.models import (
+    ActionResult,
+    CheckStatus,
+    CheckStep,
+    ComponentHealth,
+    ContainerStats,
+    DockerEvent,
+    Health,
+    HubInfo,
+    LogLine,
+    NodeInfo,
+    ServerRow,
+    ServiceInfo,
+    TaskInfo,
+)
+
+FIXED_NOW = datetime(2026, 11, 27, 12, 0, 0, tzinfo=UTC)
+STACK = "xnat-jupyterhub"
+HUB_SERVICE = f"{STACK}_jupyterhub"
+NOTEBOOK_IMAGE = "xnat-jupyterhub/singleuser:dev"
+GIB = 1024**3
+
+
+class FakeUnreachable(ConnectionError):
+    """Raised by a faulted part, like a refused connection would be."""
+
+
+class ReadOnlyRefused(PermissionError):
+    pass
+
+
+class FakeLogStream:
+    """A blocking log iterator whose `close()` is safe from another thread, as the live one must be."""
+
+    def __init__(self, lines: list[LogLine], follow: bool) -> None:
+        self._backlog = list(lines)
+        self._follow = follow
+        self._queue: queue.Queue[LogLine | None] = queue.Queue()
+        self._closed = threading.Event()
+
+    def push(self, line: LogLine) -> None:
+        self._queue.put(line)
+
+    def close(self) -> None:
+        self._closed.set()
+        self._queue.put(None)
+
+    def __iter__(self) -> Iterator[LogLine]:
+        return self
+
+    def __next__(self) -> LogLine:
+        if self._backlog:
+            return self._backlog.pop(0)
+        if not self._follow or self._closed.is_set():
+            raise StopIteration
+        line = self._queue.get()
+        if line is None:
+            raise StopIteration
+        return line
+
+
+def _ago(**delta: float) -> datetime:
+    return FIXED_NOW - timedelta(**delta)
+
+
+def _demo_servers() -> list[ServerRow]:
+    def options(xsi: str, item: str, project: str) -> dict:
+        return {"xsiType": xsi, "itemId": item, "projectId": project, "dockerImage": NOTEBOOK_IMAGE}
+
+    return [
+        ServerRow(
+            user="alice", server="", state="ready", started=_ago(hours=2), last_activity=_ago(minutes=3),
+            user_options=options("xnat:projectData", "P001", "P001"),
+            xsi_type="xnat:projectData", item_id="P001", project_id="P001",
+            service_name="jupyter-alice", service_id="svc-alice", task_state="running", node="manager-1",
+            image=NOTEBOOK_IMAGE, cpu_limit=2.0, mem_limit=4 * GIB,
+            stats=ContainerStats(cpu_percent=12.5, mem_bytes=int(1.2 * GIB), mem_limit_bytes=4 * GIB),
+        ),
+        ServerRow(
+            user="alice", server="mri", state="ready", started=_ago(minutes=40), last_activity=_ago(minutes=1),
+            user_options=options("xnat:mrSessionData", "XNAT_E00042", "P001"),
+            xsi_type="xnat:mrSessionData", item_id="XNAT_E00042", project_id="P001",
+            service_name="jupyter-alice--mri", service_id="svc-alice-mri", task_state="running", node="worker-1",
+            image=NOTEBOOK_IMAGE, cpu_limit=4.0, mem_limit=8 * GIB,
+            stats=ContainerStats(unavailable_reason="n/a: task runs on worker-1, whose engine is not reachable"),
+        ),
+        ServerRow(
+            user="bob", server="analysis", state="pending spawn", started=None, last_activity=_ago(seconds=20),
+            user_options=options("xnat:subjectData", "XNAT_S00007", "P002"),
+            xsi_type="xnat:subjectData", item_id="XNAT_S00007", project_id="P002",
+            service_name="jupyter-bob--analysis", service_id="svc-bob-analysis", task_state="preparing",
+            node="manager-1", image=NOTEBOOK_IMAGE, cpu_limit=1.0, mem_limit=2 * GIB,
+        ),
+        ServerRow(
+            user="carol", server="", state="failed", started=None, last_activity=_ago(minutes=12),
+            user_options=options("xnat:projectData", "P003", "P003"),
+            xsi_type="xnat:projectData", item_id="P003", project_id="P003",
+            service_name="jupyter-carol", service_id="svc-carol", task_state="rejected",
+            task_error='invalid mount config for type "bind": bind source path does not exist: /data/xnat/archive/P003',
+            node="manager-1", image=NOTEBOOK_IMAGE, cpu_limit=1.0, mem_limit=2 * GIB,
+        ),
+        ServerRow(
+            user="dave", server="", state="ready", started=_ago(days=1, hours=3), last_activity=_ago(hours=5),
+            user_options=options("xnat:projectData", "P002", "P002"),
+            xsi_type="xnat:projectData", item_id="P002", project_id="P002",
+            service_name="jupyter-dave", service_id="svc-dave", task_state="running", node="manager-1",
+            image=NOTEBOOK_IMAGE, cpu_limit=2.0, mem_limit=4 * GIB,
+            stats=ContainerStats(cpu_percent=0.4, mem_bytes=310 * 1024**2, mem_limit_bytes=4 * GIB),
+        ),
+    ]
+
+
+class FakeBackend:
+    """Implements `console.backend.base.Backend` in memory."""
+
+    def __init__(self, *, read_only: bool = False, users: int = 7, restart_step_delay: float = 0.0) -> None:
+        self.read_only = read_only
+        self.now = FIXED_NOW
+        self.user_count = users
+        self.restart_step_delay = restart_step_delay
+        self.faults: dict[str, str] = {}
+        self.actions: list[ActionResult] = []  # what a live backend would write to the audit log
+        self._servers: dict[str, ServerRow] = {row.key: row for row in _demo_servers()}
+        self._events: list[DockerEvent] = [
+            DockerEvent(_ago(minutes=12), "service", "update", "jupyter-carol"),
+            DockerEvent(_ago(minutes=5), "container", "start", "jupyter-alice--mri.1.k3j2h1"),
+            DockerEvent(_ago(minutes=1), "service", "create", "jupyter-bob--analysis"),
+        ]
+        self._streams: dict[str, list[FakeLogStream]] = {}
+        self._stack_deployed = True
+
+    # -- test controls -------------------------------------------------------------------------
+    def clock(self) -> datetime:
+        return self.now
+
+    def fail(self, part: str, reason: str = "connection refused") -> None:
+        self.faults[part] = reason
+
+    def heal(self, part: str) -> None:
+        self.faults.pop(part, None)
+
+    def add_event(self, type_: str, action: str, actor: str) -> None:
+        self._events.append(DockerEvent(self.now, type_, action, actor))
+
+    def set_server(self, row: ServerRow) -> None:
+        self._servers[row.key] = row
+
+    def emit_log(self, service: str, text: str) -> None:
+        for stream in self._streams.get(service, []):
+            stream.push(LogLine(task=f"{service}.1.abc123@manager-1", text=text, timestamp=self.now))
+
+    def _check(self, part: str) -> None:
+        if part in self.faults:
+            raise FakeUnreachable(f"{part}: {self.faults[part]}")
+
+    def _refuse_if_read_only(self, action: str, target: str) -> ActionResult | None:
+        if self.read_only:
+            result = ActionResult(action, target, ok=False, detail="refused: the console is read-only")
+            self.actions.append(result)
+            return result
+        return None
+
+    # -- Docker ------------------------------------------------------------------------------
+    def docker_health(self) -> list[ComponentHealth]:
+        if "engine" in self.faults:
+            reason = self.faults["engine"]
+            return [
+                ComponentHealth("engine", Health.DOWN, reason),
+                ComponentHealth("swarm", Health.UNKNOWN, "engine unreachable"),
+            ]
+        return [
+            ComponentHealth("engine", Health.OK, "Docker 20.10.24, API 1.41"),
+            ComponentHealth("swarm", Health.OK, "2 nodes, 1 manager"),
+        ]
+
+    def nodes(self) -> list[NodeInfo]:
+        self._check("engine")
+        return [
+            NodeInfo("n1", "manager-1", "manager", "active", "ready", leader=True, nano_cpus=8 * 10**9,
+                     memory_bytes=32 * GIB, address="10.0.0.1"),
+            NodeInfo("n2", "worker-1", "worker", "active", "ready", nano_cpus=16 * 10**9,
+                     memory_bytes=64 * GIB, address="10.0.0.2", labels={"gpu": "true"}),
+        ]
+
+    def services(self) -> list[ServiceInfo]:
+        self._check("engine")
+        stack = [
+            ServiceInfo("svc-hub", HUB_SERVICE, "xnat-jupyterhub/hub:dev", "replicated", 1, 1,
+                        _ago(hours=6), stack=STACK),
+        ]
+        notebooks = [
+            ServiceInfo(
+                row.service_id, row.service_name, row.image, "replicated",
+                1 if row.task_state == "running" else 0, 1,
+                row.started or row.last_activity, notebook_user=row.user, notebook_server=row.server,
+                cpu_limit=row.cpu_limit, mem_limit=row.mem_limit,
+            )
+            for row in sorted(self._servers.values(), key=lambda r: r.key)
+            if row.service_name
+        ]
+        return stack + notebooks
+
+    def tasks(self, service: str) -> list[TaskInfo]:
+        self._check("engine")
+        if service == HUB_SERVICE:
+            return [TaskInfo("t-hub-1", "svc-hub", 1, "n1", "manager-1", "running", "running", "started", "",
+                             _ago(hours=6), "c0ffee")]
+        for row in self._servers.values():
+            if row.service_name == service:
+                tasks = [TaskInfo(f"t-{row.service_id}-1", row.service_id, 1, "n1", row.node, row.task_state,
+                                  "running", row.task_state, row.task_error, row.last_activity)]
+                if row.task_state == "rejected":
+                    tasks.append(TaskInfo(f"t-{row.service_id}-0", row.service_id, 1, "n1", row.node, "rejected",
+                                          "shutdown", "rejected", row.task_error, _ago(minutes=13)))
+                return tasks
+        return []
+
+    def events(self, since: datetime | None = None) -> list[DockerEvent]:
+        self._check("engine")
+        return [e for e in self._events if since is None or e.time > since]
+
+    def container_stats(self, task: TaskInfo) -> ContainerStats:
+        for row in self._servers.values():
+            if row.service_id == task.service_id and row.stats:
+                return row.stats
+        return ContainerStats(unavailable_reason="n/a: no running container")
+
+    def service_logs(
+        self,
+        service: str,
+        *,
+        follow: bool = False,
+        since: datetime | None = None,
+        tail: int | None = None,
+        timestamps: bool = False,
+    ) -> Iterator[LogLine]:
+        self._check("engine")
+        lines = [
+            LogLine(
+                task=f"{service}.1.abc123@manager-1",
+                text=f"[I {(_ago(minutes=30 - i)):%H:%M:%S}] request {i} GET /user/alice/api/status 200",
+                timestamp=_ago(minutes=30 - i),
+            )
+            for i in range(30)
+        ]
+        if since is not None:
+            lines = [line for line in lines if line.timestamp and line.timestamp >= since]
+        if tail is not None:
+            lines = lines[-tail:] if tail else []
+        stream = FakeLogStream(lines, follow)
+        self._streams.setdefault(service, []).append(stream)
+        return stream
+
+    def inspect_service(self, service: str) -> dict:
+        self._check("engine")
+        return {"Spec": {"Name": service, "TaskTemplate": {"ContainerSpec": {"Env": ["JUPYTERHUB_API_TOKEN=<redacted>"]}}}}
+
+    def deploy(self) -> Iterator[str]:
+        if refused := self._refuse_if_read_only("deploy", STACK):
+            yield refused.detail
+            return
+        self._check("engine")
+        yield "check: stack file docker-stack.yml ... ok"
+        yield "check: secrets xnat_jupyterhub_xnat_service_token, xnat_jupyterhub_console_token ... ok"
+        yield "check: network jupyterhub-network ... ok"
+        yield "check: images xnat-jupyterhub/hub:dev, xnat-jupyterhub/singleuser:dev ... ok"
+        yield f"docker stack deploy -c docker-stack.yml {STACK}"
+        yield f"converged: {HUB_SERVICE} 1/1"
+        self._stack_deployed = True
+        self.actions.append(ActionResult("deploy", STACK, ok=True))
+
+    def stop_stack(self) -> ActionResult:
+        if refused := self._refuse_if_read_only("stop", STACK):
+            return refused
+        self._check("engine")
+        removed = tuple(f"server {row.key}" for row in self._servers.values()) + (
+            f"service {HUB_SERVICE}", "network jupyterhub-network",
+        )
+        self._servers.clear()
+        self._stack_deployed = False
+        result = ActionResult("stop", STACK, ok=True, detail=f"removed {len(removed)} resources", removed=removed)
+        self.actions.append(result)
+        return result
+
+    # -- Hub ---------------------------------------------------------------------------------
+    async def hub_info(self) -> HubInfo:
+        self._check("hub")
+        return HubInfo(version="5.5.1", health=Health.OK, authenticator="XnatAuthenticator",
+                       spawner="XnatSwarmSpawner", proxy_routes=sum(r.state == "ready" for r in self._servers.values()) + 1,
+                       token_scopes=("admin:users", "admin:servers", "read:hub"))
+
+    async def hub_servers(self) -> list[ServerRow]:
+        self._check("hub")
+        return sorted(self._servers.values(), key=lambda r: r.key)
+
+    async def stop_server(self, user: str, server: str) -> ActionResult:
+        target = f"{user}/{server}" if server else user
+        if refused := self._refuse_if_read_only("stop", target):
+            return refused
+        self._check("hub")
+        row = self._servers.get(target)
+        if row is None:
+            return self._record(ActionResult("stop", target, ok=False, detail="no such server"))
+        self._servers[target] = replace(row, state="stopped", task_state="", node="", stats=None,
+                                        service_name="", service_id="")
+        return self._record(ActionResult("stop", target, ok=True, detail="stopped"))
+
+    async def delete_server(self, user: str, server: str) -> ActionResult:
+        target = f"{user}/{server}" if server else user
+        if refused := self._refuse_if_read_only("delete", target):
+            return refused
+        self._check("hub")
+        if not server:
+            return self._record(ActionResult("delete", target, ok=False, detail="only named servers can be deleted"))
+        if self._servers.pop(target, None) is None:
+            return self._record(ActionResult("delete", target, ok=False, detail="no such server"))
+        return self._record(ActionResult("delete", target, ok=True, detail="deleted"))
+
+    async def restart_server(self, user: str, server: str) -> AsyncIterator[str]:
+        target = f"{user}/{server}" if server else user
+        if refused := self._refuse_if_read_only("restart", target):
+            raise ReadOnlyRefused(refused.detail)
+        self._check("hub")
+        row = self._servers.get(target)
+        if row is None:
+            raise LookupError(f"no such server: {target}")
+        steps = [
+            f"stopping {target}",
+            "stopped",
+            f"starting with the same user_options ({row.xsi_type} {row.item_id})",
+            "Service created, waiting for its task",
+            "Task preparing on manager-1",
+            "Task running",
+            f"Server ready at /jupyterhub/user/{user}/{server}".rstrip("/"),
+        ]
+        for step in steps:
+            if self.restart_step_delay:
+                await asyncio.sleep(self.restart_step_delay)
+            yield step
+        self._servers[target] = replace(row, state="ready", task_state="running", task_error="",
+                                        started=self.now, last_activity=self.now)
+        self._record(ActionResult("restart", target, ok=True, detail="ready"))
+
+    def _record(self, result: ActionResult) -> ActionResult:
+        self.actions.append(result)
+        return result
+
+    # -- XNAT --------------------------------------------------------------------------------
+    async def xnat_check(self) -> AsyncIterator[CheckStep]:
+        if "xnat" in self.faults:
+            yield CheckStep("DNS xnat.example.org", CheckStatus.PASS, "10.0.0.5")
+            yield CheckStep("TCP 10.0.0.5:443", CheckStatus.FAIL, self.faults["xnat"],
+                            "Is XNAT running? Check JH_XNAT_URL and the firewall between this node and XNAT.")
+            for name in ("TLS", "HTTP", "service account login", "JupyterHub plugin", "hub URL and token", "path roots"):
+                yield CheckStep(name, CheckStatus.SKIP, "an earlier step failed")
+            return
+        yield CheckStep("DNS xnat.example.org", CheckStatus.PASS, "10.0.0.5")
+        yield CheckStep("TCP 10.0.0.5:443", CheckStatus.PASS, "connected in 2 ms")
+        yield CheckStep("TLS", CheckStatus.PASS, "certificate verified, expires in 83 days")
+        yield CheckStep("HTTP", CheckStatus.PASS, "GET / -> 200")
+        yield CheckStep("service account login", CheckStatus.PASS, "jupyterhub holds the JupyterHub role")
+        yield CheckStep("JupyterHub plugin", CheckStatus.PASS, "/xapi/jupyterhub/preferences -> 200")
+        yield CheckStep("hub URL and token", CheckStatus.FAIL,
+                        "XNAT's hub URL http://jupyterhub:8000/jupyterhub answers, but the hub rejects XNAT's token (403)",
+                        "Set the token in XNAT (Administer > Plugin Settings > JupyterHub) to the hub's "
+                        "xnat_jupyterhub_xnat_service_token secret.")
+        yield CheckStep("path roots", CheckStatus.WARN, "/data/xnat/archive exists; /data/xnat/build is missing",
+                        "Create /data/xnat/build on every node, or fix the path translation roots.")
+        yield CheckStep("from the hub's network", CheckStatus.PASS, "the same check inside jupyterhub-network passed")

@@ -1,0 +1,1 @@
+"""The console's screens; each talks to the backend only through workers."""

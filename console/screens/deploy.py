@@ -1,0 +1,130 @@
+"""Deploy / Stop: deploy streams its checks and progress; stop needs the stack's name typed."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.widgets import Log, Static
+
+from console.backend.models import ActionResult
+from console.screens.base import ConsoleScreen
+from console.screens.dialogs import TypedConfirmScreen
+
+
+class DeployScreen(ConsoleScreen):
+    CRUMB = "deploy / stop"
+    BINDINGS = [
+        Binding("D", "deploy", "Deploy", id="stack_deploy"),
+        Binding("X", "stop_stack", "Stop stack", id="stack_stop"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.busy = False
+
+    def compose_body(self) -> ComposeResult:
+        yield Static(id="deploy-intro")
+        yield Log(id="deploy-log", auto_scroll=True)
+        yield Static("", id="status-line")
+
+    def on_mount(self) -> None:
+        app = self.console_app
+        intro = Text.assemble(
+            ("Stack ", "dim"), (app.stack_name, "bold"),
+            ("\nD deploys: checks the stack file, secrets, network, images and variables, runs "
+             "`docker stack deploy` and watches the services converge.", ""),
+            ("\nX stops: stops every user server through the hub, removes orphaned notebook services, runs "
+             "`docker stack rm` and waits for the network to go. You type the stack's name to confirm.", ""),
+        )
+        if app.read_only:
+            intro.append("\nRead-only: deploy and stop are refused.", style="bold yellow")
+        self.query_one("#deploy-intro", Static).update(intro)
+        self._set_status("idle")
+        self.query_one(Log).focus()
+
+    def _set_status(self, text: str, style: str = "") -> None:
+        self.query_one("#status-line", Static).update(Text(text, style=style))
+
+    def _write(self, line: str) -> None:
+        self.query_one(Log).write_line(line)
+
+    def action_deploy(self) -> None:
+        app = self.console_app
+        if self.busy or app.refuse_if_read_only(f"deploy {app.stack_name}"):
+            return
+        app.confirm(
+            f"Deploy {app.stack_name}?",
+            "Runs the pre-flight checks, then `docker stack deploy` with the project's docker-stack.yml.",
+            self._deploy,
+            confirm_label="Deploy",
+        )
+
+    @work(thread=True, exclusive=True, group="stack", exit_on_error=False)
+    def _deploy(self) -> None:
+        call = self.app.call_from_thread
+        self.busy = True
+        call(self._set_status, "deploying…", "bold")
+        call(self._write, f"── deploy {self.console_app.stack_name}")
+        ok = True
+        try:
+            for line in self.console_app.backend.deploy():
+                call(self._write, line)
+        except Exception as exc:
+            ok = False
+            call(self._write, f"deploy failed: {exc}")
+            call(self.notify, f"Deploy failed: {exc}", title="deploy", severity="error", timeout=10)
+        finally:
+            self.busy = False
+        if ok:
+            call(self._set_status, "deploy finished", "bold green")
+            call(self.notify, f"{self.console_app.stack_name} deployed", title="deploy")
+            call(self.console_app.refresh_health)
+        else:
+            call(self._set_status, "deploy failed", "bold red")
+
+    def action_stop_stack(self) -> None:
+        app = self.console_app
+        if self.busy or app.refuse_if_read_only(f"stop {app.stack_name}"):
+            return
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self._stop()
+
+        app.push_screen(
+            TypedConfirmScreen(
+                f"Stop the stack {app.stack_name}?",
+                "Stops every user server, removes orphaned notebook services, then the stack and its network.",
+                app.stack_name,
+            ),
+            answered,
+        )
+
+    @work(thread=True, exclusive=True, group="stack", exit_on_error=False)
+    def _stop(self) -> None:
+        call = self.app.call_from_thread
+        self.busy = True
+        call(self._set_status, "stopping…", "bold")
+        call(self._write, f"── stop {self.console_app.stack_name}")
+        try:
+            result = self.console_app.backend.stop_stack()
+        except Exception as exc:
+            result = ActionResult("stop", self.console_app.stack_name, ok=False, detail=str(exc))
+        finally:
+            self.busy = False
+        call(self._report, result)
+
+    def _report(self, result: ActionResult) -> None:
+        for item in result.removed:
+            self._write(f"removed {item}")
+        if result.ok:
+            self._write(f"stopped: {result.detail or 'done'} ({len(result.removed)} removed)")
+            self._set_status(f"stopped; removed {len(result.removed)}", "bold green")
+            self.notify(f"{result.target} stopped; removed {len(result.removed)}", title="stop")
+        else:
+            self._write(f"stop failed: {result.detail}")
+            self._set_status("stop failed", "bold red")
+            self.notify(f"Stop failed: {result.detail}", title="stop", severity="error", timeout=10)
+        self.console_app.refresh_health()

@@ -1,0 +1,167 @@
+"""Modal dialogs: confirmation, typed confirmation, help, progress, and a path prompt."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, DataTable, Input, Label, Log, Static
+
+from console.backend.models import ActionResult
+
+
+class ConfirmScreen(ModalScreen[bool]):
+    """Yes/no for every change. `y` confirms, `n` or Esc cancels."""
+
+    BINDINGS = [
+        Binding("y", "answer(True)", "Yes", id="confirm_yes"),
+        Binding("n,escape", "answer(False)", "No", id="confirm_no"),
+    ]
+
+    def __init__(self, title: str, body: str, confirm_label: str = "Yes") -> None:
+        super().__init__()
+        self.title_text = title
+        self.body = body
+        self.confirm_label = confirm_label
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog", classes="confirm"):
+            yield Label(self.title_text, id="dialog-title")
+            yield Static(self.body, id="dialog-body", markup=False)
+            with Horizontal(id="dialog-buttons"):
+                yield Button(f"{self.confirm_label} [y]", variant="error", id="yes")
+                yield Button("Cancel [n]", variant="primary", id="no")
+
+    def on_mount(self) -> None:
+        self.query_one("#no", Button).focus()
+
+    def action_answer(self, answer: bool) -> None:
+        self.dismiss(answer)
+
+    @on(Button.Pressed)
+    def _pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(event.button.id == "yes")
+
+
+class TypedConfirmScreen(ModalScreen[bool]):
+    """The stack's name must be typed to confirm (stopping the stack removes everything)."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel", id="typed_cancel")]
+
+    def __init__(self, title: str, body: str, expected: str) -> None:
+        super().__init__()
+        self.title_text = title
+        self.body = body
+        self.expected = expected
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog", classes="confirm"):
+            yield Label(self.title_text, id="dialog-title")
+            yield Static(self.body, id="dialog-body", markup=False)
+            yield Label(Text.assemble("Type ", (self.expected, "bold"), " to confirm, Esc to cancel:"))
+            yield Input(placeholder=self.expected, id="typed-name")
+            yield Static("", id="typed-error")
+
+    def on_mount(self) -> None:
+        self.query_one(Input).focus()
+
+    @on(Input.Submitted)
+    def _submitted(self, event: Input.Submitted) -> None:
+        if event.value.strip() == self.expected:
+            self.dismiss(True)
+        else:
+            self.query_one("#typed-error", Static).update(
+                Text(f"'{event.value}' is not '{self.expected}'.", style="bold red")
+            )
+
+    def action_cancel(self) -> None:
+        self.dismiss(False)
+
+
+class PromptScreen(ModalScreen[str | None]):
+    """One line of input (a file path, a tail count)."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel", id="prompt_cancel")]
+
+    def __init__(self, title: str, value: str = "") -> None:
+        super().__init__()
+        self.title_text = title
+        self.value = value
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog"):
+            yield Label(self.title_text, id="dialog-title")
+            yield Input(value=self.value, id="prompt-input")
+
+    def on_mount(self) -> None:
+        self.query_one(Input).focus()
+
+    @on(Input.Submitted)
+    def _submitted(self, event: Input.Submitted) -> None:
+        self.dismiss(event.value.strip() or None)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class ProgressScreen(ModalScreen[None]):
+    """Live progress of a long change (restart following the spawn event stream, deploy)."""
+
+    BINDINGS = [Binding("escape,enter", "close", "Close", id="progress_close")]
+
+    def __init__(self, title: str) -> None:
+        super().__init__()
+        self.title_text = title
+        self.finished = False
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog", classes="progress"):
+            yield Label(self.title_text, id="dialog-title")
+            yield Log(id="progress-log", auto_scroll=True)
+            yield Static("running…", id="progress-status")
+
+    def add_line(self, line: str) -> None:
+        self.query_one(Log).write_line(line)
+
+    def finish(self, result: ActionResult) -> None:
+        self.finished = True
+        style = "bold green" if result.ok else "bold red"
+        verdict = "done" if result.ok else "failed"
+        status = Text.assemble((f"{verdict}: ", style), result.detail, "   (Esc or Enter closes)")
+        self.query_one("#progress-status", Static).update(status)
+
+    def action_close(self) -> None:
+        self.dismiss(None)
+
+
+class HelpScreen(ModalScreen[None]):
+    """`?`: the keys active on the screen underneath, generated from its bindings, plus the command line."""
+
+    BINDINGS = [Binding("escape,question_mark,q", "close", "Close", id="help_close")]
+
+    def __init__(self, rows: list[tuple[str, str, str]], commands: list[tuple[str, str]]) -> None:
+        super().__init__()
+        self.rows = rows
+        self.commands = commands
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog", classes="help"):
+            yield Label("Keys on this screen (remap by id in the config's [keys] table)", id="dialog-title")
+            yield DataTable(id="help-keys", cursor_type="row", zebra_stripes=True)
+            yield Label("Command line (:)", id="help-commands-title")
+            yield DataTable(id="help-commands", cursor_type="row")
+
+    def on_mount(self) -> None:
+        keys = self.query_one("#help-keys", DataTable)
+        keys.add_columns("KEY", "ACTION", "ID")
+        keys.add_rows(self.rows)
+        commands = self.query_one("#help-commands", DataTable)
+        commands.add_columns("COMMAND", "WHAT")
+        commands.add_rows(self.commands)
+        keys.focus()
+
+    def action_close(self) -> None:
+        self.dismiss(None)

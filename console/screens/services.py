@@ -1,0 +1,167 @@
+"""Services (stack and notebook), the tasks of one service, and the swarm's nodes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult, SystemCommand
+from textual.binding import Binding
+from textual.widgets import DataTable, Static
+
+from console.backend.models import NodeInfo, ServiceInfo, TaskInfo
+from console.screens.base import TableScreen
+from console.widgets.cells import Cell, age_cell, cpus_cell, size_cell, state_cell
+
+
+class ServicesScreen(TableScreen):
+    CRUMB = "services"
+    NOUN = "services"
+    COLUMNS = [
+        ("name", "NAME"), ("kind", "KIND"), ("owner", "USER/SERVER"), ("replicas", "REPLICAS"),
+        ("image", "IMAGE"), ("updated", "UPDATED"), ("cpu", "CPU LIMIT"), ("mem", "MEM LIMIT"),
+    ]
+    SORT = ("kind", True)
+    BINDINGS = [
+        Binding("enter", "tasks", "Tasks", id="service_tasks"),
+        Binding("l", "logs", "Logs", id="service_logs"),
+    ]
+
+    @work(thread=True, exclusive=True, group="services", exit_on_error=False)
+    def load(self) -> None:
+        try:
+            services = self.console_app.backend.services()
+        except Exception as exc:
+            self.app.call_from_thread(self.show_error, exc)
+            return
+        self.app.call_from_thread(self.show_rows, self.rows(services))
+
+    def rows(self, services: list[ServiceInfo]) -> dict[str, tuple[Cell, ...]]:
+        now = self.console_app.clock()
+        rows = {}
+        for s in services:
+            owner = f"{s.notebook_user}/{s.notebook_server}" if s.notebook_server else s.notebook_user
+            healthy = s.replicas_running >= s.replicas_desired
+            replicas = Cell(f"{s.replicas_running}/{s.replicas_desired}", (s.replicas_running, s.replicas_desired),
+                            "green" if healthy else "bold red")
+            rows[s.name] = (
+                Cell(s.name), Cell("notebook" if s.notebook_user else "stack"), Cell(owner or "-"), replicas,
+                Cell(s.image), age_cell(s.updated_at, now), cpus_cell(s.cpu_limit), size_cell(s.mem_limit),
+            )
+        return rows
+
+    def action_tasks(self) -> None:
+        service = self.main_table().cursor_key
+        if service:
+            self.app.push_screen(TasksScreen(service))
+
+    def action_logs(self) -> None:
+        service = self.main_table().cursor_key
+        if service:
+            self.console_app.open_logs(service)
+
+    @on(DataTable.RowSelected, "#main-table")
+    def _selected(self) -> None:
+        self.action_tasks()
+
+    def palette_commands(self) -> Iterable[SystemCommand]:
+        service = self.main_table().cursor_key
+        if service:
+            yield SystemCommand(f"Tasks of {service}", "drill into the service's tasks", self.action_tasks)
+            yield SystemCommand(f"Logs of {service}", "follow the service's logs", self.action_logs)
+
+
+class TasksScreen(TableScreen):
+    """Drill-down: where each task runs, its state, and Docker's own error text."""
+
+    NOUN = "tasks"
+    COLUMNS = [
+        ("id", "TASK"), ("slot", "SLOT"), ("node", "NODE"), ("state", "STATE"), ("desired", "DESIRED"),
+        ("error", "ERROR"), ("age", "AGE"),
+    ]
+    SORT = ("age", True)
+    BINDINGS = [
+        Binding("l", "logs", "Logs", id="task_logs"),
+    ]
+
+    def __init__(self, service: str) -> None:
+        super().__init__()
+        self.service = service
+        self.CRUMB = f"services › {service} › tasks"
+
+    def compose_body(self) -> ComposeResult:
+        yield from super().compose_body()
+        yield Static("", id="task-detail")
+
+    @work(thread=True, exclusive=True, group="tasks", exit_on_error=False)
+    def load(self) -> None:
+        try:
+            tasks = self.console_app.backend.tasks(self.service)
+        except Exception as exc:
+            self.app.call_from_thread(self.show_error, exc)
+            return
+        self.app.call_from_thread(self._show_tasks, tasks)
+
+    def _show_tasks(self, tasks: list[TaskInfo]) -> None:
+        now = self.console_app.clock()
+        self.tasks = {task.id: task for task in tasks}
+        self.show_rows({
+            t.id: (
+                Cell(t.id[:12], t.id), Cell("-" if t.slot is None else str(t.slot), t.slot), Cell(t.node_name),
+                state_cell(t.state), Cell(t.desired_state), Cell(t.error or t.message, style="red" if t.error else ""),
+                age_cell(t.timestamp, now),
+            )
+            for t in tasks
+        })
+        self._show_detail()
+
+    tasks: dict[str, TaskInfo] = {}
+
+    @on(DataTable.RowHighlighted, "#main-table")
+    def _show_detail(self) -> None:
+        task = self.tasks.get(self.main_table().cursor_key or "")
+        detail = self.query_one("#task-detail", Static)
+        if task is None:
+            detail.update("")
+            return
+        text = Text.assemble(("task ", "dim"), (task.id, "bold"), ("  container ", "dim"), task.container_id or "-")
+        if task.error:
+            text.append("\nerror: ", style="bold red")
+            text.append(task.error)
+        elif task.message:
+            text.append(f"\n{task.message}", style="dim")
+        detail.update(text)
+
+    def action_logs(self) -> None:
+        self.console_app.open_logs(self.service)
+
+
+class NodesScreen(TableScreen):
+    CRUMB = "nodes"
+    NOUN = "nodes"
+    COLUMNS = [
+        ("hostname", "HOSTNAME"), ("role", "ROLE"), ("availability", "AVAILABILITY"), ("state", "STATE"),
+        ("cpus", "CPUS"), ("memory", "MEMORY"), ("address", "ADDRESS"), ("labels", "LABELS"),
+    ]
+    SORT = ("hostname", False)
+
+    @work(thread=True, exclusive=True, group="nodes", exit_on_error=False)
+    def load(self) -> None:
+        try:
+            nodes = self.console_app.backend.nodes()
+        except Exception as exc:
+            self.app.call_from_thread(self.show_error, exc)
+            return
+        self.app.call_from_thread(self.show_rows, self.rows(nodes))
+
+    def rows(self, nodes: list[NodeInfo]) -> dict[str, tuple[Cell, ...]]:
+        return {
+            n.id: (
+                Cell(n.hostname), Cell(n.role + (" (leader)" if n.leader else ""), n.role),
+                state_cell(n.availability), state_cell(n.state),
+                cpus_cell(n.nano_cpus / 1e9 if n.nano_cpus else None), size_cell(n.memory_bytes or None),
+                Cell(n.address or "-"), Cell(",".join(f"{k}={v}" for k, v in sorted(n.labels.items())) or "-"),
+            )
+            for n in nodes
+        }

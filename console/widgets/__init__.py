@@ -1,0 +1,1 @@
+"""Reusable widgets of the console; they know nothing of the backend."""
