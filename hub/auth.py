@@ -22,7 +22,6 @@ from hub.xnat import (
     XnatClient,
     XnatError,
     XnatReply,
-    XnatUnreachable,
     check_status,
     get_xnat_client,
     loggable_name,
@@ -35,6 +34,13 @@ SITE_SWITCH = "allUsersCanStartJupyter"
 VERDICT = "xnat_allows_jupyter"
 
 WRONG_CREDENTIALS = "Invalid username or password."
+
+
+def unreadable(log_detail: str) -> XnatError:
+    return XnatError(
+        "XNAT sent an answer the hub cannot read. Try again later, or tell your administrator.",
+        log_detail=log_detail,
+    )
 
 
 def refusal(status: int, message: str) -> web.HTTPError:
@@ -104,20 +110,13 @@ class XnatAuthenticator(Authenticator):
                 roles = await xnat.get(f"/xapi/users/{segment(username)}/roles", what="roles")
                 self._check_credentials(roles, username)
                 role_names = roles.json("roles")
-                if not isinstance(role_names, list):
-                    raise XnatError(
-                        "XNAT sent an answer the hub cannot read. Try again later, or tell your administrator.",
-                        log_detail=f"roles: JSON is a {type(role_names).__name__}, not a list",
-                    )
-                has_role = any(
-                    isinstance(role, str) and role.casefold() == self.jupyter_role.casefold() for role in role_names
-                )
+                if not isinstance(role_names, list) or not all(isinstance(role, str) for role in role_names):
+                    raise unreadable("roles: JSON is not a list of role names")
+                has_role = any(role.casefold() == self.jupyter_role.casefold() for role in role_names)
                 allowed = has_role or await self._site_switch(xnat)
-        except XnatUnreachable as e:
-            raise self._refuse(503, e.message, username, e.log_detail) from None
         except XnatError as e:
-            status = 503 if e.status is None or e.status >= 500 or 200 <= e.status < 300 else 403
-            raise self._refuse(status, e.message, username, e.log_detail) from None
+            # XNAT could not decide (down, failing, unreadable): the hub's problem, not the user's credentials
+            raise self._refuse(503, e.message, username, e.log_detail) from None
 
         self.log.debug("XNAT approved %s: %s", loggable_name(username), "role" if has_role else f"{SITE_SWITCH}={allowed}")
         return {"name": username, VERDICT: allowed}
@@ -141,13 +140,10 @@ class XnatAuthenticator(Authenticator):
             return False  # the preference (or the plugin) is missing: it is off
         check_status(reply, SITE_SWITCH)
         value = reply.json(SITE_SWITCH)
-        if not isinstance(value, dict):
-            raise XnatError(
-                "XNAT sent an answer the hub cannot read. Try again later, or tell your administrator.",
-                log_detail=f"{SITE_SWITCH}: JSON is a {type(value).__name__}, not an object",
-            )
-        switch = value.get(SITE_SWITCH)
-        return switch is True or (isinstance(switch, str) and switch.lower() == "true")
+        switch = value.get(SITE_SWITCH) if isinstance(value, dict) else None
+        if not isinstance(switch, bool):
+            raise unreadable(f"{SITE_SWITCH}: JSON is not {{{SITE_SWITCH!r}: true|false}}")
+        return switch
 
     def check_allowed(self, username: str, authentication: dict[str, Any] | None = None) -> bool:
         if self.allow_xnat_approved and authentication is not None and authentication.get(VERDICT) is True:

@@ -110,9 +110,13 @@ class XnatReply:
             ) from None
 
 
-def _no_cookie_jar() -> httpx.Cookies:
-    """A cookie jar that stores nothing: the client is shared between users."""
-    return httpx.Cookies(http.cookiejar.CookieJar(policy=http.cookiejar.DefaultCookiePolicy(allowed_domains=[])))
+def _no_cookie_jar() -> http.cookiejar.CookieJar:
+    """A cookie jar that stores nothing: the client is shared between users.
+
+    (A CookieJar, not httpx.Cookies: httpx copies the cookies of a Cookies object into a jar of its own, losing
+    the policy.)
+    """
+    return http.cookiejar.CookieJar(policy=http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
 
 
 class XnatClient(SingletonConfigurable):
