@@ -277,6 +277,13 @@ def _mounts(spec: LaunchSpec, site: KubeSite, volumes: Any, volume_mounts: Any) 
     return volumes, volume_mounts
 
 
+def archive_root_path(path: str) -> str:
+    """The archive root as an absolute path without a trailing slash. ValueError for anything else."""
+    if not path.startswith("/") or ".." in path.split("/"):
+        raise ValueError(f"must be an absolute path without '..', got {path!r}")
+    return "/" + "/".join(segment for segment in path.split("/") if segment not in ("", "."))
+
+
 def _archive_sub_path(mount: MountSpec, site: KubeSite) -> dict[str, str]:
     if not site.archive_claim:
         raise UserOptionsError(
@@ -477,17 +484,17 @@ def _make_spawner_class() -> type:
 
         @validate("archive_root")
         def _check_archive_root(self, proposal: Any) -> str:
-            root = proposal["value"]
-            if not root.startswith("/") or ".." in root.split("/"):
-                raise TraitError(f"XnatKubeSpawner.archive_root must be an absolute path, got {root!r}")
-            return posixpath.normpath(root) if root != "/" else root
+            try:
+                return archive_root_path(proposal["value"])
+            except ValueError as e:
+                raise TraitError(f"XnatKubeSpawner.archive_root {e}") from None
 
         @property
         def kube_site(self) -> KubeSite:
-            root = self.archive_root
             return KubeSite(
                 archive_claim=self.archive_claim or None,
-                archive_root=root,
+                # a dynamic default (from the environment) is not validated by traitlets: normalise here too
+                archive_root=archive_root_path(self.archive_root),
                 volume_claims=MappingProxyType(dict(self.volume_claims)),
                 resource_names=MappingProxyType(dict(self.extended_resource_names)),
             )
