@@ -13,26 +13,26 @@ that stands in for something else. Modules:
 XNAT endpoints (XNAT port)
 --------------------------
 Authentication is HTTP Basic, or a live `JSESSIONID` cookie. Usernames are case-sensitive (`Alice.Smith` is not
-`alice.smith`) and URL-decoded from the path; an encoded `/` (`%2F`) gets 400, as from Tomcat. Every successful
-Basic-authenticated request that carries no live `JSESSIONID` opens a session and sets the cookie, as Tomcat does
-behind XNAT: a client that never DELETEs `/data/JSESSION` leaks one session per call (`open_sessions` counts them).
+`alice.smith`) and URL-decoded from the path; an encoded `/` or `\\` (`%2F`, `%5C`) gets 400, as from Tomcat.
 
-======  ======================================================================  ==========================================
-GET     /xapi/users/{username}/roles                                            JSON array of role names. 401 bad
-                                                                                credentials, 403 caller neither that user
-                                                                                nor `Administrator`, 404 unknown user.
-GET     /xapi/jupyterhub/preferences                                            map of all prefs (only
-                                                                                `allUsersCanStartJupyter` unless the
-                                                                                caller has role JupyterHub/Administrator)
-GET     /xapi/jupyterhub/preferences/{name}                                     `{name: value}`; 404 unknown;
-                                                                                `jupyterHubToken` 403 unless privileged
-GET     /xapi/jupyterhub/users/{user}/server/user-options                       default server ("") options
-GET     /xapi/jupyterhub/users/{user}/server/{servername}/user-options          named server options. Both need role
-                                                                                `JupyterHub` or `Administrator` (else
-                                                                                403); 404 `User options not found.`
-POST    /data/JSESSION  (GET too)                                               the session id as text (opens one)
-DELETE  /data/JSESSION                                                          ends the cookie's session; 200
-======  ======================================================================  ==========================================
+- `GET /xapi/users/{username}/roles`: JSON array of role names. 401 bad or missing credentials (or a disabled
+  account), 403 if the caller is neither that user nor an `Administrator`, 404 unknown user (admin caller).
+- `GET /xapi/jupyterhub/preferences`: map of every preference for callers with role `JupyterHub` or
+  `Administrator`; only `{"allUsersCanStartJupyter": ...}` for everyone else.
+- `GET /xapi/jupyterhub/preferences/{name}`: `{name: value}`, any authenticated user; 404 unknown name;
+  `jupyterHubToken` is 403 unless the caller has role `JupyterHub` or `Administrator`.
+- `GET /xapi/jupyterhub/users/{user}/server/user-options` (default server, "") and
+  `GET /xapi/jupyterhub/users/{user}/server/{servername}/user-options`: the stored XnatUserOptions. The caller
+  needs role `JupyterHub` or `Administrator` (else 403, even for the user); 404 with the text
+  `User options not found.` when none is stored for exactly (user, servername).
+- `POST /data/JSESSION` (and `GET`): the session id as text; `DELETE /data/JSESSION`: ends the cookie's session
+  (or the one the request's Basic credentials just opened), 200.
+
+Sessions behave like Tomcat behind Spring Security: a Basic-authenticated request without a live session for the
+same user opens one and sets the `JSESSIONID` cookie, so a client that never DELETEs `/data/JSESSION` leaks one
+session per call (`open_sessions` counts them). A live session of the same user is reused *without checking the
+password*, so a client sharing one cookie jar between users lets a wrong password in; Basic credentials of another
+user replace the session.
 
 Any other path, including `.../server//user-options`, is 404. Errors are short `text/plain` bodies; 401 carries
 `WWW-Authenticate: Basic realm="XNAT"`.
@@ -77,27 +77,38 @@ the first half of the real JSON (never parses), `wrong-types` the real JSON with
 JSON type (bool->"true", number->"2.0", string->[string], null->{}, list->object, object->[[k, v], ...]).
 `down` stops listening and cuts open connections, so clients see connection refused; it never changes the port.
 
-Pytest: the `xnat_standin` fixture (tests/conftest.py) yields a started `XnatStandin` on loopback.
+Pytest (tests/conftest.py): `xnat_standin` yields a started, empty `XnatStandin` on loopback with ephemeral ports;
+`xnat_service_account` adds `jupyterhub` (role JupyterHub) with a random password and returns `(name, password)`.
+
+XNAT's side of the conversation (`hub.standin.plugin`)
+------------------------------------------------------
+`XnatPlugin(hub_api_url, token, *, verify=True, timeout=10)` sends `Authorization: token ...` (except on
+`version()`), URL-quotes path segments, and raises `HubError` (`.status`; None for transport errors) or
+`HubTimeout`. Methods (all async): `version()`, `info()`, `get_user(name)` (None on 404), `create_user(name)`,
+`ensure_user(name)`, `start_server(user, server, body)` (checks the user exists and the server does not, then POSTs
+`/users/{u}/server` or `/users/{u}/servers/{s}`; returns 201/202), `get_server(user, server)`,
+`wait_ready(user, server, timeout=180, interval=1)` (the ready server model; HubError if the server vanishes,
+HubTimeout with the last `pending`), `create_token(user, *, expires_in=172800, note="XNAT")` (scopes
+`["access:servers!user=<name>"]`, returns the secret), `stop_server(user, server)` (DELETE `{"remove": true}`, 404
+ignored), `wait_gone(user, server, timeout=60)`, `aclose()`; also an async context manager.
 
 Control API (control port, JSON, no authentication: keep it on loopback)
 -----------------------------------------------------------------------
-======  ===========================================  ================================================
-GET     /_standin/                                   `{"xnat_url","down","users","open_sessions"}`
-GET     /_standin/users                              `{name: {"roles", "enabled"}}` (no passwords)
-PUT     /_standin/users/{name}                       `{"password": str, "roles": [str], "enabled"?: bool}`
-DELETE  /_standin/users/{name}                       404 if absent
-GET/PUT/DELETE /_standin/user-options/{user}         default server's options (PUT body = the document)
-GET/PUT/DELETE /_standin/user-options/{user}/{server}  named server's options
-GET/PUT /_standin/preferences                        PUT merges a JSON object
-GET     /_standin/faults                             `{"down": bool, "faults": [...]}`
-PUT     /_standin/faults                             `{"latency","status","garbage","path","times","down"}`
-DELETE  /_standin/faults                             clear every fault, XNAT port back up
-GET/DELETE /_standin/requests                        the request log / clear it
-GET     /_standin/sessions                           `{"open": n, "by_user": {name: n}}`
-POST    /_standin/reset                              as `reset()`
-======  ===========================================  ================================================
+Path segments are URL-quoted names. Bad input answers 400 `{"error": "..."}`; success `{"ok": true}`.
 
-Bad input answers 400 `{"error": "..."}`.
+- `GET /_standin/`: `{"xnat_url", "down", "users", "open_sessions"}`
+- `GET /_standin/users`: `{name: {"roles": [...], "enabled": bool}}` (never passwords)
+- `PUT /_standin/users/{name}` `{"password": str, "roles": [str], "enabled": bool (optional)}`;
+  `DELETE /_standin/users/{name}` (404 if absent)
+- `GET|PUT|DELETE /_standin/user-options/{user}` (default server) and `/_standin/user-options/{user}/{server}`:
+  PUT's body is the document served as is
+- `GET /_standin/preferences`; `PUT /_standin/preferences` merges a JSON object
+- `GET /_standin/faults`: `{"down": bool, "faults": [...]}`; `PUT /_standin/faults`
+  `{"latency", "status", "garbage", "path", "times", "down"}` (as `set_fault`); `DELETE /_standin/faults` clears
+  every fault and brings the XNAT port back up
+- `GET /_standin/requests` (the log), `DELETE /_standin/requests` (clear it)
+- `GET /_standin/sessions`: `{"open": n, "by_user": {name: n}}`
+- `POST /_standin/reset`: as `reset()`
 
 Command line
 ------------
@@ -105,8 +116,9 @@ Command line
 [--demo-image IMG]``. `--seed-demo` adds `alice` (Jupyter, password `alice-password`), `Alice.Smith` (Jupyter,
 `smith-password`), `bob` (no role, `bob-password`), `admin` (Administrator, `admin-password`) and the service
 account `jupyterhub` (role JupyterHub, password from `JH_XNAT_PASSWORD` or `JH_XNAT_PASSWORD_FILE`), and stores
-default-server options (image `--demo-image`) for the two Jupyter users. Nothing secret is printed. SIGTERM or
-Ctrl-C stops it cleanly.
+default-server options (image `--demo-image`, no mounts, no reservations so they fit a small machine) for the two
+Jupyter users. Nothing secret is printed. SIGTERM or Ctrl-C stops it cleanly (exit 0); a missing service password
+or a busy port is a one-line error (exit 2 / 1).
 """
 
 from .options import event_tracking_id, start_request_body, user_options

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import concurrent.futures
 import fnmatch
 import json
 import secrets
@@ -58,6 +59,15 @@ PRIVILEGED_PREFERENCES = {"jupyterHubToken"}
 class StandinUrls(NamedTuple):
     xnat: str
     control: str
+
+
+@dataclass(eq=False)
+class _ActiveFault:
+    fault: Fault
+    remaining: int | None = None
+
+    def __post_init__(self) -> None:
+        self.remaining = self.fault.times
 
 
 @dataclass
@@ -114,8 +124,7 @@ class XnatStandin:
         self.users: dict[str, StandinUser] = {}
         self.user_options_store: dict[tuple[str, str], Any] = {}
         self.preferences: dict[str, Any] = dict(DEFAULT_PREFERENCES)
-        self._faults: list[Fault] = []
-        self._fault_uses: dict[int, int] = {}
+        self._faults: list[_ActiveFault] = []
         self._sessions: dict[str, str] = {}
         self.requests: list[dict[str, Any]] = []
         self._down = False
@@ -157,7 +166,6 @@ class XnatStandin:
 
     async def stop(self) -> None:
         """Stop both ports, drop every connection and wait (briefly) for answers still in progress."""
-        assert self._wake is not None or self._xnat_server is None
         for server in (self._xnat_server, self._control_server):
             if server is not None:
                 server.cut()
@@ -191,24 +199,23 @@ class XnatStandin:
         The data and fault methods are safe to call from any thread while it runs.
         """
         loop = asyncio.new_event_loop()
-        started: asyncio.Future[StandinUrls] = loop.create_future()
+        started: concurrent.futures.Future[StandinUrls] = concurrent.futures.Future()
+
+        async def boot() -> None:
+            try:
+                started.set_result(await self.start(host, port, control_port, control_host=control_host))
+            except BaseException as e:  # handed to the caller's thread
+                started.set_exception(e)
 
         def run() -> None:
             asyncio.set_event_loop(loop)
-
-            async def boot() -> None:
-                try:
-                    started.set_result(await self.start(host, port, control_port, control_host=control_host))
-                except BaseException as e:  # handed to the caller's thread below
-                    started.set_exception(e)
-
             loop.create_task(boot())
             loop.run_forever()
 
         thread = threading.Thread(target=run, name="xnat-standin", daemon=True)
         thread.start()
         try:
-            asyncio.run_coroutine_threadsafe(asyncio.wait_for(asyncio.shield(started), 10), loop).result(15)
+            started.result(15)
             yield self
         finally:
             if self._xnat_server is not None:
@@ -248,6 +255,8 @@ class XnatStandin:
 
         `options` is normally `hub.standin.options.user_options(...)`, but any JSON value is served as is.
         """
+        if options is None:
+            raise ValueError("user options cannot be null; use remove_user_options to forget them")
         json.dumps(options)  # refuse what cannot be served, now rather than at request time
         with self._lock:
             self.user_options_store[(user, server)] = options
@@ -284,26 +293,28 @@ class XnatStandin:
         """
         if down is not None and not isinstance(down, bool):
             raise ValueError(f"down must be true or false, got {down!r}")
+        fault = None
         if latency or status is not None or garbage is not None:
             fault = Fault(latency=latency, status=status, garbage=garbage, path=path, times=times)
-            with self._lock:
-                self._faults = [f for f in self._faults if f.path != path] + [fault]
         elif down is None:
             raise ValueError("set_fault needs latency, status, garbage or down")
         if down is not None:
             self.set_down(down)
+        if fault is not None:
+            with self._lock:
+                self._faults = [f for f in self._faults if f.fault.path != path] + [_ActiveFault(fault)]
 
     def clear_faults(self) -> None:
         """Remove every fault and bring the XNAT port back up."""
         with self._lock:
             self._faults = []
-            self._fault_uses = {}
-        self.set_down(False)
+        if self._xnat_server is not None:
+            self.set_down(False)
 
     @property
     def faults(self) -> list[Fault]:
         with self._lock:
-            return list(self._faults)
+            return [f.fault for f in self._faults]
 
     @property
     def is_down(self) -> bool:
@@ -341,15 +352,13 @@ class XnatStandin:
 
     def _take_fault(self, path: str) -> Fault | None:
         with self._lock:
-            for fault in reversed(self._faults):
-                if fault.matches(path):
-                    if fault.times is not None:
-                        used = self._fault_uses.get(id(fault), 0) + 1
-                        self._fault_uses[id(fault)] = used
-                        if used >= fault.times:
-                            self._faults.remove(fault)
-                            self._fault_uses.pop(id(fault), None)
-                    return fault
+            for active in reversed(self._faults):
+                if active.fault.matches(path):
+                    if active.remaining is not None:
+                        active.remaining -= 1
+                        if active.remaining == 0:
+                            self._faults.remove(active)
+                    return active.fault
         return None
 
     async def _pause(self, seconds: float) -> None:
@@ -406,10 +415,7 @@ class XnatStandin:
             self.preferences = dict(DEFAULT_PREFERENCES)
             self._sessions.clear()
             self.requests.clear()
-        if self._xnat_server is not None:
-            self.clear_faults()
-        else:
-            self._faults = []
+        self.clear_faults()
 
     # -- helpers for handlers --------------------------------------------------------------------------------------
 
@@ -713,7 +719,10 @@ class _ControlOptionsHandler(_ControlHandler):
         self.reply(options)
 
     def put(self, user: str, server: str = "") -> None:
-        self.run(self.standin.set_user_options, user, server, self.body())
+        options = self.body()
+        if options is None:
+            self.refuse("body must be the user-options JSON document")
+        self.run(self.standin.set_user_options, user, server, options)
         self.reply()
 
     def delete(self, user: str, server: str = "") -> None:
