@@ -1,0 +1,472 @@
+"""XnatSwarmSpawner: each notebook is a Swarm service built from the launch options XNAT stored for it.
+
+On every spawn the spawner asks XNAT (with the hub's service account) for the server's XnatUserOptions, validates
+them (`hub.user_options`) and builds the whole service from scratch: image, command, env, labels, mounts (bind or
+volume, read-only honoured), resources, generic resources, placement, network and endpoint mode. Nothing is kept
+from an earlier spawn of the same server, and the POST body of the start request (`user_options`) never chooses
+anything (CVE-2023-48311); it is left as it came, because XNAT reads `eventTrackingId` back from the server model.
+
+A spawn that cannot go ahead fails before anything is created, with a message the user sees in the spawn
+progress ("Spawn failed: ..."): no options stored in XNAT, XNAT unreachable, a refused mount, an invalid value.
+A task that Docker rejects or cannot schedule fails the spawn within `rejected_task_timeout` seconds with
+Docker's own error text, and the service is removed (dockerspawner waits for `start_timeout`: dockerspawner#330).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from docker.errors import APIError, NotFound
+from docker.types import ContainerSpec, DriverConfig, EndpointSpec, Mount, Placement, Resources, TaskTemplate
+from dockerspawner import SwarmSpawner
+from tornado import web
+from traitlets import Bool, Float, List, TraitError, Unicode, default, validate
+
+from hub import settings
+from hub.user_options import LaunchSpec, UserOptionsError, parse_allowed_prefixes, parse_user_options
+from hub.xnat import XnatError, XnatNotFound, get_xnat_client
+
+LABEL_USER = "org.xnat.jupyterhub.user"
+LABEL_SERVER = "org.xnat.jupyterhub.server"
+
+# Task states (swarmkit api.TaskState, lowercased) that mean the container ran and is gone.
+_ENDED_STATES = frozenset({"complete", "failed", "shutdown", "remove", "orphaned"})
+
+
+class SpawnRefused(web.HTTPError):
+    """A spawn that cannot go ahead. The message is shown to the user as is: JupyterHub puts
+    `jupyterhub_message` in the progress stream and the HTTP error's message in API answers, without a traceback."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(status, message)
+        self.jupyterhub_message = message
+
+
+def _positive_seconds(name: str, default: int) -> int:
+    value = settings.env_int(name, default)
+    if value is None or value <= 0:
+        raise settings.SettingsError(f"{name} must be a number of seconds greater than 0, got {value}")
+    return value
+
+
+def _ignore_user_options(spawner: XnatSwarmSpawner, user_options: dict[str, Any]) -> None:
+    """XNAT's start body is bookkeeping (eventTrackingId and friends), not launch settings: never applied."""
+    spawner.log.debug("Not applying the start request's user_options for %s", spawner._log_name)
+
+
+class XnatSwarmSpawner(SwarmSpawner):
+    """Spawns each notebook as a Docker Swarm service from the launch options XNAT stored for the server."""
+
+    # -- options ------------------------------------------------------------------------------------------------
+
+    @default("network_name")
+    def _default_network_name(self) -> str:
+        return settings.env_str("JH_NETWORK", "jupyterhub-network") or ""
+
+    @default("start_timeout")
+    def _default_start_timeout(self) -> int:
+        return _positive_seconds("JH_START_TIMEOUT", 180)
+
+    @default("http_timeout")
+    def _default_http_timeout(self) -> int:
+        return _positive_seconds("JH_HTTP_TIMEOUT", 75)
+
+    @default("extra_endpoint_spec")
+    def _default_extra_endpoint_spec(self) -> dict[str, Any]:
+        # The service name resolves straight to the task's address: no virtual IP, which needs IPVS (absent on
+        # some kernels) and can go stale (dockerspawner#279). Needs use_internal_ip (no published ports).
+        return {"mode": "dnsrr"}
+
+    @default("apply_user_options")
+    def _default_apply_user_options(self) -> Any:
+        return _ignore_user_options
+
+    @validate("allowed_images")
+    def _validate_allowed_images(self, proposal: Any) -> Any:  # replaces dockerspawner's validator
+        if proposal["value"]:
+            raise TraitError(
+                "XnatSwarmSpawner.allowed_images must stay empty: the image comes from XNAT's launch options, "
+                "never from the start request (CVE-2023-48311)"
+            )
+        return proposal["value"]
+
+    nb_uid = Unicode(
+        help="""Numeric uid the notebook runs as. With nb_gid also set, the container starts as root with
+        NB_UID/NB_GID in its environment, and the image's start script (docker-stacks' start.sh, or our
+        singleuser image's start-singleuser) switches to them before starting the notebook, as in the original
+        image. Either one empty: the image's own user.
+
+        Default: $NB_UID.
+        """,
+    ).tag(config=True)
+
+    nb_gid = Unicode(help="""Numeric gid for the notebook; see nb_uid. Default: $NB_GID.""").tag(config=True)
+
+    @default("nb_uid")
+    def _default_nb_uid(self) -> str:
+        return settings.env_str("NB_UID", "") or ""
+
+    @default("nb_gid")
+    def _default_nb_gid(self) -> str:
+        return settings.env_str("NB_GID", "") or ""
+
+    @validate("nb_uid", "nb_gid")
+    def _numeric_id(self, proposal: Any) -> str:
+        value = proposal["value"].strip()
+        if value and not (value.isascii() and value.isdigit()):
+            name = "NB_UID" if proposal["trait"].name == "nb_uid" else "NB_GID"
+            raise TraitError(f"{name} must be a number, got {value[:20]!r}")
+        return value
+
+    mount_allowed_prefixes = List(
+        Unicode(),
+        help="""Host directories that bind mounts from XNAT may come from. When set, a bind source must be one of
+        them or lie below one (after normalisation, whole path components: /data2 is not inside /data). When
+        empty, bind sources that are / or lie under /etc, /proc, /sys, /dev, /boot, /root, /run, /var/run or
+        /var/lib/docker are refused instead. Sources with a '..' segment and the Docker socket are always
+        refused. Set it to the host side of XNAT's archive and workspace paths (its path translation prefixes).
+
+        Default: $JH_MOUNT_ALLOWED_PREFIXES, colon-separated (e.g. /data/xnat/archive:/data/xnat/workspaces).
+        """,
+    ).tag(config=True)
+
+    @default("mount_allowed_prefixes")
+    def _default_mount_allowed_prefixes(self) -> list[str]:
+        raw = settings.env_str("JH_MOUNT_ALLOWED_PREFIXES")
+        try:
+            return list(parse_allowed_prefixes(raw))
+        except ValueError as e:
+            raise settings.SettingsError(str(e)) from None
+
+    @validate("mount_allowed_prefixes")
+    def _normalise_prefixes(self, proposal: Any) -> list[str]:
+        try:
+            return list(parse_allowed_prefixes(proposal["value"]))
+        except ValueError as e:
+            raise TraitError(str(e)) from None
+
+    rejected_task_timeout = Float(
+        2.0,
+        help="""Seconds a new notebook's task may stay rejected by Docker (e.g. a bind source missing on the
+        node, an image that is not there) or unschedulable (no node satisfies its constraints or resources)
+        before the spawn fails with Docker's error text and the service is removed. 0 fails at the first sight
+        of such a task. dockerspawner alone would wait for start_timeout (dockerspawner#330).
+
+        Default: $JH_REJECTED_TASK_TIMEOUT, else 2.
+        """,
+    ).tag(config=True)
+
+    @default("rejected_task_timeout")
+    def _default_rejected_task_timeout(self) -> float:
+        value = settings.env_float("JH_REJECTED_TASK_TIMEOUT", 2.0)
+        if value is None or not 0 <= value < float("inf"):
+            raise settings.SettingsError(f"JH_REJECTED_TASK_TIMEOUT must be 0 or more seconds, got {value!r}")
+        return value
+
+    @validate("rejected_task_timeout")
+    def _check_rejected_task_timeout(self, proposal: Any) -> float:
+        if not 0 <= proposal["value"] < float("inf"):
+            raise TraitError("rejected_task_timeout must be 0 or more seconds")
+        return proposal["value"]
+
+    task_poll_interval = Float(
+        0.5, help="""Seconds between two looks at the new service's task while waiting for it to run."""
+    ).tag(config=True)
+
+    allow_token_in_url = Bool(
+        True,
+        help="""Let the notebook accept `?token=...` in page URLs (JUPYTERHUB_ALLOW_TOKEN_IN_URL). XNAT opens
+        notebooks as {host}{server url}?token=..., with a token scoped to that user's servers, so XNAT's "open"
+        button needs it; JupyterHub 5 turned it off by default because a shared link then logs the visitor in
+        as its owner. Turn it off if users only reach notebooks through the hub.
+
+        Default: $JH_ALLOW_TOKEN_IN_URL, else true.
+        """,
+    ).tag(config=True)
+
+    @default("allow_token_in_url")
+    def _default_allow_token_in_url(self) -> bool:
+        return settings.env_bool("JH_ALLOW_TOKEN_IN_URL", True)
+
+    # -- per-spawn state ----------------------------------------------------------------------------------------
+
+    # XNAT's launch for the spawn in progress (or the last one). Replaced, never merged, on every start().
+    launch: LaunchSpec | None = None
+
+    def __init__(self, **kwargs: Any):
+        super().__init__(**kwargs)
+        self._events: list[dict[str, Any]] = []
+        self._events_changed = asyncio.Event()
+
+    def _report(self, progress: int, message: str) -> None:
+        self._events.append({"progress": progress, "message": message})
+        self._events_changed.set()
+
+    async def progress(self) -> AsyncIterator[dict[str, Any]]:
+        """The steps of the spawn in progress (JupyterHub stops reading when the spawn ends)."""
+        sent = 0
+        while True:
+            sent = min(sent, len(self._events))  # a new spawn started over
+            while sent < len(self._events):
+                yield self._events[sent]
+                sent += 1
+            self._events_changed.clear()
+            await self._events_changed.wait()
+
+    @property
+    def launch_image(self) -> str:
+        """XNAT's image, else the configured `image`."""
+        return (self.launch.image if self.launch else None) or self.image
+
+    # -- spawning -----------------------------------------------------------------------------------------------
+
+    async def fetch_launch(self) -> LaunchSpec:
+        """XNAT's launch options for this server, validated. SpawnRefused (nothing created) if unusable."""
+        client = get_xnat_client(self)
+        try:
+            # the hub user's exact name: XNAT usernames are case-sensitive
+            payload = await client.get_user_options(self.user.name, self.name)
+        except XnatNotFound as e:
+            self.log.warning("Not spawning %s: %s", self._log_name, e.log_detail)
+            raise SpawnRefused(404, str(e)) from None
+        except XnatError as e:
+            self.log.warning("Not spawning %s: %s", self._log_name, e.log_detail)
+            raise SpawnRefused(502, str(e)) from None
+        try:
+            return parse_user_options(payload, allowed_prefixes=self.mount_allowed_prefixes)
+        except UserOptionsError as e:
+            self.log.warning("Not spawning %s: XNAT's launch options refused: %s", self._log_name, e)
+            raise SpawnRefused(400, f"The launch options XNAT holds for this server cannot be used: {e}") from None
+
+    async def start(self) -> tuple[str, int]:
+        """Fetch XNAT's launch, create the service from it, wait for its task to run. Never reads user_options."""
+        self._events.clear()
+        self.launch = None
+        self._report(5, "Fetching the launch options from XNAT")
+        self.launch = await self.fetch_launch()
+
+        if await self.get_object() is not None:
+            # a service left from an earlier spawn (the hub died, or its removal failed): never reuse it,
+            # it was built from an older launch
+            self.log.warning("Removing leftover service %s before spawning", self.service_name)
+            await self.remove_object()
+            self.object_id = ""
+
+        self._report(20, f"Creating the service {self.service_name} from {self.launch_image}")
+        try:
+            service = await self.create_object()
+            self.object_id = service[self.object_id_key]
+            self.log.info("Created service %s (id %s) from image %s", self.service_name, self.object_id[:7],
+                          self.launch_image)
+            await self.start_object()
+        except BaseException:
+            # failed, or cancelled by start_timeout: leave nothing behind
+            await self._discard_service()
+            raise
+        return await self.get_ip_and_port()
+
+    async def _discard_service(self) -> None:
+        try:
+            await self.docker("remove_service", self.object_id or self.service_name)
+            self.log.info("Removed service %s of a failed spawn", self.service_name)
+        except NotFound:
+            pass
+        except APIError as e:
+            self.log.error("Could not remove service %s of a failed spawn: %s", self.service_name, e.explanation)
+        self.object_id = ""
+
+    async def remove_object(self) -> None:
+        if not self.object_id:
+            return  # nothing was created (e.g. the spawn was refused)
+        try:
+            await super().remove_object()
+        except NotFound:
+            self.log.info("Service %s was already gone", self.service_name)
+
+    async def get_command(self) -> list[str] | None:
+        """XNAT's command, else the configured cmd, else the image's own (Docker applies it: no inspect needed,
+        so the image need not be on the hub's node)."""
+        if self.launch and self.launch.cmd:
+            return [*self.launch.cmd, *self.get_args()]
+        if self.cmd:
+            return [*self.cmd, *self.get_args()]
+        if not self.get_args():
+            return None
+        image = await self.docker("inspect_image", self.launch_image)
+        return [*image["Config"]["Cmd"], *self.get_args()]
+
+    def get_env(self) -> dict[str, str]:
+        """XNAT's env under the hub's own: XNAT adds variables, but never replaces JupyterHub's (the API token,
+        URLs) or the operator's `environment`."""
+        hub_env = super().get_env()
+        hub_env["JUPYTER_IMAGE_SPEC"] = self.launch_image
+        if "JUPYTERHUB_ALLOW_TOKEN_IN_URL" not in self.environment:
+            hub_env["JUPYTERHUB_ALLOW_TOKEN_IN_URL"] = "1" if self.allow_token_in_url else "0"
+        if self.nb_uid and self.nb_gid:
+            hub_env.setdefault("NB_UID", self.nb_uid)
+            hub_env.setdefault("NB_GID", self.nb_gid)
+        resources = self.effective_resources()
+        for name, key in (("MEM_LIMIT", "mem_limit"), ("MEM_GUARANTEE", "mem_reservation")):
+            hub_env.pop(name, None)
+            if resources.get(key):
+                hub_env[name] = str(resources[key])
+        for name, key in (("CPU_LIMIT", "cpu_limit"), ("CPU_GUARANTEE", "cpu_reservation")):
+            hub_env.pop(name, None)
+            if resources.get(key):
+                hub_env[name] = f"{resources[key] / 1e9:g}"
+        xnat_env = dict(self.launch.env) if self.launch else {}
+        shadowed = sorted(set(xnat_env) & set(hub_env))
+        if shadowed:
+            self.log.warning("XNAT's env for %s sets %s; the hub's values are kept", self._log_name,
+                             ", ".join(shadowed))
+        return {**xnat_env, **hub_env}
+
+    @property
+    def mounts(self) -> list[Mount]:
+        """The operator's `volumes` (binds) and XNAT's mounts with their real type and read-only flag.
+
+        SwarmSpawner's own property makes every mount a bind and needs `volumes`, which XNAT's paths would
+        pass through `str.format`; this one takes XNAT's mounts as they are, already validated.
+        """
+        mounts = list(super().mounts)
+        driver = self.mount_driver_config
+        for mount in self.launch.mounts if self.launch else ():
+            mounts.append(
+                Mount(
+                    target=mount.target,
+                    source=mount.source,
+                    type=mount.type,
+                    read_only=mount.read_only,
+                    # a driver on a bind mount is an error in Docker (dockerspawner#263)
+                    driver_config=driver if mount.type == "volume" else None,
+                )
+            )
+        return mounts
+
+    @property
+    def service_labels(self) -> dict[str, str]:
+        """XNAT's labels plus ours, on the service and on its containers (ours win)."""
+        launch_labels = dict(self.launch.labels) if self.launch else {}
+        return {**launch_labels, LABEL_USER: self.user.name, LABEL_SERVER: self.name}
+
+    def effective_resources(self) -> dict[str, Any]:
+        """Docker Resources arguments: the operator's settings, with XNAT's values where XNAT gives them."""
+        launch = self.launch or LaunchSpec()
+        extra = dict(self.extra_resources_spec)
+        operator_generic = extra.pop("generic_resources", None) or {}
+
+        def nano(cpus: float | None) -> int | None:
+            return int(cpus * 1e9) if cpus else None
+
+        resources: dict[str, Any] = {
+            "mem_limit": self.mem_limit or None,
+            "mem_reservation": self.mem_guarantee or None,
+            "cpu_limit": nano(self.cpu_limit),
+            "cpu_reservation": nano(self.cpu_guarantee),
+            **extra,
+        }
+        for key, value in (
+            ("mem_limit", launch.mem_limit),
+            ("mem_reservation", launch.mem_reservation),
+            ("cpu_limit", nano(launch.cpu_limit)),
+            ("cpu_reservation", nano(launch.cpu_reservation)),
+        ):
+            if value is not None:
+                resources[key] = value
+        generic = {**dict(operator_generic), **launch.generic_resources}
+        if generic:
+            resources["generic_resources"] = generic
+        return resources
+
+    async def service_spec(self) -> dict[str, Any]:
+        """The keyword arguments for `create_service`, built only from configuration and this spawn's launch."""
+        launch = self.launch or LaunchSpec()
+        labels = self.service_labels
+        command = await self.get_command()
+
+        container = dict(self.extra_container_spec)
+        container["mounts"] = [*self.mounts, *container.get("mounts", [])]
+        container["labels"] = {**container.get("labels", {}), **labels}
+        container.update(image=self.launch_image, env=self.get_env(), args=command)
+        if self.nb_uid and self.nb_gid:
+            # root at start, so the image's start script can switch to NB_UID:NB_GID
+            container.setdefault("user", "0")
+
+        placement = dict(self.extra_placement_spec)
+        placement["constraints"] = [*(placement.get("constraints") or []), *launch.constraints] or None
+
+        task: dict[str, Any] = {
+            "container_spec": ContainerSpec(**container),
+            "resources": Resources(**self.effective_resources()),
+            "networks": [self.network_name] if self.network_name else [],
+            "placement": Placement(**placement),
+        }
+        task.update(self.extra_task_spec)
+
+        endpoint: dict[str, Any] = {}
+        if not self.use_internal_ip:
+            endpoint["ports"] = {None: (self.port, "tcp")}
+        endpoint.update(self.extra_endpoint_spec)
+
+        extra_create = self._eval_if_callable(self.extra_create_kwargs)
+        if inspect.isawaitable(extra_create):
+            extra_create = await extra_create
+        extra_create = dict(extra_create or {})
+        service_labels = {**extra_create.pop("labels", {}), **labels}
+        return {
+            "task_template": TaskTemplate(**task),
+            "endpoint_spec": EndpointSpec(**endpoint),
+            "name": self.service_name,
+            **extra_create,
+            "labels": service_labels,
+        }
+
+    async def create_object(self) -> dict[str, Any]:
+        """Create the service. Docker's refusal (a bad name, an unknown network) becomes a SpawnRefused."""
+        spec = await self.service_spec()
+        try:
+            return await self.docker("create_service", **spec)
+        except APIError as e:
+            self.log.warning("Docker refused to create service %s: %s", self.service_name, e.explanation)
+            raise SpawnRefused(500, f"Docker refused to create the notebook service: {e.explanation}") from None
+
+    async def start_object(self) -> None:
+        """Wait until the service's newest task runs. Fail with Docker's error text when the task ended, or has
+        been rejected or unschedulable for `rejected_task_timeout` seconds."""
+        stuck_since: float | None = None
+        last_state = ""
+        while True:
+            tasks = await self.docker("tasks", filters={"service": self.service_name})
+            task = max(tasks, key=_created_key) if tasks else None
+            status = (task or {}).get("Status") or {}
+            state = str(status.get("State", "")).lower()
+            error = str(status.get("Err") or "")
+            if state == "running":
+                self._report(90, "The notebook is running; waiting for it to answer")
+                return
+            if state in _ENDED_STATES:
+                reason = error or status.get("Message") or state
+                raise SpawnRefused(500, f"The notebook stopped before it was ready ({state}): {reason}")
+            if state == "rejected" or (state == "pending" and error):
+                now = time.monotonic()
+                stuck_since = stuck_since if stuck_since is not None else now
+                if now - stuck_since >= self.rejected_task_timeout:
+                    what = "rejected the notebook" if state == "rejected" else "cannot place the notebook"
+                    raise SpawnRefused(500, f"Docker {what}: {error or status.get('Message') or state}")
+            else:
+                stuck_since = None
+            if state and state != last_state:
+                self._report(40, f"Notebook task {state}")
+                last_state = state
+            await asyncio.sleep(self.task_poll_interval)
+
+
+def _created_key(task: dict[str, Any]) -> tuple[str, str]:
+    """Sort key for a task's CreatedAt (RFC 3339, nanoseconds with trailing zeros dropped)."""
+    stamp = str(task.get("CreatedAt", "")).rstrip("Z")
+    whole, _, fraction = stamp.partition(".")
+    return whole, fraction.ljust(9, "0")
