@@ -1,0 +1,128 @@
+#!/usr/bin/env bash
+# The whole system on this machine, with an XNAT stand-in playing XNAT; then the operator's console.
+#
+#   scripts/demo.sh up     engine + swarm, images, stack, XNAT stand-in; prints URLs; opens the console
+#   scripts/demo.sh down   removes everything `up` created, notebook services included
+#
+# Idempotent: `up` twice changes nothing the second time. Secrets are random, written 0600 under
+# ${XDG_STATE_HOME:-~/.local/state}/xnat-jupyterhub/secrets/; nothing secret is printed.
+# Environment: JH_PORT (8000), JH_NETWORK (jupyterhub-network), XJH_NO_CONSOLE=1 (don't open the console).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+repo=$(pwd)
+
+state_dir=${XDG_STATE_HOME:-$HOME/.local/state}/xnat-jupyterhub
+secrets_dir=$state_dir/secrets
+console_config=${XDG_CONFIG_HOME:-$HOME/.config}/xnat-jh-console/config.toml
+python=$repo/.venv/bin/python
+
+export JH_NETWORK=${JH_NETWORK:-jupyterhub-network}
+export JH_PORT=${JH_PORT:-8000}
+export JH_IMAGE=${JH_IMAGE:-xnat-jupyterhub/hub:dev}
+standin_name=xnat-jupyterhub-standin
+standin_xnat_port=${XJH_STANDIN_PORT:-8090}
+standin_control_port=${XJH_STANDIN_CONTROL_PORT:-8091}
+# The hub reaches the stand-in by its container name on the overlay network, as it would reach a real XNAT.
+export JH_XNAT_URL=http://$standin_name:8080
+export JH_XNAT_USERNAME=jupyterhub
+# The hub runs as uid 1000 in the Docker socket's group; notebooks as jovyan (1000:100), as the original image.
+export JH_UID=${JH_UID:-1000}
+export NB_UID=${NB_UID:-1000}
+export NB_GID=${NB_GID:-100}
+
+step() { printf '\n==> %s\n' "$*"; }
+stack() { "$python" -m console.backend.stack "$@"; }
+
+up() {
+    step "Python environment (.venv)"
+    scripts/bootstrap-python.sh
+
+    step "Docker engine and swarm"
+    scripts/engine.sh up
+    JH_GID=${JH_GID:-$(stat -c %g /var/run/docker.sock)}
+    export JH_GID
+
+    step "Images (local base image, wheels downloaded here, hub and single-user images)"
+    scripts/build-images.sh
+
+    step "Secrets (random, 0600, in $secrets_dir)"
+    stack secrets --dir "$secrets_dir" | sed 's/^/  - /'
+    echo "  - $(ls "$secrets_dir" | wc -l) secret files present"
+
+    step "Stack xnat-jupyterhub (docker-stack.yml; Docker secrets created from those files)"
+    stack deploy --secrets-dir "$secrets_dir" | sed 's/^/  - /'
+
+    step "XNAT stand-in on network $JH_NETWORK"
+    stack standin up --name "$standin_name" --image "$JH_IMAGE" --xnat-port "$standin_xnat_port" \
+        --control-port "$standin_control_port" --password-file "$secrets_dir/xnat_jupyterhub_xnat_password" \
+        | sed 's/^/  - /'
+
+    step "Console configuration ($console_config)"
+    write_console_config
+    echo "  - written (0600)"
+
+    cat <<EOF
+
+The demo is up.
+  JupyterHub          http://127.0.0.1:$JH_PORT/jupyterhub/      (log in as alice / alice-password,
+                                                              Alice.Smith / smith-password; bob has no Jupyter role)
+  Hub API             http://127.0.0.1:$JH_PORT/jupyterhub/hub/api
+  XNAT stand-in       http://127.0.0.1:$standin_xnat_port  (control API http://127.0.0.1:$standin_control_port/_standin/)
+  Tokens, passwords   $secrets_dir/  (XNAT's service token, the hub's XNAT password, the console's token)
+  Console config      $console_config
+  Console             .venv/bin/xnat-jh-console
+  Stop everything     scripts/demo.sh down
+EOF
+    if [ -t 0 ] && [ -t 1 ] && [ -z "${XJH_NO_CONSOLE:-}" ]; then
+        step "Opening the console (q quits; the demo keeps running)"
+        exec "$repo/.venv/bin/xnat-jh-console"
+    fi
+}
+
+write_console_config() {
+    mkdir -p "$(dirname "$console_config")"
+    (
+        umask 077
+        cat >"$console_config.tmp" <<EOF
+# Written by scripts/demo.sh up: the demo's hub, its console token and the XNAT stand-in.
+hub_url = "http://127.0.0.1:$JH_PORT/jupyterhub/hub/api"
+token_file = "$secrets_dir/xnat_jupyterhub_console_token"
+xnat_url = "http://127.0.0.1:$standin_xnat_port"
+xnat_username = "jupyterhub"
+xnat_password_file = "$secrets_dir/xnat_jupyterhub_xnat_password"
+stack = "xnat-jupyterhub"
+network = "$JH_NETWORK"
+hub_image = "$JH_IMAGE"
+EOF
+    )
+    mv "$console_config.tmp" "$console_config"
+}
+
+down() {
+    if ! docker info >/dev/null 2>&1; then
+        echo "No Docker engine answers: nothing of the demo can be running."
+        return
+    fi
+    step "XNAT stand-in"
+    stack standin down --name "$standin_name" | sed 's/^/  - /'
+    step "Servers, notebook services, stack, network, volume and secrets"
+    local token_args=()
+    [ -s "$secrets_dir/xnat_jupyterhub_console_token" ] \
+        && token_args=(--token-file "$secrets_dir/xnat_jupyterhub_console_token")
+    stack stop "${token_args[@]}" --remove-data --remove-secrets | sed 's/^/  - /'
+    step "Files"
+    rm -rf "$secrets_dir"
+    echo "  - removed $secrets_dir"
+    if [ -f "$console_config" ] && grep -q '^# Written by scripts/demo.sh up' "$console_config"; then
+        rm -f "$console_config"
+        echo "  - removed $console_config"
+    fi
+    echo
+    echo "The demo is down. Images are kept (scripts/build-images.sh reuses them); the engine keeps running."
+}
+
+case "${1:-}" in
+    up) up ;;
+    down) down ;;
+    *) echo "usage: $0 up|down" >&2; exit 2 ;;
+esac
