@@ -46,6 +46,8 @@ Python API (in-process)
 
     standin = XnatStandin()
     urls = await standin.start(host="127.0.0.1", port=0, control_port=0)   # -> StandinUrls(xnat, control)
+    # start(..., control_host=..., ssl_context=ctx): HTTPS on the XNAT port (server-side SSLContext; for client
+    # certificates set ctx.verify_mode = CERT_REQUIRED and load a CA). The control port stays plain HTTP.
     standin.url, standin.control_url, standin.port, standin.control_port
     standin.add_user("Alice.Smith", "pw", ["Jupyter"], enabled=True)       # replaces an existing account
     standin.remove_user("Alice.Smith")
@@ -113,7 +115,7 @@ Path segments are URL-quoted names. Bad input answers 400 `{"error": "..."}`; su
 Command line
 ------------
 ``python -m hub.standin --host 0.0.0.0 --port 8080 --control-port 8081 [--control-host H] [--seed-demo]
-[--demo-image IMG]``. `--seed-demo` adds `alice` (Jupyter, password `alice-password`), `Alice.Smith` (Jupyter,
+[--demo-image IMG] [--tls-cert PEM --tls-key PEM]``. With the TLS pair the XNAT port speaks HTTPS. `--seed-demo` adds `alice` (Jupyter, password `alice-password`), `Alice.Smith` (Jupyter,
 `smith-password`), `bob` (no role, `bob-password`), `admin` (Administrator, `admin-password`) and the service
 account `jupyterhub` (role JupyterHub, password from `JH_XNAT_PASSWORD` or `JH_XNAT_PASSWORD_FILE`), and stores
 default-server options (image `--demo-image`, no mounts, no reservations so they fit a small machine) for the two

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import signal
+import ssl
 import sys
 
 from hub.settings import SettingsError, env_secret
@@ -33,12 +34,32 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seed-demo", action="store_true",
                         help="create the demo users and the 'jupyterhub' service account "
                              "(password from JH_XNAT_PASSWORD or JH_XNAT_PASSWORD_FILE)")
+    parser.add_argument("--tls-cert", metavar="PEM", help="serve the XNAT port over HTTPS with this certificate chain")
+    parser.add_argument("--tls-key", metavar="PEM", help="private key of --tls-cert (0600)")
     parser.add_argument("--demo-image", default=DEMO_IMAGE, help=f"image in the demo user options ({DEMO_IMAGE})")
     return parser.parse_args(argv)
 
 
+def _tls_context(args: argparse.Namespace) -> ssl.SSLContext | None:
+    if not args.tls_cert and not args.tls_key:
+        return None
+    if not (args.tls_cert and args.tls_key):
+        raise ValueError("--tls-cert and --tls-key go together")
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    try:
+        context.load_cert_chain(args.tls_cert, args.tls_key)
+    except (OSError, ssl.SSLError) as e:
+        raise ValueError(f"cannot load the TLS certificate or key: {getattr(e, 'strerror', None) or e}") from None
+    return context
+
+
 async def serve(args: argparse.Namespace) -> int:
     standin = XnatStandin()
+    try:
+        ssl_context = _tls_context(args)
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     if args.seed_demo:
         try:
             password = env_secret("JH_XNAT_PASSWORD")
@@ -51,7 +72,8 @@ async def serve(args: argparse.Namespace) -> int:
             return 2
         seed_demo(standin, password, image=args.demo_image)
     try:
-        urls = await standin.start(args.host, args.port, args.control_port, control_host=args.control_host)
+        urls = await standin.start(args.host, args.port, args.control_port, control_host=args.control_host,
+                                   ssl_context=ssl_context)
     except OSError as e:
         print(f"error: cannot listen: {e.strerror or e}", file=sys.stderr)
         return 1

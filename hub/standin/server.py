@@ -13,6 +13,7 @@ import fnmatch
 import json
 import secrets
 import socket
+import ssl
 import threading
 import time
 import weakref
@@ -82,14 +83,14 @@ class StandinUser:
         return {"roles": list(self.roles), "enabled": self.enabled}
 
 
-def _url(host: str, port: int) -> str:
+def _url(host: str, port: int, scheme: str = "http") -> str:
     if host in ("", "0.0.0.0"):
         host = "127.0.0.1"
     elif host == "::":
         host = "::1"
     if ":" in host:
         host = f"[{host}]"
-    return f"http://{host}:{port}"
+    return f"{scheme}://{host}:{port}"
 
 
 class _TrackingHTTPServer(HTTPServer):
@@ -108,9 +109,11 @@ class _TrackingHTTPServer(HTTPServer):
             stream.close()
 
 
-def _listen(app: Application, host: str, port: int) -> tuple[_TrackingHTTPServer, int]:
+def _listen(
+    app: Application, host: str, port: int, ssl_context: ssl.SSLContext | None = None
+) -> tuple[_TrackingHTTPServer, int]:
     sockets = bind_sockets(port, address=host or None, family=socket.AF_UNSPEC)
-    server = _TrackingHTTPServer(app, xheaders=False)
+    server = _TrackingHTTPServer(app, xheaders=False, ssl_options=ssl_context)
     server.open_streams = weakref.WeakSet()
     server.add_sockets(sockets)
     return server, sockets[0].getsockname()[1]
@@ -133,6 +136,7 @@ class XnatStandin:
         self._control_server: _TrackingHTTPServer | None = None
         self._wake: asyncio.Event | None = None
         self._in_flight = 0
+        self._ssl_context: ssl.SSLContext | None = None
         self.host = "127.0.0.1"
         self.port = 0
         self.control_host = "127.0.0.1"
@@ -146,15 +150,21 @@ class XnatStandin:
     # -- lifecycle -------------------------------------------------------------------------------------------------
 
     async def start(
-        self, host: str = "127.0.0.1", port: int = 0, control_port: int = 0, *, control_host: str | None = None
+        self, host: str = "127.0.0.1", port: int = 0, control_port: int = 0, *, control_host: str | None = None,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> StandinUrls:
-        """Listen on `port` (XNAT) and `control_port` (control API); 0 picks a free port. Returns both URLs."""
+        """Listen on `port` (XNAT) and `control_port` (control API); 0 picks a free port. Returns both URLs.
+
+        With `ssl_context` (a server-side context holding the certificate; set `verify_mode` and a CA to demand
+        client certificates) the XNAT port speaks HTTPS. The control port stays plain HTTP.
+        """
         if self._xnat_server is not None:
             raise RuntimeError("the stand-in is already running")
         self._loop = asyncio.get_running_loop()
         self._wake = asyncio.Event()
+        self._ssl_context = ssl_context
         self.host, self.control_host = host, control_host if control_host is not None else host
-        self._xnat_server, self.port = _listen(self._xnat_app, self.host, port)
+        self._xnat_server, self.port = _listen(self._xnat_app, self.host, port, ssl_context)
         try:
             self._control_server, self.control_port = _listen(self._control_app, self.control_host, control_port)
         except OSError:
@@ -179,7 +189,7 @@ class XnatStandin:
     @property
     def url(self) -> str:
         """Base URL of the XNAT side, e.g. `http://127.0.0.1:41234` (use as JH_XNAT_URL)."""
-        return _url(self.host, self.port)
+        return _url(self.host, self.port, "https" if self._ssl_context is not None else "http")
 
     @property
     def control_url(self) -> str:
@@ -192,7 +202,8 @@ class XnatStandin:
 
     @contextmanager
     def run_in_thread(
-        self, host: str = "127.0.0.1", port: int = 0, control_port: int = 0, *, control_host: str | None = None
+        self, host: str = "127.0.0.1", port: int = 0, control_port: int = 0, *, control_host: str | None = None,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> Iterator[XnatStandin]:
         """Run the stand-in on its own event loop in a thread, for synchronous tests or foreign event loops.
 
@@ -203,7 +214,8 @@ class XnatStandin:
 
         async def boot() -> None:
             try:
-                started.set_result(await self.start(host, port, control_port, control_host=control_host))
+                started.set_result(await self.start(
+                    host, port, control_port, control_host=control_host, ssl_context=ssl_context))
             except BaseException as e:  # handed to the caller's thread
                 started.set_exception(e)
 
@@ -347,7 +359,7 @@ class XnatStandin:
         if down:
             self._xnat_server.cut()
         else:
-            self._xnat_server, _ = _listen(self._xnat_app, self.host, self.port)
+            self._xnat_server, _ = _listen(self._xnat_app, self.host, self.port, self._ssl_context)
         self._down = down
 
     def _take_fault(self, path: str) -> Fault | None:
