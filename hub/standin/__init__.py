@@ -62,8 +62,8 @@ Python API (in-process)
     standin.set_fault(down=True)                                           # XNAT port refuses connections
     standin.set_fault(down=False)  /  standin.clear_faults()               # listen again, same port
     standin.faults, standin.is_down
-    standin.requests            # [{"method","path","user","authenticated","status","seconds"}], raw paths,
-                                # never a password, token or query string
+    standin.requests            # [{"method","path","user","authenticated","status","seconds"}], the last 10 000;
+                                # raw paths, never a password, token or query string
     standin.requests_to("/xapi/users/*/roles"), standin.clear_requests()
     standin.open_sessions, standin.sessions_by_user()
     standin.reset()             # users, options, sessions, log, faults gone; preferences back to defaults

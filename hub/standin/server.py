@@ -33,6 +33,7 @@ ADMIN_ROLE = "Administrator"
 SERVICE_ROLE = "JupyterHub"
 SESSION_COOKIE = "JSESSIONID"
 NOT_FOUND_OPTIONS = "User options not found."
+MAX_LOGGED_REQUESTS = 10_000
 
 # The plugin's preferences (tool id `jupyterhub`) with their defaults.
 DEFAULT_PREFERENCES: dict[str, Any] = {
@@ -359,7 +360,10 @@ class XnatStandin:
         if down:
             self._xnat_server.cut()
         else:
-            self._xnat_server, _ = _listen(self._xnat_app, self.host, self.port, self._ssl_context)
+            try:
+                self._xnat_server, _ = _listen(self._xnat_app, self.host, self.port, self._ssl_context)
+            except OSError as e:
+                raise RuntimeError(f"cannot listen again on port {self.port}: {e.strerror or e}") from None
         self._down = down
 
     def _take_fault(self, path: str) -> Fault | None:
@@ -438,6 +442,8 @@ class XnatStandin:
     def _log(self, entry: dict[str, Any]) -> None:
         with self._lock:
             self.requests.append(entry)
+            if len(self.requests) > MAX_LOGGED_REQUESTS:  # a long-running demo must not grow without bound
+                del self.requests[: len(self.requests) - MAX_LOGGED_REQUESTS]
 
 
 def _quiet(handler: RequestHandler) -> None:

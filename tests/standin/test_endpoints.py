@@ -167,3 +167,11 @@ async def test_request_log_has_method_path_user_but_no_secrets(xnat):
     flat = repr(standin.requests)
     assert "alice-pw" not in flat and "wrong-pw" not in flat and "abc" not in flat
     assert standin.requests_to("/xapi/users/*/roles") == [first, second]
+
+
+async def test_request_log_keeps_only_the_most_recent_entries(xnat, monkeypatch):
+    standin, client = xnat
+    monkeypatch.setattr("hub.standin.server.MAX_LOGGED_REQUESTS", 3)
+    for name in ("a", "b", "c", "d", "e"):
+        await client.get(ROLES.format(name))
+    assert [r["path"] for r in standin.requests] == [ROLES.format(n) for n in ("c", "d", "e")]

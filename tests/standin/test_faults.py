@@ -208,3 +208,19 @@ async def test_stop_ends_waiting_answers_and_frees_both_ports():
         with pytest.raises(httpx.TransportError):
             await pending
     assert _refused(standin.port) and _refused(standin.control_port)
+
+
+async def test_coming_back_up_on_a_taken_port_is_a_clear_error(xnat):
+    standin, _ = xnat
+    standin.set_fault(down=True)
+    squatter = socket.socket()
+    squatter.bind(("127.0.0.1", standin.port))
+    squatter.listen()
+    try:
+        with pytest.raises(RuntimeError, match=f"cannot listen again on port {standin.port}"):
+            standin.clear_faults()
+        assert standin.is_down
+    finally:
+        squatter.close()
+    standin.clear_faults()
+    assert not standin.is_down
