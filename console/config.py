@@ -83,7 +83,16 @@ class ConsoleConfig:
     network: str = "jupyterhub-network"
     hub_image: str = "xnat-jupyterhub/hub:dev"
     node_engines: dict[str, str] = field(default_factory=dict)
+    # Screens: seconds between refreshes, and the log viewer's line cap.
+    refresh_interval: float = 5.0
+    events_interval: float = 2.0
+    xnat_interval: float = 60.0
+    log_max_lines: int = 1_000_000
     path: str | None = None  # the file it was read from, if any
+
+    @property
+    def hub_service(self) -> str:
+        return f"{self.stack}_jupyterhub"
 
     def secrets(self) -> list[str]:
         """Every secret value held, so writers (audit log, errors) can scrub them."""
@@ -94,6 +103,7 @@ _STR_KEYS = {
     "hub_url", "token", "token_file", "xnat_url", "xnat_username", "xnat_password", "xnat_password_file",
     "docker_host", "ca_bundle", "theme", "audit_log", "stack", "network", "hub_image",
 }  # fmt: skip
+_SECONDS_KEYS = {"timeout": (0, 600), "refresh_interval": (1, 3600), "events_interval": (1, 3600), "xnat_interval": (5, 86400)}
 _SECRET_KEYS = {"token", "xnat_password"}
 _SECRET_FILE_KEYS = {"token_file", "xnat_password_file"}
 KNOWN_KEYS = {f.name for f in fields(ConsoleConfig)} - {"path"}
@@ -169,14 +179,19 @@ def _validate(values: dict[str, Any], origin: str) -> dict[str, Any]:
             if not isinstance(value, bool):
                 raise ConfigError(f"{where} must be true or false, got {type(value).__name__}")
             out[key] = value
-        elif key == "timeout":
+        elif key in _SECONDS_KEYS:
+            low, high = _SECONDS_KEYS[key]
             try:
                 number = float(value)
             except (TypeError, ValueError):
                 raise ConfigError(f"{where} must be a number of seconds, got {str(value)[:20]!r}") from None
-            if isinstance(value, bool) or not 0 < number <= 600:
-                raise ConfigError(f"{where} must be between 0 and 600 seconds, got {str(value)[:20]}")
+            if isinstance(value, bool) or not low <= number <= high or number == 0:
+                raise ConfigError(f"{where} must be between {low:g} and {high:g} seconds, got {str(value)[:20]}")
             out[key] = number
+        elif key == "log_max_lines":
+            if isinstance(value, bool) or not isinstance(value, int) or not 10_000 <= value <= 10_000_000:
+                raise ConfigError(f"{where} must be a whole number between 10000 and 10000000")
+            out[key] = value
         elif key in ("keys", "node_engines"):
             if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
                 raise ConfigError(f"{where} must be a table of strings, e.g. [{key}] name = \"value\"")

@@ -57,7 +57,7 @@ _SECRET_NAMES = {"XNAT_USER", "XNAT_PASS", "JPY_API_TOKEN"}
 _SECRET_ARG = re.compile(r"^(--?[\w.\-]*(token|password|secret|key)[\w.\-]*=)(.+)$", re.IGNORECASE)
 
 
-class DockerUnavailable(Exception):
+class DockerUnavailable(ConnectionError):
     """The engine could not be asked, or refused. The message is fit to show."""
 
 

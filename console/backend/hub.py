@@ -42,8 +42,9 @@ CONSOLE_SCOPES: dict[str, str] = {
 OPTIONAL_SCOPES: dict[str, str] = {"proxy": "count the proxy's routes"}
 
 
-class HubError(Exception):
-    """A hub call failed. The message is safe to show (it never holds the token)."""
+class HubError(ConnectionError):
+    """A hub call failed. The message is safe to show (it never holds the token). A ConnectionError, so screens
+    treat it like the fake backend's faults."""
 
     def __init__(self, message: str, *, status: int | None = None):
         super().__init__(message)

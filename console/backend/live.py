@@ -1,0 +1,459 @@
+"""`LiveBackend`: the `console.backend.base.Backend` interface against the real Docker engine, hub and XNAT.
+
+Hub rows are joined with swarm state here: each server's notebook service is found by its labels
+(`org.xnat.jupyterhub.user` / `.server`, set by hub/spawner.py) or else by dockerspawner's name
+(`jupyter-{user}` / `jupyter-{user}--{server}`); its newest task gives state, error and node; one-shot stats
+come from the task's container where its engine is reachable.
+
+Changes (stop, delete, restart, deploy, stop the stack) are refused in read-only mode with
+`ActionResult(ok=False, detail="refused: the console is read-only")` (restart raises `ReadOnlyRefused`, a
+PermissionError, after its refusal is logged), and every change, refused or not, goes to the audit log.
+
+Extensions to the base interface (all optional for screens): `hub_servers(include_stopped=, stats=)`,
+`overview()`, `resolve_service(target)`, `xnat_check_in_hub_network()`, `aclose()`.
+Errors: `HubError` and `DockerUnavailable` are both ConnectionErrors, as the fake backend's faults are.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+from datetime import datetime
+
+from console.backend.audit import AuditLog
+from console.backend.docker import NOTEBOOK_PREFIX, DockerAccess, DockerUnavailable, LogStream
+from console.backend.hub import OPTIONAL_SCOPES, HubClient, HubError, missing_scopes
+from console.backend.models import (
+    ActionResult,
+    CheckStatus,
+    CheckStep,
+    ComponentHealth,
+    ContainerStats,
+    DockerEvent,
+    Health,
+    HubInfo,
+    LogLine,
+    NodeInfo,
+    Overview,
+    ServerRow,
+    ServiceInfo,
+    TaskInfo,
+)
+from console.backend.xnat_check import XnatCheckSettings, check, check_in_hub_network
+from console.config import ConsoleConfig
+
+READ_ONLY = "refused: the console is read-only"
+STOP_WAIT = 60.0
+POLL = 0.25
+FAILED_TASK_STATES = {"failed", "rejected"}
+
+
+class ReadOnlyRefused(PermissionError):
+    pass
+
+
+def notebook_service_name(user: str, server: str) -> str:
+    """dockerspawner's default name template (prefix `jupyter`)."""
+    return f"{NOTEBOOK_PREFIX}{user}--{server}" if server else f"{NOTEBOOK_PREFIX}{user}"
+
+
+def join_swarm(rows: list[ServerRow], services: list[ServiceInfo], tasks: list[TaskInfo]) -> list[ServerRow]:
+    """Each hub row with its notebook service, newest task, node, image and limits."""
+    by_label = {(s.notebook_user, s.notebook_server): s for s in services if s.notebook_user}
+    by_name = {s.name: s for s in services}
+    newest: dict[str, TaskInfo] = {}
+    for t in tasks:
+        current = newest.get(t.service_id)
+        # Prefer the task meant to run, then the most recent.
+        rank = (t.desired_state == "running", t.timestamp.timestamp() if t.timestamp else 0)
+        if current is None or rank > (current.desired_state == "running", current.timestamp.timestamp() if current.timestamp else 0):
+            newest[t.service_id] = t
+    out = []
+    for row in rows:
+        service = by_label.get((row.user, row.server)) or by_name.get(notebook_service_name(row.user, row.server))
+        if service is None:
+            out.append(row)
+            continue
+        task = newest.get(service.id)
+        state = row.state
+        if task and task.state in FAILED_TASK_STATES and row.state != "ready":
+            state = "failed"
+        out.append(
+            replace(
+                row,
+                state=state,
+                service_name=service.name,
+                service_id=service.id,
+                task_state=task.state if task else "",
+                task_error=task.error if task else "",
+                node=task.node_name if task else "",
+                image=service.image,
+                cpu_limit=service.cpu_limit,
+                mem_limit=service.mem_limit,
+            )
+        )
+    return out
+
+
+class LiveBackend:
+    """The real thing. Docker methods block (thread workers); hub and XNAT methods are coroutines."""
+
+    def __init__(
+        self,
+        config: ConsoleConfig,
+        *,
+        docker: DockerAccess | None = None,
+        hub: HubClient | None = None,
+        audit: AuditLog | None = None,
+    ):
+        self.config = config
+        self.read_only = config.read_only
+        self.docker = docker or DockerAccess(
+            config.docker_host, timeout=config.timeout, stack=config.stack, node_engines=config.node_engines
+        )
+        self._hub = hub
+        self.audit = audit or AuditLog(config.audit_log, secrets=config.secrets())
+        self._stats_pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="xjc-stats")
+        self._last_task: dict[str, TaskInfo] = {}
+
+    @property
+    def hub(self) -> HubClient:
+        if self._hub is None:
+            if not self.config.token:
+                raise HubError("no hub token: set JH_CONSOLE_TOKEN or JH_CONSOLE_TOKEN_FILE, or token_file in the config")
+            self._hub = HubClient(
+                self.config.hub_url,
+                self.config.token,
+                verify=self.config.verify,
+                ca_bundle=self.config.ca_bundle,
+                timeout=self.config.timeout,
+            )
+        return self._hub
+
+    async def aclose(self) -> None:
+        if self._hub is not None:
+            await self._hub.aclose()
+        self._stats_pool.shutdown(wait=False, cancel_futures=True)
+        self.docker.close()
+
+    @property
+    def hub_service(self) -> str:
+        return f"{self.config.stack}_jupyterhub"
+
+    def _refuse(self, action: str, target: str) -> ActionResult | None:
+        if not self.read_only:
+            return None
+        result = ActionResult(action, target, ok=False, detail=READ_ONLY)
+        self.audit.record(action, target, "refused", READ_ONLY)
+        return result
+
+    # -- Docker ------------------------------------------------------------------------------
+
+    def docker_health(self) -> list[ComponentHealth]:
+        return self.docker.health()
+
+    def nodes(self) -> list[NodeInfo]:
+        return self.docker.nodes()
+
+    def services(self) -> list[ServiceInfo]:
+        return self.docker.services()
+
+    def tasks(self, service: str) -> list[TaskInfo]:
+        return self.docker.tasks(self.resolve_service(service))
+
+    def events(self, since: datetime | None = None) -> list[DockerEvent]:
+        return self.docker.events(since)
+
+    def container_stats(self, task: TaskInfo) -> ContainerStats:
+        return self.docker.container_stats(task)
+
+    def resolve_service(self, target: str) -> str:
+        """A service name from what an operator types: a service name or id, `hub`, or USER[/SERVER]."""
+        if target in ("hub", "jupyterhub"):
+            return self.hub_service
+        services = self.docker.services(all_services=True)
+        for s in services:
+            if target in (s.name, s.id):
+                return s.name
+        user, _, server = target.partition("/")
+        for s in services:
+            if s.notebook_user == user and s.notebook_server == server:
+                return s.name
+        name = notebook_service_name(user, server)
+        if any(s.name == name for s in services):
+            return name
+        raise DockerUnavailable(f"no service for {target!r} (not a service name, nor a user's notebook service)")
+
+    def service_logs(
+        self,
+        service: str,
+        *,
+        follow: bool = False,
+        since: datetime | None = None,
+        tail: int | None = None,
+        timestamps: bool = False,
+    ) -> LogStream:
+        return self.docker.service_logs(
+            self.resolve_service(service), follow=follow, since=since, tail=tail, timestamps=timestamps
+        )
+
+    def inspect_service(self, service: str) -> dict:
+        return self.docker.inspect_service(self.resolve_service(service))
+
+    def _stack_settings(self):
+        from console.backend import stack
+
+        return stack.StackSettings.from_env(stack_name=self.config.stack)
+
+    def deploy(self) -> Iterator[str]:
+        if self._refuse("deploy", self.config.stack):
+            yield READ_ONLY
+            return
+        from console.backend import stack
+
+        lines: list[str] = []
+        try:
+            for line in stack.deploy(self._stack_settings()):
+                lines.append(line)
+                yield line
+        except stack.StackError as e:
+            self.audit.record("deploy", self.config.stack, "failed", str(e))
+            yield f"failed: {e}"
+            return
+        self.audit.record("deploy", self.config.stack, "ok", lines[-1] if lines else "")
+
+    def stop_stack(self) -> ActionResult:
+        if refused := self._refuse("stop", self.config.stack):
+            return refused
+        from console.backend import stack
+
+        try:
+            result = stack.stop(self._stack_settings(), token=self.config.token)
+        except stack.StackError as e:
+            result = ActionResult("stop", self.config.stack, ok=False, detail=str(e))
+        self.audit.record(
+            "stop", self.config.stack, "ok" if result.ok else "failed",
+            result.detail + (f"; removed: {', '.join(result.removed)}" if result.removed else ""),
+        )
+        return result
+
+    # -- Hub ---------------------------------------------------------------------------------
+
+    async def hub_info(self) -> HubInfo:
+        hub = self.hub
+        healthy, info, me = await asyncio.gather(hub.health(), hub.info(), hub.whoami(), return_exceptions=True)
+        if isinstance(healthy, BaseException):
+            raise healthy
+        version = ""
+        authenticator = spawner = ""
+        if isinstance(info, dict):
+            version = str(info.get("version", ""))
+            authenticator = str((info.get("authenticator") or {}).get("class", ""))
+            spawner = str((info.get("spawner") or {}).get("class", ""))
+        else:
+            try:
+                version = await hub.version()
+            except HubError:
+                version = "?"
+        scopes: tuple[str, ...] = ()
+        missing: tuple[str, ...] = ()
+        if not isinstance(me, BaseException):
+            scopes, missing = me.scopes, me.missing_scopes
+        elif isinstance(me, HubError) and me.status in (401, 403):
+            missing = ("the token is not accepted",)
+        routes = None
+        if scopes and not missing_scopes(scopes, OPTIONAL_SCOPES):
+            try:
+                routes = len(await hub.proxy_routes())
+            except HubError:
+                routes = None
+        health = Health.OK if healthy else Health.DEGRADED
+        return HubInfo(
+            version=version,
+            health=health,
+            authenticator=authenticator,
+            spawner=spawner,
+            proxy_routes=routes,
+            token_scopes=scopes,
+            missing_scopes=missing,
+        )
+
+    async def hub_servers(self, *, include_stopped: bool = False, stats: bool = True) -> list[ServerRow]:
+        """Every active server (with `include_stopped`, stopped named ones too), joined with the swarm."""
+        rows_task = asyncio.ensure_future(self.hub.servers(include_stopped=include_stopped))
+        try:
+            services, tasks = await asyncio.to_thread(self._notebook_swarm)
+        except DockerUnavailable:
+            services, tasks = [], []
+        rows = await rows_task
+        joined = join_swarm(rows, services, tasks)
+        if stats:
+            joined = await self._with_stats(joined, tasks)
+        return joined
+
+    def _notebook_swarm(self) -> tuple[list[ServiceInfo], list[TaskInfo]]:
+        services = [s for s in self.docker.services() if s.notebook_user or s.name.startswith(NOTEBOOK_PREFIX)]
+        ids = {s.id for s in services}
+        tasks = [t for t in self.docker.tasks() if t.service_id in ids]
+        return services, tasks
+
+    async def _with_stats(self, rows: list[ServerRow], tasks: list[TaskInfo]) -> list[ServerRow]:
+        running = {t.service_id: t for t in tasks if t.state == "running" and t.desired_state == "running"}
+        loop = asyncio.get_running_loop()
+        jobs = {
+            row.key: loop.run_in_executor(self._stats_pool, self.docker.container_stats, running[row.service_id])
+            for row in rows
+            if row.service_id in running
+        }
+        if not jobs:
+            return rows
+        results = dict(zip(jobs, await asyncio.gather(*jobs.values(), return_exceptions=True)))
+        out = []
+        for row in rows:
+            value = results.get(row.key)
+            if isinstance(value, ContainerStats):
+                row = replace(row, stats=value)
+            elif isinstance(value, BaseException):
+                row = replace(row, stats=ContainerStats(unavailable_reason=f"n/a: {value}"))
+            out.append(row)
+        return out
+
+    async def overview(self) -> Overview:
+        """Counts for the status line / `status` command. Parts that fail show in `components`."""
+        components = list(await asyncio.to_thread(self.docker.health))
+        nodes: list[NodeInfo] = []
+        failed_tasks = 0
+        if components[0].health == Health.OK:
+            try:
+                nodes = await asyncio.to_thread(self.docker.nodes)
+                services, tasks = await asyncio.to_thread(self._notebook_swarm)
+                failed_tasks = sum(1 for t in tasks if t.state in FAILED_TASK_STATES and t.desired_state == "running")
+            except DockerUnavailable:
+                pass
+        users = running = pending = 0
+        version = ""
+        try:
+            info = await self.hub_info()
+            version = info.version
+            detail = f"JupyterHub {info.version}, /hub/health {'ok' if info.health == Health.OK else 'failing'}"
+            if info.proxy_routes is not None:
+                detail += f", {info.proxy_routes} proxy routes"
+            health = info.health
+            if info.missing_scopes:
+                health = Health.DEGRADED
+                detail += f"; token lacks {', '.join(info.missing_scopes)}"
+            components.append(ComponentHealth("hub", health, detail))
+            users = await self.hub.user_count()
+            rows = await self.hub.servers()
+            running = sum(1 for r in rows if r.state == "ready")
+            pending = sum(1 for r in rows if r.state.startswith("pending"))
+        except HubError as e:
+            components.append(ComponentHealth("hub", Health.DOWN, str(e)))
+        return Overview(
+            components=tuple(components),
+            users=users,
+            running_servers=running,
+            pending_servers=pending,
+            failed_tasks=failed_tasks,
+            nodes=len(nodes),
+            managers=sum(1 for n in nodes if n.role == "manager"),
+            hub_version=version,
+        )
+
+    async def _wait_gone(self, user: str, server: str, *, timeout: float = STOP_WAIT) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            row = await self.hub.server(user, server)
+            if row is None or row.state == "stopped":
+                return True
+            await asyncio.sleep(POLL)
+        return False
+
+    async def stop_server(self, user: str, server: str) -> ActionResult:
+        target = f"{user}/{server}" if server else user
+        if refused := self._refuse("stop", target):
+            return refused
+        try:
+            outcome = await self.hub.stop_server(user, server)
+            if outcome == "stopping" and not await self._wait_gone(user, server):
+                result = ActionResult("stop", target, ok=False, detail=f"still stopping after {STOP_WAIT:g} s")
+            else:
+                result = ActionResult("stop", target, ok=True, detail="stopped")
+        except HubError as e:
+            result = ActionResult("stop", target, ok=False, detail=str(e))
+        return self.audit.result(result)
+
+    async def delete_server(self, user: str, server: str) -> ActionResult:
+        target = f"{user}/{server}" if server else user
+        if refused := self._refuse("delete", target):
+            return refused
+        if not server:
+            return self.audit.result(ActionResult("delete", target, ok=False, detail="the default server cannot be deleted; stop it"))
+        try:
+            outcome = await self.hub.stop_server(user, server, remove=True)
+            if outcome == "stopping":
+                await self._wait_gone(user, server)
+            result = ActionResult("delete", target, ok=True, detail="deleted")
+        except HubError as e:
+            result = ActionResult("delete", target, ok=False, detail=str(e))
+        return self.audit.result(result)
+
+    async def restart_server(self, user: str, server: str) -> AsyncIterator[str]:
+        """Stop, then start with the same user_options, yielding the spawn's progress messages as they come."""
+        target = f"{user}/{server}" if server else user
+        if self._refuse("restart", target):
+            raise ReadOnlyRefused(READ_ONLY)
+        try:
+            row = await self.hub.server(user, server)
+            if row is None:
+                raise HubError(f"{target} has no server to restart")
+            options = dict(row.user_options)
+            yield f"stopping {target}"
+            if await self.hub.stop_server(user, server) == "stopping":
+                if not await self._wait_gone(user, server):
+                    raise HubError(f"{target} is still stopping after {STOP_WAIT:g} s")
+            yield "stopped"
+            what = " ".join(str(options[k]) for k in ("xsiType", "itemId") if options.get(k))
+            yield f"starting with the same user_options{f' ({what})' if what else ''}"
+            await self.hub.start_server(user, server, options)
+            last = None
+            async for event in self.hub.progress(user, server):
+                last = event
+                percent = f"[{event.progress:3d}%] " if event.progress is not None else ""
+                yield percent + event.message
+            if last is None or not last.ready:
+                raise HubError(last.message if last else "the spawn ended without a ready event")
+        except HubError as e:
+            self.audit.record("restart", target, "failed", str(e))
+            raise
+        self.audit.record("restart", target, "ok", "ready")
+
+    # -- XNAT --------------------------------------------------------------------------------
+
+    def _xnat_settings(self, check_paths: bool = True) -> XnatCheckSettings:
+        c = self.config
+        return XnatCheckSettings(
+            xnat_url=c.xnat_url,
+            username=c.xnat_username,
+            password=c.xnat_password,
+            verify=c.verify,
+            ca_bundle=c.ca_bundle,
+            timeout=c.timeout,
+            check_paths=check_paths,
+        )
+
+    async def xnat_check(self) -> AsyncIterator[CheckStep]:
+        async for step in check(self._xnat_settings()):
+            yield step
+
+    async def xnat_check_in_hub_network(self) -> list[CheckStep]:
+        """The same check from a one-off service on the hub's network, with the hub's own settings."""
+        try:
+            steps = await asyncio.to_thread(check_in_hub_network, self.docker, self.hub_service)
+        except DockerUnavailable as e:
+            return [CheckStep("from the hub's network", CheckStatus.FAIL, str(e),
+                              "Is the stack deployed? The check clones the hub service to run inside its network.")]
+        return [replace(s, name=f"{s.name} (hub network)") for s in steps]

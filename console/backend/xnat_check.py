@@ -1,0 +1,468 @@
+"""The XNAT connectivity check, one step at a time: DNS, TCP, TLS, HTTP, the service account and its role,
+the JupyterHub plugin, the hub API URL and token XNAT holds, and the path-translation roots on this node.
+
+`check(settings)` is an async generator of CheckStep. A step that cannot run because an earlier one failed is
+SKIP with the reason. Secrets (the service account's password, the hub token XNAT holds) are used, never shown.
+
+`check_in_hub_network(...)` runs the same check once more from inside the hub's overlay network, as a one-off
+swarm service made from the hub service itself (its image, env, secrets and networks), because the hub and
+XNAT reach each other by other names than the console does. The check's own source is handed to the service's
+`python -c`, so it works with any image that has Python and httpx (the hub image has both).
+
+As a script (what that one-off service runs):  python -m console.backend.xnat_check [--json] [--no-paths]
+reading the hub's variables: JH_XNAT_URL, JH_XNAT_USERNAME, JH_XNAT_PASSWORD(_FILE), JH_TLS_VERIFY,
+JH_TLS_CA_CERT, JH_XNAT_TIMEOUT. Exit code 0 when no step failed, 1 otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import socket
+import ssl
+import sys
+import time
+from collections.abc import AsyncIterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from urllib.parse import quote, urlsplit
+
+import httpx
+
+from console.backend.models import CheckStatus, CheckStep
+
+SERVICE_ROLE = "JupyterHub"
+DEFAULT_HUB_TOKEN = "secret-token"  # the plugin's default jupyterHubToken
+EXPIRY_WARN_DAYS = 21
+PATH_PREFS = (
+    ("archive root", "pathTranslationArchiveDockerPrefix"),
+    ("workspace root", "pathTranslationWorkspaceDockerPrefix"),
+)
+
+
+@dataclass
+class XnatCheckSettings:
+    xnat_url: str | None
+    username: str | None
+    password: str | None = field(default=None, repr=False)
+    verify: bool = True
+    ca_bundle: str | None = None
+    timeout: float = 10.0
+    check_paths: bool = True
+
+
+def _ssl_context(settings: XnatCheckSettings) -> ssl.SSLContext:
+    if not settings.verify:
+        ctx = ssl.create_default_context()
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        return ctx
+    return ssl.create_default_context(cafile=settings.ca_bundle or None)
+
+
+def _skip_rest(names: list[str], reason: str) -> list[CheckStep]:
+    return [CheckStep(name, CheckStatus.SKIP, reason) for name in names]
+
+
+LATER = ["DNS", "TCP", "TLS", "HTTP", "service account", "JupyterHub plugin", "hub API URL", "hub token",
+         "archive root", "workspace root"]  # fmt: skip
+
+
+def _after(name: str) -> list[str]:
+    return LATER[LATER.index(name) + 1 :]
+
+
+async def check(settings: XnatCheckSettings) -> AsyncIterator[CheckStep]:
+    """Run every step in order; yields each as soon as it is known."""
+    url = (settings.xnat_url or "").rstrip("/")
+    parts = urlsplit(url)
+    if not url or parts.scheme not in ("http", "https") or not parts.hostname:
+        yield CheckStep("configuration", CheckStatus.FAIL, f"XNAT URL is {'not set' if not url else repr(url[:60])}",
+                        "Set JH_XNAT_URL (or xnat_url in the config file) to http(s)://host[:port].")
+        for step in _skip_rest(LATER, "no XNAT URL"):
+            yield step
+        return
+    host = parts.hostname
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    timeout = settings.timeout
+
+    # DNS
+    loop = asyncio.get_running_loop()
+    try:
+        infos = await asyncio.wait_for(loop.getaddrinfo(host, port, type=socket.SOCK_STREAM), timeout)
+        addresses = sorted({info[4][0] for info in infos})
+        yield CheckStep("DNS", CheckStatus.PASS, f"{host} resolves to {', '.join(addresses[:3])}")
+    except (OSError, asyncio.TimeoutError) as e:
+        yield CheckStep("DNS", CheckStatus.FAIL, f"{host} does not resolve: {e}",
+                        "Check the name in JH_XNAT_URL and this node's DNS (/etc/resolv.conf, /etc/hosts).")
+        for step in _skip_rest(_after("DNS"), "DNS failed"):
+            yield step
+        return
+
+    # TCP
+    started = time.monotonic()
+    try:
+        _, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
+        writer.close()
+        yield CheckStep("TCP", CheckStatus.PASS, f"connected to {host}:{port} in {(time.monotonic() - started) * 1000:.0f} ms")
+    except (OSError, asyncio.TimeoutError) as e:
+        reason = "timed out" if isinstance(e, asyncio.TimeoutError) else (e.strerror or str(e))
+        yield CheckStep("TCP", CheckStatus.FAIL, f"cannot connect to {host}:{port}: {reason}",
+                        "Is XNAT running? Check the port in JH_XNAT_URL and any firewall between this node and XNAT.")
+        for step in _skip_rest(_after("TCP"), "TCP failed"):
+            yield step
+        return
+
+    # TLS
+    if parts.scheme == "https":
+        try:
+            ctx = _ssl_context(settings)
+        except (OSError, ssl.SSLError) as e:
+            yield CheckStep("TLS", CheckStatus.FAIL, f"cannot load the CA bundle {settings.ca_bundle}: {e}",
+                            "Point ca_bundle / JH_TLS_CA_CERT at a PEM file.")
+            for step in _skip_rest(_after("TLS"), "TLS failed"):
+                yield step
+            return
+        try:
+            _, writer = await asyncio.wait_for(asyncio.open_connection(host, port, ssl=ctx, server_hostname=host), timeout)
+            cert = writer.get_extra_info("peercert") or {}
+            writer.close()
+            if not settings.verify:
+                yield CheckStep("TLS", CheckStatus.WARN, "certificate NOT verified (verification is off)",
+                                "Turn verification back on and give the CA bundle instead.")
+            else:
+                days = (ssl.cert_time_to_seconds(cert["notAfter"]) - time.time()) / 86400 if "notAfter" in cert else None
+                if days is not None and days < 0:
+                    yield CheckStep("TLS", CheckStatus.FAIL, f"certificate expired {-days:.0f} days ago", "Renew XNAT's certificate.")
+                elif days is not None and days < EXPIRY_WARN_DAYS:
+                    yield CheckStep("TLS", CheckStatus.WARN, f"certificate verified, but expires in {days:.0f} days",
+                                    "Renew XNAT's certificate soon.")
+                else:
+                    expires = f", expires in {days:.0f} days" if days is not None else ""
+                    yield CheckStep("TLS", CheckStatus.PASS, f"certificate verified{expires}")
+        except ssl.SSLCertVerificationError as e:
+            yield CheckStep("TLS", CheckStatus.FAIL, f"certificate not trusted: {e.verify_message}",
+                            "Give the CA that signed XNAT's certificate (ca_bundle / JH_CONSOLE_CA_BUNDLE / JH_TLS_CA_CERT).")
+            for step in _skip_rest(_after("TLS"), "TLS failed"):
+                yield step
+            return
+        except (OSError, ssl.SSLError, asyncio.TimeoutError) as e:
+            yield CheckStep("TLS", CheckStatus.FAIL, f"TLS handshake failed: {e or 'timed out'}",
+                            "Is this port speaking TLS? Check https:// against the port in JH_XNAT_URL.")
+            for step in _skip_rest(_after("TLS"), "TLS failed"):
+                yield step
+            return
+    else:
+        yield CheckStep("TLS", CheckStatus.WARN, "plain HTTP: the service account's password travels unencrypted",
+                        "Use https:// for XNAT outside a private network.")
+
+    try:
+        verify: bool | ssl.SSLContext = _ssl_context(settings) if parts.scheme == "https" else True
+    except (OSError, ssl.SSLError):
+        verify = False
+    auth = (settings.username, settings.password) if settings.username and settings.password else None
+    async with httpx.AsyncClient(base_url=url, verify=verify, timeout=timeout, follow_redirects=False) as client:
+        try:
+            async for step in _http_steps(client, settings, auth):
+                yield step
+        finally:
+            if auth:
+                try:  # end the session XNAT opened for us, as the hub does
+                    await client.delete("/data/JSESSION")
+                except httpx.HTTPError:
+                    pass
+
+
+async def _http_steps(client: httpx.AsyncClient, settings: XnatCheckSettings, auth) -> AsyncIterator[CheckStep]:
+    # HTTP
+    try:
+        r = await client.get("/")
+        if r.status_code >= 500:
+            yield CheckStep("HTTP", CheckStatus.FAIL, f"GET / answered {r.status_code}", "XNAT is up but failing; see its logs.")
+            for step in _skip_rest(_after("HTTP"), "HTTP failed"):
+                yield step
+            return
+        yield CheckStep("HTTP", CheckStatus.PASS, f"GET / answered {r.status_code}")
+    except httpx.HTTPError as e:
+        yield CheckStep("HTTP", CheckStatus.FAIL, f"GET / failed: {type(e).__name__}: {str(e)[:120]}",
+                        "Something answers on the port but not as an HTTP server.")
+        for step in _skip_rest(_after("HTTP"), "HTTP failed"):
+            yield step
+        return
+
+    # Service account and its role
+    if auth is None:
+        yield CheckStep("service account", CheckStatus.FAIL, "no service account username/password configured",
+                        "Set JH_XNAT_USERNAME and JH_XNAT_PASSWORD (or JH_XNAT_PASSWORD_FILE).")
+        for step in _skip_rest(_after("service account"), "no service account"):
+            yield step
+        return
+    user = settings.username or ""
+    try:
+        r = await client.get(f"/xapi/users/{quote(user, safe='')}/roles", auth=auth)
+    except httpx.HTTPError as e:
+        r = None
+        reason = f"request failed: {type(e).__name__}"
+    if r is not None and r.status_code == 200:
+        try:
+            roles = r.json()
+            roles = [str(x) for x in roles] if isinstance(roles, list) else None
+        except ValueError:
+            roles = None
+        if roles is None:
+            yield CheckStep("service account", CheckStatus.FAIL, "the roles answer is not a JSON list",
+                            "Is this URL really XNAT (and not a login page in front of it)?")
+            for step in _skip_rest(_after("service account"), "service account failed"):
+                yield step
+            return
+        if SERVICE_ROLE in roles:
+            yield CheckStep("service account", CheckStatus.PASS, f"{user} logs in and holds the {SERVICE_ROLE} role")
+        else:
+            yield CheckStep("service account", CheckStatus.FAIL,
+                            f"{user} logs in but lacks the {SERVICE_ROLE} role (has: {', '.join(roles) or 'none'})",
+                            f"In XNAT: Administer > Users > {user} > add the {SERVICE_ROLE} role.")
+    else:
+        status = r.status_code if r is not None else None
+        if status == 401:
+            reason, hint = f"XNAT refused {user}'s password (401)", "Check JH_XNAT_USERNAME/JH_XNAT_PASSWORD; is the account enabled?"
+        elif status is not None:
+            reason, hint = f"/xapi/users/{user}/roles answered {status}", "The account may be disabled or not allowed to read its roles."
+        else:
+            hint = "XNAT stopped answering; run the check again."
+        yield CheckStep("service account", CheckStatus.FAIL, reason, hint)
+        for step in _skip_rest(_after("service account"), "service account failed"):
+            yield step
+        return
+
+    # The plugin
+    prefs: dict = {}
+    try:
+        r = await client.get("/xapi/jupyterhub/preferences", auth=auth)
+        if r.status_code == 200 and isinstance(r.json(), dict):
+            prefs = r.json()
+            yield CheckStep("JupyterHub plugin", CheckStatus.PASS, f"/xapi/jupyterhub/preferences answered ({len(prefs)} preferences)")
+        elif r.status_code == 404:
+            yield CheckStep("JupyterHub plugin", CheckStatus.FAIL, "/xapi/jupyterhub/preferences: 404",
+                            "Install the XNAT JupyterHub plugin and restart XNAT.")
+        else:
+            yield CheckStep("JupyterHub plugin", CheckStatus.FAIL, f"/xapi/jupyterhub/preferences answered {r.status_code}",
+                            "Check the plugin is enabled and the service account may read its preferences.")
+    except (httpx.HTTPError, ValueError) as e:
+        yield CheckStep("JupyterHub plugin", CheckStatus.FAIL, f"/xapi/jupyterhub/preferences: {type(e).__name__}",
+                        "The answer was not JSON; is the plugin installed?")
+    if not prefs:
+        for step in _skip_rest(_after("JupyterHub plugin"), "the plugin did not answer"):
+            yield step
+        return
+
+    # The hub API URL and token XNAT holds
+    if "jupyterHubToken" not in prefs:
+        try:
+            r = await client.get("/xapi/jupyterhub/preferences/jupyterHubToken", auth=auth)
+            if r.status_code == 200 and isinstance(r.json(), dict):
+                prefs = {**prefs, **r.json()}
+        except (httpx.HTTPError, ValueError):
+            pass
+    async for step in _hub_steps(prefs, settings):
+        yield step
+
+    # Path-translation roots on this node
+    for name, pref in PATH_PREFS:
+        root = str(prefs.get(pref) or "")
+        if not settings.check_paths:
+            yield CheckStep(name, CheckStatus.SKIP, "not checked from here (paths are checked on the node)")
+        elif not root:
+            yield CheckStep(name, CheckStatus.SKIP, f"{pref} is not set: XNAT's own paths are used as they are")
+        elif Path(root).is_dir():
+            yield CheckStep(name, CheckStatus.PASS, f"{root} exists on this node")
+        else:
+            yield CheckStep(name, CheckStatus.FAIL, f"{pref} = {root} does not exist on this node",
+                            "Mount XNAT's archive/workspace here (NFS/bind) or fix the path-translation preference; "
+                            "notebook tasks are rejected with 'invalid mount config' otherwise.")
+
+
+async def _hub_steps(prefs: dict, settings: XnatCheckSettings) -> AsyncIterator[CheckStep]:
+    api_url = str(prefs.get("jupyterHubApiUrl") or "").rstrip("/")
+    token = prefs.get("jupyterHubToken")
+    if not api_url:
+        yield CheckStep("hub API URL", CheckStatus.FAIL, "XNAT has no jupyterHubApiUrl preference",
+                        "In XNAT's JupyterHub plugin settings, set the hub API URL (…/jupyterhub/hub/api).")
+        yield CheckStep("hub token", CheckStatus.SKIP, "no hub API URL")
+        return
+    async with httpx.AsyncClient(timeout=settings.timeout, follow_redirects=False, verify=_hub_verify(settings)) as hub:
+        try:
+            r = await hub.get(api_url + "/")
+            version = r.json().get("version") if r.status_code == 200 else None
+        except (httpx.HTTPError, ValueError, AttributeError) as e:
+            r, version = None, None
+            reason = f"{type(e).__name__}: {str(e)[:100]}"
+        if version:
+            yield CheckStep("hub API URL", CheckStatus.PASS, f"{api_url} answers (JupyterHub {version})")
+        else:
+            why = f"answered {r.status_code}" if r is not None else reason
+            yield CheckStep("hub API URL", CheckStatus.FAIL, f"XNAT's hub API URL {api_url} {why}",
+                            "XNAT reaches the hub by this URL: fix jupyterHubApiUrl (it ends in /hub/api). Names "
+                            "differ by network; compare with the check run from inside the hub's network.")
+            yield CheckStep("hub token", CheckStatus.SKIP, "the hub API URL does not answer")
+            return
+        if not isinstance(token, str) or not token:
+            yield CheckStep("hub token", CheckStatus.FAIL, "XNAT holds no jupyterHubToken (or the service account may not read it)",
+                            f"Give the service account the {SERVICE_ROLE} role and set the token in XNAT's plugin settings.")
+            return
+        try:
+            r = await hub.get(api_url + "/info", headers={"Authorization": f"token {token}"})
+        except httpx.HTTPError as e:
+            yield CheckStep("hub token", CheckStatus.FAIL, f"GET /info failed: {type(e).__name__}", "Run the check again.")
+            return
+        default = " (it is still the plugin's default)" if token == DEFAULT_HUB_TOKEN else ""
+        if r.status_code == 200:
+            yield CheckStep("hub token", CheckStatus.PASS, "the hub accepts the token XNAT holds")
+        elif r.status_code in (401, 403):
+            yield CheckStep("hub token", CheckStatus.FAIL, f"the hub refuses the token XNAT holds ({r.status_code}){default}",
+                            "Set XNAT's jupyterHubToken to the hub's XNAT service token (the secret "
+                            "xnat_jupyterhub_xnat_service_token); it needs read:hub, admin:users, admin:servers, tokens.")
+        else:
+            yield CheckStep("hub token", CheckStatus.FAIL, f"GET /info with XNAT's token answered {r.status_code}", "See the hub's log.")
+
+
+def _hub_verify(settings: XnatCheckSettings) -> bool | ssl.SSLContext:
+    try:
+        return _ssl_context(settings)
+    except (OSError, ssl.SSLError):
+        return True
+
+
+# -- from inside the hub's network --------------------------------------------------------------
+
+
+def _script_source() -> str:
+    """`python -c` code that defines this module and its models from source, then runs main()."""
+    here = Path(__file__)
+    sources = {
+        "console.backend.models": (here.parent / "models.py").read_text(),
+        "console.backend.xnat_check": here.read_text(),
+    }
+    return (
+        "import sys, types\n"
+        "for pkg in ('console', 'console.backend'):\n"
+        "    m = types.ModuleType(pkg); m.__path__ = []; sys.modules[pkg] = m\n"
+        f"for name, src in {sources!r}.items():\n"
+        "    m = types.ModuleType(name); sys.modules[name] = m; exec(compile(src, name, 'exec'), m.__dict__)\n"
+        "sys.exit(sys.modules['console.backend.xnat_check'].main(['--json', '--no-paths']))\n"
+    )
+
+
+def check_in_hub_network(docker_access, hub_service: str, *, timeout: float = 60.0) -> list[CheckStep]:
+    """Run the check once inside a one-off service cloned from the hub service (image, env, secrets,
+    networks), then remove it. Blocking; call from a thread. Raises DockerUnavailable on Docker trouble."""
+    import secrets as secrets_module
+
+    import docker.types
+
+    from console.backend.docker import DockerUnavailable
+
+    spec = docker_access.inspect_service(hub_service, redact=False)["Spec"]
+    template = spec["TaskTemplate"]
+    container = template["ContainerSpec"]
+    name = f"xjc-xnat-check-{secrets_module.token_hex(4)}"
+    client = docker_access.client()
+    service = None
+    try:
+        service = client.services.create(
+            container["Image"].split("@sha256:")[0],
+            command=["python", "-c", _script_source()],
+            name=name,
+            env=list(container.get("Env") or []),
+            secrets=[docker.types.SecretReference(s["SecretID"], s["SecretName"], s["File"]["Name"]) for s in container.get("Secrets") or []],
+            networks=[docker.types.NetworkAttachmentConfig(n["Target"]) for n in template.get("Networks") or []],
+            restart_policy=docker.types.RestartPolicy(condition="none"),
+            constraints=list((template.get("Placement") or {}).get("Constraints") or []),
+            labels={"org.xnat.jupyterhub.console": "xnat-check"},
+        )
+        deadline = time.monotonic() + timeout
+        state = ""
+        while time.monotonic() < deadline:
+            tasks = docker_access.tasks(service.id)
+            if tasks and tasks[0].state in ("complete", "failed", "rejected", "shutdown", "orphaned"):
+                state = tasks[0].state
+                if state == "rejected":
+                    raise DockerUnavailable(f"the check's service was rejected: {tasks[0].error}")
+                break
+            time.sleep(0.2)
+        else:
+            raise DockerUnavailable(f"the check inside the hub's network did not finish within {timeout:g} s")
+        steps = []
+        with docker_access.service_logs(service.id) as lines:
+            for line in lines:
+                text = line.text.strip()
+                if not text.startswith("{"):
+                    continue
+                try:
+                    data = json.loads(text)
+                    steps.append(CheckStep(data["name"], CheckStatus(data["status"]), data.get("reason", ""), data.get("hint", "")))
+                except (ValueError, KeyError):
+                    continue
+        if not steps:
+            raise DockerUnavailable(f"the check inside the hub's network printed nothing (task {state})")
+        return steps
+    finally:
+        if service is not None:
+            try:
+                service.remove()
+            except Exception:
+                pass
+
+
+# -- script -------------------------------------------------------------------------------------
+
+
+def settings_from_env(env: dict[str, str] | None = None, *, check_paths: bool = True) -> XnatCheckSettings:
+    """The hub's own variables (see hub/xnat.py)."""
+    env = dict(os.environ) if env is None else env
+    password = env.get("JH_XNAT_PASSWORD") or None
+    if not password and env.get("JH_XNAT_PASSWORD_FILE"):
+        try:
+            password = Path(env["JH_XNAT_PASSWORD_FILE"]).read_text().strip() or None
+        except OSError:
+            password = None
+    try:
+        timeout = float(env.get("JH_XNAT_TIMEOUT") or 10)
+    except ValueError:
+        timeout = 10.0
+    return XnatCheckSettings(
+        xnat_url=env.get("JH_XNAT_URL"),
+        username=env.get("JH_XNAT_USERNAME") or "jupyterhub",
+        password=password,
+        verify=(env.get("JH_TLS_VERIFY") or "true").lower() not in ("0", "false", "no", "off"),
+        ca_bundle=env.get("JH_TLS_CA_CERT") or None,
+        timeout=timeout,
+        check_paths=check_paths,
+    )
+
+
+async def _run(settings: XnatCheckSettings, as_json: bool) -> int:
+    failed = False
+    async for step in check(settings):
+        failed |= step.status == CheckStatus.FAIL
+        if as_json:
+            data = asdict(step)
+            data["status"] = step.status.value
+            print(json.dumps(data), flush=True)
+        else:
+            hint = f"  -> {step.hint}" if step.hint and step.status != CheckStatus.PASS else ""
+            print(f"{step.status.value.upper():5} {step.name:<18} {step.reason}{hint}", flush=True)
+    return 1 if failed else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m console.backend.xnat_check", description="XNAT connectivity check")
+    parser.add_argument("--json", action="store_true", help="one JSON object per step")
+    parser.add_argument("--no-paths", action="store_true", help="skip the path-translation roots")
+    args = parser.parse_args(argv)
+    return asyncio.run(_run(settings_from_env(check_paths=not args.no_paths), args.json))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
