@@ -46,7 +46,7 @@ async def test_latency_delays_each_answer(xnat):
     response = await client.get(ROLES, auth=ALICE)
     assert response.status_code == 200 and response.json() == ["Jupyter"]
     assert time.monotonic() - started >= 0.3
-    assert standin.requests[-1]["seconds"] >= 0.3
+    assert standin.requests[-1]["seconds"] >= 0.29  # asyncio may fire a timer one clock tick early
 
 
 async def test_latency_does_not_block_the_server(xnat):
