@@ -21,7 +21,7 @@ from textual.worker import Worker
 
 from console.backend.base import Backend
 from console.backend.models import CheckStatus, CheckStep, ComponentHealth, DockerEvent, Health, HubInfo
-from console.screens.base import ConsoleScreen, RefreshChain
+from console.screens.base import ConsoleScreen, RefreshChain, report_worker_error
 from console.screens.deploy import DeployScreen
 from console.screens.dialogs import ConfirmScreen, HelpScreen
 from console.screens.logs import LogsScreen
@@ -117,9 +117,9 @@ class XnatConsoleApp(App[None]):
         self.refresh_interval = float(_config_value(config, "refresh_interval", 5.0))
         self.events_interval = float(_config_value(config, "events_interval", 2.0))
         self.xnat_interval = float(_config_value(config, "xnat_interval", 60.0))
-        self.stack_name = str(_config_value(config, "stack_name", DEFAULT_STACK))
+        self.stack_name = str(_config_value(config, "stack", DEFAULT_STACK))
         self.hub_service = str(_config_value(config, "hub_service", f"{self.stack_name}_jupyterhub"))
-        self.log_max_lines = int(_config_value(config, "log_max_lines", 100_000))
+        self.log_max_lines = int(_config_value(config, "log_max_lines", 1_000_000))
         self.save_dir = Path(_config_value(config, "save_dir", Path.cwd()))
         self._health: dict[str, ComponentHealth] = {
             name: ComponentHealth(name, Health.UNKNOWN, "checking…") for name in ("engine", "swarm", "hub", "xnat")
@@ -161,6 +161,7 @@ class XnatConsoleApp(App[None]):
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         for chain in self._chains:
             chain.worker_changed(event.worker)
+        report_worker_error(self, event.worker)
 
     def refresh_health(self) -> None:
         for chain in self._chains[:3]:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, cast
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult, SystemCommand
+from textual.dom import DOMNode
 from textual.binding import Binding
 from textual.events import ScreenResume
 from textual.screen import Screen
@@ -88,6 +89,14 @@ class RefreshChain:
         if self._timer is not None:
             self._timer.stop()
         self._pending = False
+
+
+def report_worker_error(node: DOMNode, worker: Worker) -> None:
+    """Workers run with exit_on_error=False so a failure never ends the app; it becomes a notification."""
+    if worker.state == WorkerState.ERROR and worker.error is not None:
+        error = worker.error
+        node.notify(f"{worker.name}: {type(error).__name__}: {error}", title="internal error", severity="error",
+                    timeout=15)
 
 
 class TopBar(Static):
@@ -198,6 +207,7 @@ class ConsoleScreen(Screen):
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         for chain in self.chains:
             chain.worker_changed(event.worker)
+        report_worker_error(self, event.worker)
 
     @on(ScreenResume)
     def _resume_chains(self) -> None:

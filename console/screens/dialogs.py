@@ -116,6 +116,8 @@ class ProgressScreen(ModalScreen[None]):
         super().__init__()
         self.title_text = title
         self.finished = False
+        self.lines: list[str] = []  # kept here too: lines may arrive before the dialog is mounted
+        self.result: ActionResult | None = None
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog", classes="progress"):
@@ -123,11 +125,25 @@ class ProgressScreen(ModalScreen[None]):
             yield Log(id="progress-log", auto_scroll=True)
             yield Static("running…", id="progress-status")
 
+    def on_mount(self) -> None:
+        self.query_one(Log).write_lines(self.lines)
+        if self.result is not None:
+            self._show_result()
+
     def add_line(self, line: str) -> None:
-        self.query_one(Log).write_line(line)
+        self.lines.append(line)
+        if self.is_mounted:
+            self.query_one(Log).write_line(line)
 
     def finish(self, result: ActionResult) -> None:
         self.finished = True
+        self.result = result
+        if self.is_mounted:
+            self._show_result()
+
+    def _show_result(self) -> None:
+        result = self.result
+        assert result is not None
         style = "bold green" if result.ok else "bold red"
         verdict = "done" if result.ok else "failed"
         status = Text.assemble((f"{verdict}: ", style), result.detail, "   (Esc or Enter closes)")
@@ -157,10 +173,10 @@ class HelpScreen(ModalScreen[None]):
     def on_mount(self) -> None:
         keys = self.query_one("#help-keys", DataTable)
         keys.add_columns("KEY", "ACTION", "ID")
-        keys.add_rows(self.rows)
+        keys.add_rows([tuple(Text(cell) for cell in row) for row in self.rows])
         commands = self.query_one("#help-commands", DataTable)
         commands.add_columns("COMMAND", "WHAT")
-        commands.add_rows(self.commands)
+        commands.add_rows([tuple(Text(cell) for cell in row) for row in self.commands])
         keys.focus()
 
     def action_close(self) -> None:

@@ -203,9 +203,9 @@ class LogsScreen(ConsoleScreen):
         view = self.query_one(LogView)
         since, _ = SINCE_PRESETS[self.since_index]
         text = Text.assemble((self.service, "bold"), f" · {self.state}")
-        text.append(f" · {len(view.ring):,} lines")
-        if view.ring.dropped:
-            text.append(f" (dropped {view.ring.dropped:,} oldest; keeps {view.ring.max_lines:,})", style="yellow")
+        text.append(f" · {len(view.buffer):,} lines")
+        if view.buffer.dropped:
+            text.append(f" (dropped {view.buffer.dropped:,} oldest; keeps {view.buffer.max_lines:,})", style="yellow")
         text.append(f" · follow {'on' if view.follow else 'off'} · since {since} · tail {self.tail or 'all'}")
         if view.search_text:
             position = view.match_position
@@ -246,7 +246,11 @@ class LogsScreen(ConsoleScreen):
     def _search_submitted(self, event: Input.Submitted) -> None:
         event.stop()
         view = self.query_one(LogView)
-        count = view.set_search(event.value)
+        try:
+            count = view.set_search(event.value)
+        except ValueError as exc:
+            self.notify(str(exc), severity="error")
+            return
         if event.value and not count:
             self.notify(f"No match for /{event.value}", severity="warning")
         event.input.display = False
@@ -255,7 +259,10 @@ class LogsScreen(ConsoleScreen):
 
     @on(Input.Changed, "#log-filter")
     def _log_filter_changed(self, event: Input.Changed) -> None:
-        self.query_one(LogView).set_filter(event.value)
+        try:
+            self.query_one(LogView).set_filter(event.value)
+        except ValueError:
+            return  # half-typed regex: keep the last valid filter until it parses
         self.update_status()
 
     @on(Input.Submitted, "#log-filter")

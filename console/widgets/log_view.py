@@ -1,15 +1,17 @@
 """A bounded, searchable, filterable log view (Line API: only the visible rows are ever rendered).
 
-Memory is bounded by `max_lines`: the oldest lines are dropped and counted, so a log of any length costs the
-same (lazydocker keeps everything and gets OOM-killed; k9s caps at 5k lines). Search highlights matches and
-jumps with n/N; the filter (less's `&`) hides lines that do not match; both work over the whole buffer.
+Lines live in the backend's `LogBuffer`, whose memory is capped: the oldest lines are dropped and counted, so a
+log of any length costs the same (lazydocker keeps everything and gets OOM-killed; k9s caps at 5k lines).
+Search highlights matches and jumps with n/N; the filter (less's `&`) hides lines that do not match; both run
+over the whole buffer at C speed (`LogBuffer.search`), and new lines are tested as they arrive.
 """
 
 from __future__ import annotations
 
 import re
+from array import array
 from bisect import bisect_left
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from rich.segment import Segment
 from rich.style import Style
@@ -19,86 +21,34 @@ from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from console.backend.logbuffer import LogBuffer
 from console.backend.models import LogLine
 
-MAX_LINE_LENGTH = 2000  # longer lines are cut, so one huge line cannot stall rendering
 TIMESTAMP_WIDTH = 20  # "2026-11-27T12:00:00Z"
 
 
-class LogRing:
-    """The last `max_lines` lines, addressed by an absolute index that keeps growing.
-
-    A list with a moving start, compacted in bulk, gives O(1) indexing and amortised O(1) appends.
-    """
-
-    def __init__(self, max_lines: int) -> None:
-        if max_lines < 1:
-            raise ValueError("max_lines must be at least 1")
-        self.max_lines = max_lines
-        self._lines: list[str] = []
-        self._start = 0  # position of the oldest kept line in _lines
-        self.first = 0  # absolute index of the oldest kept line
-        self.dropped = 0
-
-    def __len__(self) -> int:
-        return len(self._lines) - self._start
-
-    @property
-    def end(self) -> int:
-        """Absolute index one past the newest line."""
-        return self.first + len(self)
-
-    def extend(self, lines: Iterable[str]) -> None:
-        self._lines.extend(lines)
-        excess = len(self) - self.max_lines
-        if excess > 0:
-            self._start += excess
-            self.first += excess
-            self.dropped += excess
-            if self._start > self.max_lines // 2:  # compact in bulk
-                del self._lines[: self._start]
-                self._start = 0
-
-    def __getitem__(self, index: int) -> str:
-        """By absolute index."""
-        return self._lines[self._start + index - self.first]
-
-    def indices(self) -> range:
-        return range(self.first, self.end)
-
-    def clear(self) -> None:
-        self.dropped += len(self)
-        self.first = self.end
-        self._lines.clear()
-        self._start = 0
-
-
-def format_line(line: LogLine) -> str:
+def prefix_of(line: LogLine, timestamps: bool) -> str:
+    """What precedes the message on screen: the timestamp (if shown) and the task that wrote the line."""
+    if not timestamps:
+        return f"{line.task} | "
     stamp = line.timestamp.strftime("%Y-%m-%dT%H:%M:%SZ") if line.timestamp else ""
-    return f"{stamp:<{TIMESTAMP_WIDTH}} {line.task} | {line.text[:MAX_LINE_LENGTH]}"
-
-
-def _compile(pattern: str) -> re.Pattern[str] | None:
-    if not pattern:
-        return None
-    try:
-        return re.compile(pattern, re.IGNORECASE)
-    except re.error:
-        return re.compile(re.escape(pattern), re.IGNORECASE)
+    return f"{stamp:<{TIMESTAMP_WIDTH}} {line.task} | "
 
 
 class LogView(ScrollView, can_focus=True):
-    """Shows a LogRing. The screen owns the stream; this widget owns display state."""
+    """Shows a LogBuffer. The screen owns the stream; this widget owns what is shown and how."""
 
     COMPONENT_CLASSES = {
         "logview--timestamp",
         "logview--task",
+        "logview--stderr",
         "logview--match",
         "logview--current-match",
     }
     DEFAULT_CSS = """
     LogView > .logview--timestamp { color: $text-muted; }
     LogView > .logview--task { color: $secondary; }
+    LogView > .logview--stderr { color: $error; }
     LogView > .logview--match { background: $warning 40%; }
     LogView > .logview--current-match { background: $warning; color: $background; text-style: bold; }
     """
@@ -108,48 +58,52 @@ class LogView(ScrollView, can_focus=True):
     timestamps: reactive[bool] = reactive(True)
     new_lines: reactive[int] = reactive(0)  # arrived while not following
 
-    def __init__(self, max_lines: int = 100_000, *, id: str | None = None) -> None:
+    def __init__(self, max_lines: int = 1_000_000, *, id: str | None = None) -> None:
         super().__init__(id=id)
-        self.ring = LogRing(max_lines)
+        self.buffer = LogBuffer(max_lines=max_lines)
         self.search_text = ""
         self.filter_text = ""
         self._search: re.Pattern[str] | None = None
         self._filter: re.Pattern[str] | None = None
-        self._visible: list[int] | None = None  # absolute indices passing the filter; None = all
-        self._matches: list[int] = []  # absolute indices (visible) matching the search
+        self._visible: array | None = None  # absolute numbers of lines passing the filter; None = all
+        self._matches: array = array("q")  # absolute numbers of shown lines matching the search
         self.current_match: int | None = None
-        self._rows: list[tuple[int, int]] = []  # with wrap: (absolute index, start column) per display row
-        self._wrap_width = 0
+        self._rows: list[tuple[int, int]] = []  # with wrap: (line number, start column) per display row
         self._max_width = 0
 
     # -- content --------------------------------------------------------------------------------
-    def append(self, lines: Iterable[LogLine]) -> None:
-        start = self.ring.end
-        formatted = [format_line(line) for line in lines]
-        if not formatted:
+    def append(self, lines: Sequence[LogLine]) -> None:
+        if not lines:
             return
-        self.ring.extend(formatted)
-        new = range(max(start, self.ring.first), self.ring.end)
-        added_visible = [i for i in new if self._passes(i)] if self._filter else list(new)
-        if self._visible is not None:
-            self._visible.extend(added_visible)
-        if self._search:
-            self._matches.extend(i for i in added_visible if self._search.search(self.ring[i]))
+        buffer = self.buffer
+        first_new = buffer.total
+        buffer.extend(lines)
+        pairs = list(zip(range(first_new, buffer.total), lines))
+        if self._filter is not None:
+            search_filter = self._filter.search
+            pairs = [(n, line) for n, line in pairs if search_filter(line.text)]
+            self._visible.extend(n for n, _ in pairs)  # type: ignore[union-attr]
+        shown = [n for n, _ in pairs]
+        if self._search is not None:
+            search = self._search.search
+            self._matches.extend(n for n, line in pairs if search(line.text))
+        # Widest line with timestamps: stamp, space, task, " | ", message.
+        widest = max(TIMESTAMP_WIDTH + 4 + len(line.task) + len(line.text) for line in lines)
+        self._max_width = max(self._max_width, widest)
         if self.wrap:
-            self._rows.extend(self._wrap_rows(added_visible))
-        self._max_width = max(self._max_width, max(len(self._shown_text(i)) for i in added_visible) if added_visible else 0)
+            self._rows.extend(self._wrap_rows(shown))
         self._prune()
         if not self.follow:
-            self.new_lines += len(added_visible)
+            self.new_lines += len(shown)
         self._update_size()
         if self.follow:
             self.scroll_end(animate=False, immediate=True, x_axis=False)
         self.refresh()
 
     def clear(self) -> None:
-        self.ring.clear()
-        self._visible = [] if self._filter else None
-        self._matches.clear()
+        self.buffer.clear()
+        self._visible = array("q") if self._filter is not None else None
+        self._matches = array("q")
         self._rows.clear()
         self.current_match = None
         self.new_lines = 0
@@ -158,48 +112,44 @@ class LogView(ScrollView, can_focus=True):
         self.refresh()
 
     def _prune(self) -> None:
-        """Forget indices of lines the ring dropped."""
-        first = self.ring.first
+        """Forget the numbers of lines the buffer dropped."""
+        first = self.buffer.first
         if self._visible and self._visible[0] < first:
             del self._visible[: bisect_left(self._visible, first)]
         if self._matches and self._matches[0] < first:
             del self._matches[: bisect_left(self._matches, first)]
-            if self.current_match is not None and self.current_match < first:
-                self.current_match = None
+        if self.current_match is not None and self.current_match < first:
+            self.current_match = None
         if self._rows and self._rows[0][0] < first:
             del self._rows[: bisect_left(self._rows, (first, 0))]
 
-    def _passes(self, index: int) -> bool:
-        return self._filter is None or bool(self._filter.search(self.ring[index]))
-
-    def visible_indices(self) -> list[int] | range:
-        return self.ring.indices() if self._visible is None else self._visible
+    def visible_numbers(self) -> Sequence[int]:
+        return range(self.buffer.first, self.buffer.total) if self._visible is None else self._visible
 
     @property
     def visible_count(self) -> int:
-        return len(self.ring) if self._visible is None else len(self._visible)
+        return len(self.buffer) if self._visible is None else len(self._visible)
 
-    def _shown_text(self, index: int) -> str:
-        text = self.ring[index]
-        return text if self.timestamps else text[TIMESTAMP_WIDTH + 1 :]
+    def shown_text(self, number: int) -> str:
+        line = self.buffer.line(number)
+        return prefix_of(line, self.timestamps) + line.text
 
     # -- display rows ---------------------------------------------------------------------------
-    def _wrap_rows(self, indices: Iterable[int]) -> list[tuple[int, int]]:
-        width = max(self._wrap_width, 10)
+    def _wrap_width(self) -> int:
+        return max(self.scrollable_content_region.width or self.size.width, 10)
+
+    def _wrap_rows(self, numbers: Iterable[int]) -> list[tuple[int, int]]:
+        width = self._wrap_width()
         rows = []
-        for index in indices:
-            length = len(self._shown_text(index))
-            rows.extend((index, column) for column in range(0, max(length, 1), width))
+        for number in numbers:
+            length = len(self.shown_text(number))
+            rows.extend((number, column) for column in range(0, max(length, 1), width))
         return rows
 
     def _rebuild(self) -> None:
         """After the filter, wrap, timestamps or the width changed."""
         self._prune()
-        if self.wrap:
-            self._wrap_width = self.scrollable_content_region.width or self.size.width
-            self._rows = self._wrap_rows(self.visible_indices())
-        else:
-            self._rows = []
+        self._rows = self._wrap_rows(self.visible_numbers()) if self.wrap else []
         self._update_size()
         self.refresh()
 
@@ -210,20 +160,21 @@ class LogView(ScrollView, can_focus=True):
         width = 0 if self.wrap else self._max_width - (0 if self.timestamps else TIMESTAMP_WIDTH + 1)
         self.virtual_size = Size(max(width, 0), self._row_count())
 
-    def _row_of(self, index: int) -> int | None:
-        """Display row of an absolute line index."""
+    def _row_of(self, number: int) -> int | None:
+        """Display row of an absolute line number."""
         if self.wrap:
-            row = bisect_left(self._rows, (index, 0))
-            return row if row < len(self._rows) and self._rows[row][0] == index else None
+            row = bisect_left(self._rows, (number, 0))
+            return row if row < len(self._rows) and self._rows[row][0] == number else None
         if self._visible is None:
-            return index - self.ring.first if self.ring.first <= index < self.ring.end else None
-        row = bisect_left(self._visible, index)
-        return row if row < len(self._visible) and self._visible[row] == index else None
+            first = self.buffer.first
+            return number - first if first <= number < self.buffer.total else None
+        row = bisect_left(self._visible, number)
+        return row if row < len(self._visible) and self._visible[row] == number else None
 
     def _line_at_row(self, row: int) -> tuple[int, int] | None:
         if self.wrap:
             return self._rows[row] if 0 <= row < len(self._rows) else None
-        visible = self.visible_indices()
+        visible = self.visible_numbers()
         return (visible[row], 0) if 0 <= row < len(visible) else None
 
     def on_resize(self) -> None:
@@ -243,19 +194,28 @@ class LogView(ScrollView, can_focus=True):
 
     # -- search and filter ----------------------------------------------------------------------
     def set_filter(self, text: str) -> None:
+        """Show only lines whose message matches `text` (a regex, case-insensitive; `!` inverts).
+        Raises ValueError, with a readable message, on a bad regex."""
+        invert = text.startswith("!")
+        pattern = text[1:] if invert else text
+        self._filter = LogBuffer.compile(pattern, regex=True, ignore_case=True) if pattern else None
         self.filter_text = text
-        self._filter = _compile(text)
-        self._visible = None if self._filter is None else [i for i in self.ring.indices() if self._passes(i)]
-        self._max_width = max((len(self.ring[i]) for i in self.visible_indices()), default=0)
+        if self._filter is None:
+            self._visible = None
+        else:
+            self._visible = self.buffer.filter(self._filter, invert=invert)
+            if invert:  # new lines are tested with the same sense
+                self._filter = _Inverted(self._filter)  # type: ignore[assignment]
         self._recompute_matches()
         self._rebuild()
         if self.follow:
             self.scroll_end(animate=False, immediate=True, x_axis=False)
 
     def set_search(self, text: str) -> int:
-        """Highlight matches and jump to the first one at or below the top row; returns the match count."""
+        """Highlight matches and jump to the first one at or below the top row; returns the match count.
+        Raises ValueError, with a readable message, on a bad regex."""
+        self._search = LogBuffer.compile(text, regex=True, ignore_case=True) if text else None
         self.search_text = text
-        self._search = _compile(text)
         self._recompute_matches()
         self.current_match = None
         if self._matches:
@@ -264,10 +224,21 @@ class LogView(ScrollView, can_focus=True):
         return len(self._matches)
 
     def _recompute_matches(self) -> None:
-        search = self._search
-        self._matches = [i for i in self.visible_indices() if search.search(self.ring[i])] if search else []
-        if self.current_match not in self._matches:
+        if self._search is None:
+            self._matches = array("q")
+        else:
+            matches = self.buffer.search(self._search)
+            if self._visible is not None:
+                shown = set(self._visible)
+                matches = array("q", (n for n in matches if n in shown))
+            self._matches = matches
+        if self.current_match is not None and self._row_in(self._matches, self.current_match) is None:
             self.current_match = None
+
+    @staticmethod
+    def _row_in(numbers: Sequence[int], number: int) -> int | None:
+        row = bisect_left(numbers, number)
+        return row if row < len(numbers) and numbers[row] == number else None
 
     @property
     def match_count(self) -> int:
@@ -285,7 +256,7 @@ class LogView(ScrollView, can_focus=True):
             return False
         if self.current_match is None:
             top = self._line_at_row(int(self.scroll_y))
-            anchor = top[0] if top else self.ring.first
+            anchor = top[0] if top else self.buffer.first
             position = bisect_left(self._matches, anchor)
             if backwards:
                 position -= 1
@@ -295,13 +266,14 @@ class LogView(ScrollView, can_focus=True):
         self.follow = False
         row = self._row_of(self.current_match)
         if row is not None:
-            self.scroll_to(y=max(row - self.scrollable_content_region.height // 3, 0), animate=False, immediate=True)
+            height = self.scrollable_content_region.height
+            self.scroll_to(y=max(row - height // 3, 0), animate=False, immediate=True)
         self.refresh()
         return True
 
     def shown_lines(self) -> Iterable[str]:
         """What a save writes: the lines passing the filter, as shown (timestamps per the toggle)."""
-        return (self._shown_text(i) for i in self.visible_indices())
+        return (self.shown_text(n) for n in self.visible_numbers())
 
     # -- rendering ------------------------------------------------------------------------------
     def render_line(self, y: int) -> Strip:
@@ -311,8 +283,8 @@ class LogView(ScrollView, can_focus=True):
         located = self._line_at_row(scroll_y + y)
         if located is None:
             return Strip.blank(width, base)
-        index, column = located
-        text = self._styled(index)
+        number, column = located
+        text = self._styled(number)
         if self.wrap:
             text = text[column : column + width]
             scroll_x = 0
@@ -320,23 +292,23 @@ class LogView(ScrollView, can_focus=True):
         strip = Strip(Segment.apply_style(segments, base), text.cell_len)
         return strip.crop_extend(scroll_x, scroll_x + width, base)
 
-    def _styled(self, index: int) -> Text:
-        raw = self._shown_text(index)
-        text = Text(raw, no_wrap=True, end="")
-        offset = 0
+    def _styled(self, number: int) -> Text:
+        line = self.buffer.line(number)
+        prefix = prefix_of(line, self.timestamps)
+        text = Text(prefix + line.text, no_wrap=True, end="")
+        task_start = 0
         if self.timestamps:
             text.stylize(self._component_style("logview--timestamp"), 0, TIMESTAMP_WIDTH)
-            offset = TIMESTAMP_WIDTH + 1
-        bar = raw.find(" | ", offset)
-        if bar > 0:
-            text.stylize(self._component_style("logview--task"), offset, bar)
-        if self._search is not None and raw:
+            task_start = TIMESTAMP_WIDTH + 1
+        text.stylize(self._component_style("logview--task"), task_start, len(prefix) - 3)
+        if line.stream == "stderr":
+            text.stylize(self._component_style("logview--stderr"), len(prefix))
+        if self._search is not None:
             style = self._component_style(
-                "logview--current-match" if index == self.current_match else "logview--match"
+                "logview--current-match" if number == self.current_match else "logview--match"
             )
-            for match in self._search.finditer(raw):
-                if match.end() > match.start():
-                    text.stylize(style, match.start(), match.end())
+            for start, end in LogBuffer.spans(self._search, line.text):
+                text.stylize(style, len(prefix) + start, len(prefix) + end)
         return text
 
     def _component_style(self, name: str) -> Style:
@@ -361,3 +333,13 @@ class LogView(ScrollView, can_focus=True):
     def _on_mouse_scroll_up(self, event) -> None:
         self.follow = False
         super()._on_mouse_scroll_up(event)
+
+
+class _Inverted:
+    """A pattern whose `search` succeeds where the wrapped one fails (the `!` filter)."""
+
+    def __init__(self, pattern: re.Pattern[str]) -> None:
+        self.pattern = pattern
+
+    def search(self, text: str) -> bool:
+        return self.pattern.search(text) is None
