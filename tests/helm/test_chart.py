@@ -255,3 +255,46 @@ def test_bad_token_stops_the_hub_with_one_line(
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "JH_CONSOLE_TOKEN must be at least 16 characters" in err
     assert "short" not in err
+
+
+# -- documentation ---------------------------------------------------------------------------------------------
+
+
+def documented_values(document: Path) -> dict[str, str]:
+    """`| `path` | default | meaning |` rows of a values table: path -> default cell."""
+    rows = re.findall(r"^\| `([^`]+)` \| ([^|]*) \|", document.read_text(), re.MULTILINE)
+    return {path: default.strip() for path, default in rows}
+
+
+def value_leaves(values: dict[str, Any]) -> dict[str, Any]:
+    """The values a table must list: scalars, lists, and each env variable / extraConfig snippet."""
+    leaves: dict[str, Any] = {}
+
+    def visit(node: Any, path: str) -> None:
+        if isinstance(node, dict) and node and not path.endswith(("extraEnv.PGPASSWORD",)):
+            for key, value in node.items():
+                visit(value, f"{path}.{key}" if path else key)
+        else:
+            leaves[path] = node
+
+    visit(values, "")
+    return leaves
+
+
+def yaml_text(value: str | int | bool) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+@pytest.mark.parametrize("document", ["helm/xnat-jupyterhub/README.md", "docs/kubernetes.md"])
+def test_values_tables_list_every_value_with_its_default(values: dict[str, Any], document: str) -> None:
+    table = documented_values(REPO / document)
+    leaves = value_leaves(values)
+    assert not set(leaves) - set(table), f"{document} does not list {sorted(set(leaves) - set(table))}"
+    wrong = {path: (value, table[path]) for path, value in leaves.items()
+             if isinstance(value, (str, int, bool)) and value != "" and "\n" not in str(value)
+             and yaml_text(value) not in table[path]}
+    assert not wrong, f"{document}: defaults differ from values.yaml: {wrong}"
+    assert "http://proxy-public" in (REPO / document).read_text() and "/jupyterhub/hub/api" in (
+        REPO / document).read_text()
