@@ -6,7 +6,11 @@
 #
 # Idempotent: `up` twice changes nothing the second time. Secrets are random, written 0600 under
 # ${XDG_STATE_HOME:-~/.local/state}/xnat-jupyterhub/secrets/; nothing secret is printed.
-# Environment: JH_PORT (8000), JH_NETWORK (jupyterhub-network), XJH_NO_CONSOLE=1 (don't open the console).
+# Environment (defaults): JH_PORT (8000), JH_NETWORK (jupyterhub-network), JH_STACK_NAME (xnat-jupyterhub),
+# JH_SECRETS_PREFIX (xnat_jupyterhub), XJH_STANDIN_NAME (xnat-jupyterhub-standin), XJH_STANDIN_PORT (8090),
+# XJH_STANDIN_CONTROL_PORT (8091), XDG_STATE_HOME, XDG_CONFIG_HOME, XJH_NO_CONSOLE=1 (don't open the console),
+# XJH_SKIP_BOOTSTRAP=1 (keep .venv as it is: the tests run from it).
+# The end-to-end tests run a second, separate demo this way.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$(pwd)
@@ -19,7 +23,9 @@ python=$repo/.venv/bin/python
 export JH_NETWORK=${JH_NETWORK:-jupyterhub-network}
 export JH_PORT=${JH_PORT:-8000}
 export JH_IMAGE=${JH_IMAGE:-xnat-jupyterhub/hub:dev}
-standin_name=xnat-jupyterhub-standin
+export JH_STACK_NAME=${JH_STACK_NAME:-xnat-jupyterhub}
+export JH_SECRETS_PREFIX=${JH_SECRETS_PREFIX:-xnat_jupyterhub}
+standin_name=${XJH_STANDIN_NAME:-xnat-jupyterhub-standin}
 standin_xnat_port=${XJH_STANDIN_PORT:-8090}
 standin_control_port=${XJH_STANDIN_CONTROL_PORT:-8091}
 # The hub reaches the stand-in by its container name on the overlay network, as it would reach a real XNAT.
@@ -34,8 +40,10 @@ step() { printf '\n==> %s\n' "$*"; }
 stack() { "$python" -m console.backend.stack "$@"; }
 
 up() {
-    step "Python environment (.venv)"
-    scripts/bootstrap-python.sh
+    if [ -z "${XJH_SKIP_BOOTSTRAP:-}" ] || [ ! -x "$python" ]; then
+        step "Python environment (.venv)"
+        scripts/bootstrap-python.sh
+    fi
 
     step "Docker engine and swarm"
     scripts/engine.sh up
@@ -49,12 +57,12 @@ up() {
     stack secrets --dir "$secrets_dir" | sed 's/^/  - /'
     echo "  - $(ls "$secrets_dir" | wc -l) secret files present"
 
-    step "Stack xnat-jupyterhub (docker-stack.yml; Docker secrets created from those files)"
+    step "Stack $JH_STACK_NAME (docker-stack.yml; Docker secrets created from those files)"
     stack deploy --secrets-dir "$secrets_dir" | sed 's/^/  - /'
 
     step "XNAT stand-in on network $JH_NETWORK"
     stack standin up --name "$standin_name" --image "$JH_IMAGE" --xnat-port "$standin_xnat_port" \
-        --control-port "$standin_control_port" --password-file "$secrets_dir/xnat_jupyterhub_xnat_password" \
+        --control-port "$standin_control_port" --password-file "$secrets_dir/${JH_SECRETS_PREFIX}_xnat_password" \
         | sed 's/^/  - /'
 
     step "Console configuration ($console_config)"
@@ -86,11 +94,11 @@ write_console_config() {
         cat >"$console_config.tmp" <<EOF
 # Written by scripts/demo.sh up: the demo's hub, its console token and the XNAT stand-in.
 hub_url = "http://127.0.0.1:$JH_PORT/jupyterhub/hub/api"
-token_file = "$secrets_dir/xnat_jupyterhub_console_token"
+token_file = "$secrets_dir/${JH_SECRETS_PREFIX}_console_token"
 xnat_url = "http://127.0.0.1:$standin_xnat_port"
 xnat_username = "jupyterhub"
-xnat_password_file = "$secrets_dir/xnat_jupyterhub_xnat_password"
-stack = "xnat-jupyterhub"
+xnat_password_file = "$secrets_dir/${JH_SECRETS_PREFIX}_xnat_password"
+stack = "$JH_STACK_NAME"
 network = "$JH_NETWORK"
 hub_image = "$JH_IMAGE"
 EOF
@@ -107,8 +115,8 @@ down() {
     stack standin down --name "$standin_name" | sed 's/^/  - /'
     step "Servers, notebook services, stack, network, volume and secrets"
     local token_args=()
-    [ -s "$secrets_dir/xnat_jupyterhub_console_token" ] \
-        && token_args=(--token-file "$secrets_dir/xnat_jupyterhub_console_token")
+    [ -s "$secrets_dir/${JH_SECRETS_PREFIX}_console_token" ] \
+        && token_args=(--token-file "$secrets_dir/${JH_SECRETS_PREFIX}_console_token")
     stack stop "${token_args[@]}" --remove-data --remove-secrets | sed 's/^/  - /'
     step "Files"
     rm -rf "$secrets_dir"

@@ -11,6 +11,14 @@ if [ "$(id -u)" = 0 ]; then
     getent group "$NB_GID" >/dev/null || groupadd --non-unique --gid "$NB_GID" notebook
     usermod --non-unique --uid "$NB_UID" --gid "$NB_GID" jovyan
     chown "$NB_UID:$NB_GID" /home/jovyan
+    # XNAT names the notebook's root (its workspace mount); without that mount, start in an empty one.
+    if [ -n "${JUPYTERHUB_ROOT_DIR:-}" ] && [ ! -d "$JUPYTERHUB_ROOT_DIR" ]; then
+        mkdir -p "$JUPYTERHUB_ROOT_DIR"
+        chown "$NB_UID:$NB_GID" "$JUPYTERHUB_ROOT_DIR"
+    fi
     exec gosu "$NB_UID:$NB_GID" "$@"
+fi
+if [ -n "${JUPYTERHUB_ROOT_DIR:-}" ] && [ ! -d "$JUPYTERHUB_ROOT_DIR" ]; then
+    mkdir -p "$JUPYTERHUB_ROOT_DIR" 2>/dev/null || export JUPYTERHUB_ROOT_DIR="$HOME"
 fi
 exec "$@"

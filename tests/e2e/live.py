@@ -1,0 +1,116 @@
+"""The live local stack the end-to-end tests run against (conftest.py's `live_stack` brings it up), and helpers."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from console.backend.stack import StackSettings
+from hub.standin.plugin import XnatPlugin
+
+REPO = Path(__file__).resolve().parents[2]
+STACK = "xjh-e2e"
+NETWORK = "xjh-e2e-network"
+SECRETS_PREFIX = "xjh_e2e"
+STANDIN = "xjh-e2e-standin"
+SINGLEUSER_IMAGE = "xnat-jupyterhub/singleuser:dev"
+HUB_IMAGE = "xnat-jupyterhub/hub:dev"
+# Fixture setup (image builds on a fresh machine) counts against the first test's timeout.
+E2E_TIMEOUT = 900
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("0.0.0.0", 0))
+        return s.getsockname()[1]
+
+
+def docker_json(*args: str) -> Any:
+    out = subprocess.run(["docker", *args], capture_output=True, text=True, check=True).stdout
+    return json.loads(out)
+
+
+def wait_for(condition, timeout: float, what: str, interval: float = 0.25):
+    """Poll `condition()` until it returns something truthy; fail with `what` at the deadline."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            pytest.fail(f"timed out after {timeout:g} s waiting for {what}")
+        time.sleep(interval)
+
+
+@dataclass
+class LiveStack:
+    env: dict[str, str]
+    hub_port: int
+    standin_port: int
+    control_port: int
+    work_dir: Path
+    allowed_root: Path
+    log: Path
+    up: bool = True
+    created_volumes: list[str] = field(default_factory=list)
+
+    @property
+    def hub_url(self) -> str:
+        return f"http://127.0.0.1:{self.hub_port}/jupyterhub"
+
+    @property
+    def api_url(self) -> str:
+        return f"{self.hub_url}/hub/api"
+
+    @property
+    def control_url(self) -> str:
+        return f"http://127.0.0.1:{self.control_port}/_standin"
+
+    @property
+    def secrets_dir(self) -> Path:
+        return Path(self.env["XDG_STATE_HOME"]) / "xnat-jupyterhub" / "secrets"
+
+    def secret(self, key: str) -> str:
+        return (self.secrets_dir / f"{SECRETS_PREFIX}_{key}").read_text().strip()
+
+    @property
+    def settings(self) -> StackSettings:
+        return StackSettings(stack_name=STACK, variables={k: v for k, v in self.env.items() if k.startswith("JH_")})
+
+    def plugin(self) -> XnatPlugin:
+        """XNAT's side: the plugin's calls with the XNAT service token."""
+        return XnatPlugin(self.api_url, self.secret("xnat_service_token"), timeout=30)
+
+    def control(self, method: str, path: str, body: Any = None) -> Any:
+        """The stand-in's control API (users, stored launch options)."""
+        response = httpx.request(method, f"{self.control_url}{path}", json=body, timeout=10)
+        assert response.status_code < 300, f"{method} {path}: {response.status_code} {response.text[:200]}"
+        return response.json() if response.content else None
+
+    def demo(self, action: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+        with open(self.log, "a") as log:
+            log.write(f"\n### scripts/demo.sh {action}\n")
+            log.flush()
+            result = subprocess.run(
+                [str(REPO / "scripts" / "demo.sh"), action], cwd=REPO, env=self.env, stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=timeout,
+            )
+            log.write(result.stdout)
+        return result
+
+    def notebook_services(self, user: str, server: str | None = None) -> list[dict]:
+        args = ["service", "ls", "--format", "{{.Name}}", "--filter", f"label=org.xnat.jupyterhub.user={user}"]
+        if server is not None:
+            args += ["--filter", f"label=org.xnat.jupyterhub.server={server}"]
+        names = subprocess.run(["docker", *args], capture_output=True, text=True, check=True).stdout.split()
+        return docker_json("service", "inspect", *names) if names else []
+
+
