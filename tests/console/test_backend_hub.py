@@ -10,6 +10,7 @@ import threading
 import httpx
 import pytest
 
+from backend_fixtures import local_hub  # noqa: F401 (fixture)
 from console.backend.hub import CONSOLE_SCOPES, HubClient, HubError, missing_scopes
 
 pytestmark = pytest.mark.timeout(120)
