@@ -3,7 +3,8 @@
 The Swarm spawner and this module share one parser (`hub.user_options`): the same JSON is accepted or refused
 with the same message on both. What differs is only the target:
 
-- image (pulled `IfNotPresent`), command (already split like a shell), env and labels;
+- image (pulled `IfNotPresent`), command (already split like a shell) and labels; XNAT's env goes under
+  JupyterHub's own variables and the operator's `environment`, as on Swarm;
 - CPU and memory limits and reservations become KubeSpawner's limits and guarantees;
 - generic resources become extended resources (`gpu` is `nvidia.com/gpu`), as equal limits and requests because
   Kubernetes cannot overcommit them. A *named* resource (one specific device) has no Kubernetes equivalent;
@@ -32,6 +33,8 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
+from tornado import web
+
 from hub import settings
 from hub.user_options import LaunchSpec, MountSpec, UserOptionsError, parse_user_options
 
@@ -40,6 +43,7 @@ __all__ = [
     "GPU_RESOURCE",
     "OWNED_TRAITS",
     "KubeSite",
+    "SpawnRefused",
     "configure_hub",
     "kube_settings",
     "node_selector_requirements",
@@ -66,7 +70,6 @@ OWNED_TRAITS: tuple[str, ...] = (
     "image",
     "image_pull_policy",
     "cmd",
-    "environment",
     "extra_labels",
     "extra_annotations",
     "cpu_limit",
@@ -336,10 +339,6 @@ def kube_settings(spec: LaunchSpec, site: KubeSite, defaults: Mapping[str, Any])
     if spec.cmd:
         out["cmd"] = list(spec.cmd)
 
-    environment = dict(base["environment"] or {})
-    environment.update({key: _literal(value) for key, value in spec.env.items()})
-    out["environment"] = environment
-
     labels = dict(base["extra_labels"] or {})
     annotations = dict(base["extra_annotations"] or {})
     _labels(spec, labels, annotations)
@@ -411,19 +410,37 @@ def _merged(section: Any, key: str, ours: list[dict[str, Any]]) -> list[dict[str
     return [entry for entry in configured if entry.get("name") not in names] + ours
 
 
+class SpawnRefused(web.HTTPError):
+    """A spawn that cannot go ahead; the message is shown to the user as is (progress and API answers).
+
+    The same contract as `hub.spawner.SpawnRefused`, which cannot be imported here: that module needs Docker's
+    libraries, which the Kubernetes hub image does not carry.
+    """
+
+    def __init__(self, status: int, message: str):
+        super().__init__(status, message)
+        self.jupyterhub_message = message
+
+
 # -- the spawner -----------------------------------------------------------------------------------------------
 
 
 def _make_spawner_class() -> type:
     from kubespawner import KubeSpawner
-    from traitlets import Dict, TraitError, Unicode, default, validate
+    from traitlets import Bool, Dict, TraitError, Unicode, default, validate
 
-    from hub.xnat import XnatError, get_xnat_client, loggable_name
+    from hub.xnat import XnatError, XnatNotFound, get_xnat_client
+
+    def ignore_user_options(spawner: Any, user_options: dict[str, Any]) -> None:
+        """XNAT's start body is bookkeeping (eventTrackingId and friends), not launch settings: never applied."""
+        spawner.log.debug("Not applying the start request's user_options for %s", spawner._log_name)
 
     class XnatKubeSpawner(KubeSpawner):
         """KubeSpawner that runs what XNAT stored for this server, fetched and translated afresh on every start.
 
-        The options a user POSTs to the hub are kept (XNAT's UI reads them back) but never used for spawning.
+        The body of the start request (`user_options`) never chooses anything, and `profile_list` is not offered:
+        XNAT decides each launch. The body is kept as it came, because XNAT reads `eventTrackingId` back from the
+        server model.
         """
 
         archive_claim = Unicode(
@@ -449,6 +466,13 @@ def _make_spawner_class() -> type:
         @default("archive_root")
         def _default_archive_root(self) -> str:
             return settings.env_str("JH_XNAT_ARCHIVE_ROOT", DEFAULT_ARCHIVE_ROOT) or DEFAULT_ARCHIVE_ROOT
+
+        @validate("archive_root")
+        def _check_archive_root(self, proposal: Any) -> str:
+            try:
+                return archive_root_path(proposal["value"])
+            except ValueError as e:
+                raise TraitError(f"XnatKubeSpawner.archive_root {e}") from None
 
         volume_claims = Dict(
             value_trait=Unicode(),
@@ -477,17 +501,28 @@ def _make_spawner_class() -> type:
         def _default_mount_allowed_prefixes(self) -> str:
             return settings.env_str("JH_MOUNT_ALLOWED_PREFIXES", "") or ""
 
+        allow_token_in_url = Bool(
+            help="""Let the notebook accept `?token=...` in page URLs (JUPYTERHUB_ALLOW_TOKEN_IN_URL), which is how
+            XNAT opens a user's notebook; JupyterHub 5 refuses it otherwise.
+
+            Default: $JH_ALLOW_TOKEN_IN_URL, else true.
+            """,
+        ).tag(config=True)
+
+        @default("allow_token_in_url")
+        def _default_allow_token_in_url(self) -> bool:
+            return settings.env_bool("JH_ALLOW_TOKEN_IN_URL", True)
+
+        @default("apply_user_options")
+        def _default_apply_user_options(self) -> Any:
+            return ignore_user_options
+
+        launch: LaunchSpec | None = None
+
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
             # The configured values, before any launch changed them: every launch starts from these.
             self._configured = {name: copy.deepcopy(getattr(self, name)) for name in OWNED_TRAITS}
-
-        @validate("archive_root")
-        def _check_archive_root(self, proposal: Any) -> str:
-            try:
-                return archive_root_path(proposal["value"])
-            except ValueError as e:
-                raise TraitError(f"XnatKubeSpawner.archive_root {e}") from None
 
         @property
         def kube_site(self) -> KubeSite:
@@ -499,31 +534,55 @@ def _make_spawner_class() -> type:
                 resource_names=MappingProxyType(dict(self.extended_resource_names)),
             )
 
-        def apply_launch_options(self, payload: Any) -> LaunchSpec:
-            """Validate XNAT's JSON and set every owned attribute from it and the configuration."""
-            spec = parse_user_options(payload, allowed_prefixes=self.mount_allowed_prefixes or ())
+        def apply_launch(self, spec: LaunchSpec) -> None:
+            """Set every owned attribute from `spec` and the configuration, or none (UserOptionsError)."""
             values = kube_settings(spec, self.kube_site, self._configured)
             for name, value in values.items():
                 setattr(self, name, value)
+            self.launch = spec
+
+        async def fetch_launch(self) -> LaunchSpec:
+            """XNAT's launch options for this server, validated and translated. SpawnRefused if unusable."""
+            try:
+                # the hub user's exact name: XNAT usernames are case-sensitive
+                payload = await get_xnat_client(self).get_user_options(self.user.name, self.name)
+            except XnatNotFound as e:
+                self.log.warning("Not spawning %s: %s", self._log_name, e.log_detail)
+                raise SpawnRefused(404, str(e)) from None
+            except XnatError as e:
+                self.log.warning("Not spawning %s: %s", self._log_name, e.log_detail)
+                raise SpawnRefused(502, str(e)) from None
+            try:
+                spec = parse_user_options(payload, allowed_prefixes=self.mount_allowed_prefixes or ())
+                kube_settings(spec, self.kube_site, self._configured)  # refuse before changing anything
+            except UserOptionsError as e:
+                self.log.warning("Not spawning %s: XNAT's launch options refused: %s", self._log_name, e)
+                raise SpawnRefused(400, f"The launch options XNAT holds for this server cannot be used: {e}") from None
             return spec
 
         async def load_user_options(self) -> None:
-            await super().load_user_options()
-            who = f"{loggable_name(self.user.name)} server {loggable_name(self.name)}"
-            try:
-                payload = await get_xnat_client(self).get_user_options(self.user.name, self.name)
-                spec = self.apply_launch_options(payload)
-            except XnatError as e:
-                self.log.warning("Launch options for %s: %s", who, e.log_detail)
-                raise
-            except UserOptionsError as e:
-                self.log.warning("Launch options for %s refused: %s", who, e)
-                raise
-            self.log.info(
-                "Launching %s: image %s, %d mount(s), %d constraint(s)",
-                who, self.image, len(spec.mounts), len(spec.constraints),
-            )
+            """Called by KubeSpawner at the start of every spawn: XNAT's launch replaces profiles and the body."""
+            self.launch = None
+            spec = await self.fetch_launch()
+            self.apply_launch(spec)
+            self.log.info("Launching %s from %s: %d mount(s), %d constraint(s)", self._log_name, self.image,
+                          len(spec.mounts), len(spec.constraints))
 
+        def get_env(self) -> dict[str, str]:
+            """XNAT's env under the hub's own: XNAT adds variables, but never replaces JupyterHub's (the API token,
+            URLs) or the operator's `environment`, as on Swarm. Not passed through KubeSpawner's `{...}`
+            expansion, so XNAT's values arrive verbatim."""
+            hub_env = super().get_env()
+            if "JUPYTERHUB_ALLOW_TOKEN_IN_URL" not in self.environment:
+                hub_env["JUPYTERHUB_ALLOW_TOKEN_IN_URL"] = "1" if self.allow_token_in_url else "0"
+            xnat_env = dict(self.launch.env) if self.launch else {}
+            shadowed = sorted(set(xnat_env) & set(hub_env))
+            if shadowed:
+                self.log.warning("XNAT's env for %s sets %s; the hub's values are kept", self._log_name,
+                                 ", ".join(shadowed))
+            return {**xnat_env, **hub_env}
+
+    XnatKubeSpawner.__qualname__ = "XnatKubeSpawner"
     return XnatKubeSpawner
 
 

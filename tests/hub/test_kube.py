@@ -34,7 +34,6 @@ DEFAULTS: dict[str, Any] = {
     "image": "quay.io/jupyterhub/k8s-singleuser-sample:4.4.0",
     "image_pull_policy": None,
     "cmd": ["jupyterhub-singleuser"],
-    "environment": {"CONFIGURED": "yes"},
     "extra_labels": {},
     "extra_annotations": {},
     "cpu_limit": None,
@@ -72,9 +71,6 @@ def test_project_launch() -> None:
     assert settings["image"] == "xnat/datascience-notebook:latest"
     assert settings["image_pull_policy"] == "IfNotPresent"
     assert settings["cmd"] == ["jupyterhub-singleuser"]  # XNAT gave no command
-    env = settings["environment"]
-    assert env["CONFIGURED"] == "yes" and env["XNAT_ITEM_ID"] == "PRJ1"
-    assert env["JUPYTERHUB_ROOT_DIR"] == f"/workspace/{USER}"
     assert (settings["cpu_limit"], settings["cpu_guarantee"]) == (2.0, 2.0)
     assert (settings["mem_limit"], settings["mem_guarantee"]) == (2 * GiB, 2 * GiB)
     assert settings["extra_resource_limits"] == {GPU_RESOURCE: "1"}
@@ -133,12 +129,10 @@ def test_labels_kubernetes_cannot_take_are_refused(key: str) -> None:
 
 def test_xnat_strings_are_protected_from_kubespawner_expansion() -> None:
     settings = translate(
-        env={"JSON": '{"a": 1}', "TEMPLATE": "{username}"},
         mounts=[mount("/data/xnat/archive/P{1}", "/data/{x}", read_only=True)],
+        labels={"org.xnat.note": "{username}"},
     )
-    assert settings["environment"]["JSON"] == '{{"a": 1}}'
-    assert settings["environment"]["TEMPLATE"] == "{{username}}"
-    assert settings["environment"]["CONFIGURED"] == "yes"
+    assert settings["extra_annotations"] == {"org.xnat.note": "{{username}}"}
     assert xnat_mounts(settings)[0]["mountPath"] == "/data/{{x}}"
     assert xnat_mounts(settings)[0]["subPath"] == "P{{1}}"
 

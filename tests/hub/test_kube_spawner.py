@@ -8,6 +8,7 @@ expansion applied.
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import AsyncIterator
 from pathlib import Path
 from types import SimpleNamespace
@@ -21,11 +22,10 @@ from kubernetes_asyncio.client import ApiClient  # noqa: E402
 from kubespawner.clients import load_config  # noqa: E402
 from traitlets.config import Config  # noqa: E402
 
-from hub.kube import CONTROL_PLANE_LABEL, GPU_RESOURCE  # noqa: E402
-from hub.standin.options import mount, project_mounts, user_options  # noqa: E402
+from hub.kube import CONTROL_PLANE_LABEL, GPU_RESOURCE, SpawnRefused  # noqa: E402
+from hub.standin.options import mount, project_mounts, start_request_body, user_options  # noqa: E402
 from hub.standin.server import XnatStandin  # noqa: E402
-from hub.user_options import UserOptionsError  # noqa: E402
-from hub.xnat import XnatClient, XnatNotFound  # noqa: E402
+from hub.xnat import XnatClient  # noqa: E402
 
 USER = "Alice.Smith"
 SERVER = "20240615T101530123Z"
@@ -80,7 +80,8 @@ def make_spawner(config: Config, server: str = SERVER) -> Any:
     user = SimpleNamespace(name=USER, id=7, url=f"/jupyterhub/user/{USER}/")
     # JupyterHub names a spawner through its database row; this one has no server yet.
     orm_spawner = SimpleNamespace(name=server, server=None, state=None, last_activity=None)
-    return XnatKubeSpawner(_mock=True, config=config, user=user, orm_spawner=orm_spawner)
+    return XnatKubeSpawner(_mock=True, config=config, user=user, orm_spawner=orm_spawner,
+                           api_token=secrets.token_hex(16))
 
 
 async def manifest(spawner: Any) -> dict[str, Any]:
@@ -112,9 +113,11 @@ async def test_xnat_launch_in_the_pod_manifest(xnat_standin: XnatStandin, hub_co
     assert container["args"][:3] == ["panel", "serve", "/app/my dash.py"]
     assert container["resources"]["limits"] == {"cpu": 2.0, "memory": 2 * 1024**3, GPU_RESOURCE: "1"}
     assert container["resources"]["requests"] == {"cpu": 2.0, "memory": 2 * 1024**3, GPU_RESOURCE: "1"}
-    # XNAT's strings arrive verbatim; the chart's own templates are still expanded.
+    # XNAT's strings arrive verbatim (KubeSpawner expands `{...}` only in the operator's settings).
     assert m["env"]["JSON"] == '{"a": 1}' and m["env"]["TEMPLATE"] == "{username}"
     assert m["env"]["CONFIGURED"] == "yes" and m["env"]["XNAT_ITEM_ID"] == "PRJ1"
+    assert m["env"]["JUPYTERHUB_ALLOW_TOKEN_IN_URL"] == "1"  # XNAT opens notebooks with ?token=
+    assert m["env"]["JUPYTER_IMAGE_SPEC"] == "xnat/datascience-notebook:latest"
     assert m["pod"]["metadata"]["labels"]["org.xnat.dashboard"] == "panel"
     home = m["mounts"][f"/workspace/{USER}"]
     assert (home["name"], home["subPath"]) == ("home", f"users/{USER}")
@@ -164,16 +167,94 @@ async def test_refused_launch_fails_the_spawn_and_changes_nothing(
         mounts=[mount("/data/xnat/archive/PRJ1/arc001", "/data/exp", read_only=True),
                 mount("/srv/elsewhere", "/data/else", read_only=True)],
     ))
-    with pytest.raises(UserOptionsError, match=r"mount source /srv/elsewhere is outside XNAT's archive"):
+    with pytest.raises(SpawnRefused) as refused:
         await spawner.load_user_options()
+    assert refused.value.status_code == 400
+    assert refused.value.jupyterhub_message == (
+        "The launch options XNAT holds for this server cannot be used: mount source /srv/elsewhere is outside "
+        "XNAT's archive (/data/xnat/archive), the only directory this hub can mount on Kubernetes"
+    )
     after = await manifest(spawner)
     assert after["container"] == before["container"] and after["volumes"] == before["volumes"]
 
 
 async def test_no_stored_options_fails_the_spawn_with_xnats_message(hub_config: Config) -> None:
     spawner = make_spawner(hub_config)
-    with pytest.raises(XnatNotFound, match="XNAT has no launch options stored for this server"):
+    with pytest.raises(SpawnRefused) as refused:
         await spawner.load_user_options()
+    assert refused.value.status_code == 404
+    assert refused.value.jupyterhub_message == "XNAT has no launch options stored for this server. Start it again from XNAT."
+
+
+async def test_xnat_down_fails_the_spawn_with_a_message(xnat_standin: XnatStandin, hub_config: Config) -> None:
+    xnat_standin.set_fault(down=True)
+    with pytest.raises(SpawnRefused) as refused:
+        await make_spawner(hub_config).load_user_options()
+    assert refused.value.status_code == 502 and "XNAT" in refused.value.jupyterhub_message
+
+
+async def test_env_layers_as_on_swarm(
+    xnat_standin: XnatStandin, hub_config: Config, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """XNAT adds variables but never replaces JupyterHub's (API token, URLs) or the operator's."""
+    monkeypatch.setenv("JH_ALLOW_TOKEN_IN_URL", "false")
+    xnat_standin.set_user_options(USER, SERVER, user_options(
+        USER, SERVER, env={"JUPYTERHUB_API_TOKEN": "forged", "JUPYTERHUB_API_URL": "http://evil/", "CONFIGURED": "no"}))
+    spawner = make_spawner(hub_config)
+    await spawner.load_user_options()
+    env = (await manifest(spawner))["env"]
+    assert env["JUPYTERHUB_API_TOKEN"] == spawner.api_token
+    assert env["JUPYTERHUB_API_URL"] != "http://evil/"
+    assert env["CONFIGURED"] == "yes"
+    assert env["JUPYTERHUB_ALLOW_TOKEN_IN_URL"] == "0"
+
+
+async def test_start_body_never_chooses_anything(xnat_standin: XnatStandin, hub_config: Config) -> None:
+    """The body XNAT (or anyone with the servers scope) POSTs is echoed back, never applied (as on Swarm)."""
+    hub_config.KubeSpawner.profile_list = [
+        {"display_name": "root", "slug": "root", "kubespawner_override": {"image": "attacker/rootkit", "uid": 0}}]
+    xnat_standin.set_user_options(USER, SERVER, user_options(USER, SERVER, image="xnat/notebook:1"))
+    spawner = make_spawner(hub_config)
+    hostile = {**start_request_body(event_tracking_id=SERVER), "profile": "root", "image": "attacker/rootkit",
+               "task_template": {"container_spec": {"image": "attacker/rootkit", "mounts": [mount("/", "/host")]}}}
+    spawner.user_options = dict(hostile)
+    await spawner._run_apply_user_options(spawner.user_options)  # as JupyterHub does before start()
+    await spawner.load_user_options()
+    container = (await manifest(spawner))["container"]
+    assert container["image"] == "xnat/notebook:1"
+    assert container.get("securityContext", {}).get("runAsUser") != 0
+    assert set((await manifest(spawner))["mounts"]) == {f"/workspace/{USER}"}
+    assert spawner.user_options == hostile
+
+
+async def test_the_swarm_full_case_is_refused_for_its_named_resource(
+    xnat_standin: XnatStandin, hub_config: Config
+) -> None:
+    """The Swarm tests' everything-set case: Kubernetes has no named resources, and says so."""
+    from test_spawner import full_options
+
+    xnat_standin.set_user_options(USER, SERVER, full_options(USER, SERVER))
+    with pytest.raises(SpawnRefused) as refused:
+        await make_spawner(hub_config).load_user_options()
+    assert "generic resource 'fpga' names one specific device" in refused.value.jupyterhub_message
+    # Without the named resource, and with a claim for its Docker volume, every field of it reaches the pod.
+    options = full_options(USER, SERVER)
+    del options["task_template"]["resources"]["generic_resources"]["fpga"]
+    xnat_standin.set_user_options(USER, SERVER, options)
+    hub_config.XnatKubeSpawner.volume_claims = {"xnat-models": "models"}
+    spawner = make_spawner(hub_config)
+    await spawner.load_user_options()
+    m = await manifest(spawner)
+    assert m["container"]["image"] == "registry.example.org/xnat/datascience-notebook:1.2"
+    assert m["container"]["args"][:4] == [
+        "jupyterhub-singleuser", "--ServerApp.terminals_enabled=False", "--notebook-dir", "/workspace/My Files"]
+    assert m["env"]["EXTRA"] == "value"
+    assert m["pod"]["metadata"]["labels"]["org.example.project"] == "PRJ1"
+    assert m["container"]["resources"]["limits"] == {"cpu": 2.0, "memory": 2 * 1024**3, GPU_RESOURCE: "1"}
+    assert m["container"]["resources"]["requests"] == {"cpu": 0.5, "memory": 512 * 1024**2, GPU_RESOURCE: "1"}
+    assert set(m["mounts"]) == {f"/workspace/{USER}", "/data/projects/PRJ1/experiments",
+                                "/data/projects/PRJ1/resources", "/data/projects/PRJ1/subjects", "/opt/models"}
+    assert m["volumes"]["xnat-claim-0"]["persistentVolumeClaim"]["claimName"] == "models"
 
 
 async def test_archive_settings_from_the_environment(
@@ -198,3 +279,4 @@ def test_relative_archive_root_is_a_configuration_error(kubeconfig: None) -> Non
     c.XnatKubeSpawner.archive_root = "data/xnat/archive"
     with pytest.raises(TraitError, match="archive_root must be an absolute path"):
         make_spawner(c)
+
