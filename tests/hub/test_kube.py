@@ -296,3 +296,13 @@ def test_dict_shaped_volume_settings_stay_dicts() -> None:
 )
 def test_label_key_syntax(key: str, valid: bool) -> None:
     assert is_label_key(key) is valid
+
+
+def test_translation_imports_without_kubespawner() -> None:
+    """hub.kube is imported by the hub's config and by tools; only the spawner class needs kubespawner."""
+    import subprocess
+    import sys
+
+    code = "import sys, hub.kube; print('kubespawner' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert done.stdout.strip() == "False"
