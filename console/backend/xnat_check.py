@@ -108,7 +108,10 @@ async def check(settings: XnatCheckSettings) -> AsyncIterator[CheckStep]:
         writer.close()
         yield CheckStep("TCP", CheckStatus.PASS, f"connected to {host}:{port} in {(time.monotonic() - started) * 1000:.0f} ms")
     except (OSError, asyncio.TimeoutError) as e:
-        reason = "timed out" if isinstance(e, asyncio.TimeoutError) else (e.strerror or str(e))
+        if isinstance(e, asyncio.TimeoutError):
+            reason = f"timed out after {timeout:g} s"
+        else:
+            reason = os.strerror(e.errno) if e.errno else str(e)
         yield CheckStep("TCP", CheckStatus.FAIL, f"cannot connect to {host}:{port}: {reason}",
                         "Is XNAT running? Check the port in JH_XNAT_URL and any firewall between this node and XNAT.")
         for step in _skip_rest(_after("TCP"), "TCP failed"):
