@@ -26,8 +26,11 @@ fresh translation, so nothing from an earlier launch survives into the next one.
 from __future__ import annotations
 
 import copy
+import logging
+import os
 import posixpath
 import re
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -35,8 +38,10 @@ from typing import Any
 
 from tornado import web
 
-from hub import settings
+import hub
+from hub import roles, settings
 from hub.user_options import LaunchSpec, MountSpec, UserOptionsError, parse_user_options
+from hub.xnat import XnatClient, XnatError, XnatNotFound, get_xnat_client
 
 __all__ = [
     "ARCHIVE_VOLUME",
@@ -375,14 +380,6 @@ def configure_hub(c: Any, *, home_mount_path: str | None = None) -> None:
     chart's `singleuser.storage.homeMountPath`: notebooks start there, in the user's workspace. A bad setting
     stops the hub with one line on stderr, as on Swarm.
     """
-    import logging
-    import os
-    import sys
-
-    import hub
-    from hub import roles
-    from hub.xnat import XnatClient
-
     log = logging.getLogger("JupyterHub")
     try:
         c.JupyterHub.authenticator_class = "hub.auth.XnatAuthenticator"
@@ -428,8 +425,6 @@ class SpawnRefused(web.HTTPError):
 def _make_spawner_class() -> type:
     from kubespawner import KubeSpawner
     from traitlets import Bool, Dict, TraitError, Unicode, default, validate
-
-    from hub.xnat import XnatError, XnatNotFound, get_xnat_client
 
     def ignore_user_options(spawner: Any, user_options: dict[str, Any]) -> None:
         """XNAT's start body is bookkeeping (eventTrackingId and friends), not launch settings: never applied."""
