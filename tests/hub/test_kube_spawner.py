@@ -227,17 +227,16 @@ async def test_start_body_never_chooses_anything(xnat_standin: XnatStandin, hub_
     assert spawner.user_options == hostile
 
 
-async def test_the_swarm_full_case_is_refused_for_its_named_resource(
-    xnat_standin: XnatStandin, hub_config: Config
-) -> None:
-    """The Swarm tests' everything-set case: Kubernetes has no named resources, and says so."""
+async def test_the_swarm_full_case_on_kubernetes(xnat_standin: XnatStandin, hub_config: Config) -> None:
+    """The Swarm tests' everything-set case: refused for its named resource (Kubernetes has none, and says so);
+    without it, and with a claim for its Docker volume, every field reaches the pod."""
     from test_spawner import full_options
 
     xnat_standin.set_user_options(USER, SERVER, full_options(USER, SERVER))
     with pytest.raises(SpawnRefused) as refused:
         await make_spawner(hub_config).load_user_options()
     assert "generic resource 'fpga' names one specific device" in refused.value.jupyterhub_message
-    # Without the named resource, and with a claim for its Docker volume, every field of it reaches the pod.
+
     options = full_options(USER, SERVER)
     del options["task_template"]["resources"]["generic_resources"]["fpga"]
     xnat_standin.set_user_options(USER, SERVER, options)
