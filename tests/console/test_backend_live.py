@@ -1,0 +1,179 @@
+"""LiveBackend against a real JupyterHub and the live Docker engine: the join, actions, read-only, audit."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timezone
+
+import pytest
+
+from backend_fixtures import TEST_PREFIX, docker_client, local_hub, make_service, tiny_image, wait_for  # noqa: F401
+from console.backend.live import LiveBackend, ReadOnlyRefused, join_swarm
+from console.backend.models import Health, ServerRow, ServiceInfo, TaskInfo
+from console.config import ConsoleConfig
+
+pytestmark = pytest.mark.timeout(180)
+
+OPTIONS = {"xsiType": "xnat:mrSessionData", "itemId": "XNAT_E00001", "projectId": "PRJ1", "eventTrackingId": "x"}
+
+
+@pytest.fixture
+def config(local_hub, tmp_path) -> ConsoleConfig:
+    return ConsoleConfig(
+        hub_url=local_hub.api_url, token=local_hub.console_token, audit_log=str(tmp_path / "audit.log"),
+        stack="xjc-test-stack", timeout=10,
+    )
+
+
+@pytest.fixture
+async def backend(config):
+    live = LiveBackend(config)
+    yield live
+    await live.aclose()
+
+
+@pytest.fixture
+def hub_user(local_hub):
+    names = []
+
+    def make(name: str) -> str:
+        with local_hub.admin() as admin:
+            assert admin.post("users", json={"usernames": [name]}).status_code in (201, 409)
+        names.append(name)
+        return name
+
+    yield make
+    with local_hub.admin() as admin:
+        for name in names:
+            admin.delete(f"users/{name}")
+
+
+async def start_ready(backend: LiveBackend, user: str, server: str, options: dict) -> None:
+    await backend.hub.start_server(user, server, options)
+    async for event in backend.hub.progress(user, server):
+        if event.failed:
+            raise AssertionError(event.message)
+
+
+async def test_hub_info_reports_version_scopes_routes(backend):
+    info = await backend.hub_info()
+    assert info.version.startswith("5.") and info.health == Health.OK
+    assert info.spawner.endswith("HTTPServerSpawner") and info.missing_scopes == ()
+    assert info.proxy_routes is not None and info.proxy_routes >= 1
+
+
+async def test_servers_join_swarm_service_task_stats(backend, hub_user, make_service):
+    user = hub_user("alice-live")
+    await start_ready(backend, user, "mri", OPTIONS)
+    make_service("alice-live-mri", "sleep 600",
+                 labels={"org.xnat.jupyterhub.user": user, "org.xnat.jupyterhub.server": "mri"},
+                 limits={"cpu_limit": 1_000_000_000, "mem_limit": 128 * 1024 * 1024})
+
+    async def joined():
+        rows = {r.key: r for r in await backend.hub_servers()}
+        row = rows.get(f"{user}/mri")
+        return row if row and row.task_state == "running" else None
+
+    deadline = asyncio.get_running_loop().time() + 60
+    row = None
+    while row is None and asyncio.get_running_loop().time() < deadline:
+        row = await joined()
+        if row is None:
+            await asyncio.sleep(0.2)
+    assert row is not None, "the row never showed its running task"
+    assert row.state == "ready" and row.service_name == TEST_PREFIX + "alice-live-mri"
+    assert (row.xsi_type, row.item_id, row.project_id) == ("xnat:mrSessionData", "XNAT_E00001", "PRJ1")
+    assert row.node and row.image == "xjc-test/tiny:latest"
+    assert row.cpu_limit == 1.0 and row.mem_limit == 128 * 1024 * 1024
+    assert row.stats is not None and row.stats.unavailable_reason == "" and row.stats.mem_bytes
+    # What an operator types resolves to that service, and its logs come through it.
+    assert backend.resolve_service(f"{user}/mri") == TEST_PREFIX + "alice-live-mri"
+    overview = await backend.overview()
+    assert overview.users >= 1 and overview.running_servers >= 1 and overview.nodes >= 1
+    await backend.hub.stop_server(user, "mri", remove=True)
+
+
+def test_join_marks_a_pending_spawn_with_a_rejected_task_failed():
+    now = datetime.now(timezone.utc)
+    rows = [ServerRow("bob", "", "pending spawn", None, None), ServerRow("carol", "x", "ready", now, now)]
+    services = [
+        ServiceInfo("s1", "jupyter-bob", "img", "replicated", 0, 1, now),  # found by dockerspawner's name
+        ServiceInfo("s2", "whatever", "img", "replicated", 1, 1, now, notebook_user="carol", notebook_server="x"),
+    ]
+    tasks = [
+        TaskInfo("t1", "s1", 1, "n1", "node1", "rejected", "shutdown", "rejected", "invalid mount config", now),
+        TaskInfo("t2", "s1", 1, "n1", "node1", "rejected", "running", "rejected", "bind source path does not exist", now),
+        TaskInfo("t3", "s2", 1, "n1", "node1", "running", "running", "started", "", now),
+    ]
+    bob, carol = join_swarm(rows, services, tasks)
+    assert bob.state == "failed" and bob.task_error == "bind source path does not exist"
+    assert carol.state == "ready" and carol.service_name == "whatever" and carol.task_state == "running"
+
+
+async def test_stop_restart_delete_are_audited(backend, hub_user, config):
+    user = hub_user("dave-live")
+    await start_ready(backend, user, "nb", OPTIONS)
+
+    messages = [m async for m in backend.restart_server(user, "nb")]
+    assert messages[0] == f"stopping {user}/nb" and "stopped" in messages
+    assert any("Server ready" in m or "ready" in m.lower() for m in messages[3:])
+    row = await backend.hub.server(user, "nb")
+    assert row.state == "ready" and row.user_options == OPTIONS  # the same user_options
+
+    result = await backend.stop_server(user, "nb")
+    assert result.ok
+    assert (await backend.hub.server(user, "nb")) is None or (await backend.hub.server(user, "nb")).state == "stopped"
+    result = await backend.delete_server(user, "nb")
+    assert result.ok
+    rows = await backend.hub.servers(include_stopped=True)
+    assert f"{user}/nb" not in {r.key for r in rows}
+    refused = await backend.delete_server(user, "")
+    assert not refused.ok and "default server" in refused.detail
+
+    entries = backend.audit.entries()
+    assert [(e["action"], e["outcome"]) for e in entries] == [
+        ("restart", "ok"), ("stop", "ok"), ("delete", "ok"), ("delete", "failed")
+    ]
+    assert config.token not in (backend.audit.path.read_text())
+
+
+async def test_read_only_refuses_every_change_and_changes_nothing(config, hub_user, local_hub):
+    config.read_only = True
+    backend = LiveBackend(config)
+    user = hub_user("erin-live")
+    try:
+        await start_ready(backend, user, "nb", OPTIONS)  # set-up through the client, not the backend's actions
+        results = [await backend.stop_server(user, "nb"), await backend.delete_server(user, "nb")]
+        with pytest.raises(ReadOnlyRefused):
+            async for _ in backend.restart_server(user, "nb"):
+                pass
+        assert list(backend.deploy()) == ["refused: the console is read-only"]
+        results.append(backend.stop_stack())
+        assert all(not r.ok and r.detail == "refused: the console is read-only" for r in results)
+        assert (await backend.hub.server(user, "nb")).state == "ready"  # nothing was stopped
+        entries = backend.audit.entries()
+        assert [(e["action"], e["outcome"]) for e in entries] == [
+            ("stop", "refused"), ("delete", "refused"), ("restart", "refused"), ("deploy", "refused"), ("stop", "refused")
+        ]
+        await backend.hub.stop_server(user, "nb", remove=True)
+    finally:
+        await backend.aclose()
+
+
+async def test_restart_of_a_missing_server_fails_cleanly(backend, hub_user):
+    user = hub_user("frank-live")
+    with pytest.raises(ConnectionError, match="no server to restart"):
+        async for _ in backend.restart_server(user, "ghost"):
+            pass
+    assert backend.audit.entries()[-1]["outcome"] == "failed"
+
+
+async def test_dead_hub_is_a_connection_error_not_a_crash(tmp_path):
+    backend = LiveBackend(ConsoleConfig(hub_url="http://127.0.0.1:9/hub/api", token="t", audit_log=str(tmp_path / "a"), timeout=2))
+    try:
+        with pytest.raises(ConnectionError, match="cannot connect"):
+            await backend.hub_info()
+        overview = await backend.overview()
+        assert {c.name: c.health for c in overview.components}["hub"] == Health.DOWN
+    finally:
+        await backend.aclose()
