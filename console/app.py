@@ -72,7 +72,7 @@ def _config_value(config: Any, name: str, default: Any) -> Any:
 
 class XnatConsoleApp(App[None]):
     TITLE = "xnat-jh-console"
-    CSS_PATH = "console.tcss"
+    CSS_PATH = Path(__file__).with_name("console.tcss")  # absolute: subclasses may live anywhere
     ENABLE_COMMAND_PALETTE = True
     MODES = {
         "overview": OverviewScreen,
@@ -283,6 +283,8 @@ class XnatConsoleApp(App[None]):
                 continue
             seen.add((key, binding.action))
             rows.append((self.get_key_display(binding), binding.description or binding.action, binding.id or ""))
+        # Ours (remappable, with an id) first; the widgets' own cursor keys after them.
+        rows.sort(key=lambda row: not row[2])
         self.push_screen(HelpScreen(rows, COMMAND_HELP))
 
     # -- the `:` command line --------------------------------------------------------------------

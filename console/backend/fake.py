@@ -167,7 +167,7 @@ class FakeBackend:
 
     def _check(self, part: str) -> None:
         if part in self.faults:
-            raise FakeUnreachable(f"{part}: {self.faults[part]}")
+            raise FakeUnreachable(self.faults[part])
 
     def _refuse_if_read_only(self, action: str, target: str) -> ActionResult | None:
         if self.read_only:

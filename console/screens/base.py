@@ -117,11 +117,12 @@ class TopBar(Static):
         app = cast("XnatConsoleApp", self.app)
         text = Text.assemble(("xnat-jh-console", "bold"), " › ", (self.crumb, "bold"))
         if app.read_only:
-            text.append("  READ-ONLY ", style="bold reverse yellow")
+            text.append("  ")
+            text.append(" READ-ONLY ", style="bold reverse yellow")
         text.append("   ")
         for component in components:
             icon = HEALTH_ICONS.get(component.health, "?")
-            text.append(f" {icon} {component.name}", style=health_style(component.health))
+            text.append(f"  {icon} {component.name}", style=health_style(component.health))
             if component.health in (Health.DOWN, Health.DEGRADED):
                 detail = component.detail if len(component.detail) <= 48 else component.detail[:47] + "…"
                 text.append(f": {detail}", style=health_style(component.health))

@@ -165,7 +165,8 @@ class HelpScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog", classes="help"):
-            yield Label("Keys on this screen (remap by id in the config's [keys] table)", id="dialog-title")
+            yield Label("Keys on this screen (remap by ID in the config's [keys] table)", id="dialog-title",
+                        markup=False)
             yield DataTable(id="help-keys", cursor_type="row", zebra_stripes=True)
             yield Label("Command line (:)", id="help-commands-title")
             yield DataTable(id="help-commands", cursor_type="row")

@@ -62,7 +62,7 @@ class ServersScreen(TableScreen):
         try:
             rows = await self.console_app.backend.hub_servers()
         except Exception as exc:
-            self.show_error(exc)
+            self.show_error(f"hub: {exc}")
             return
         self.servers = {row.key: row for row in rows}
         self.show_rows(self.rows(rows))
@@ -108,7 +108,7 @@ class ServersScreen(TableScreen):
 
     def action_stop(self) -> None:
         targets = self._targets()
-        if not targets or self.console_app.refuse_if_read_only(f"stop {_names(targets)}"):
+        if self.console_app.refuse_if_read_only(f"stop {_names(targets)}") or not targets:
             return
         self.console_app.confirm(
             f"Stop {len(targets)} server{'s' if len(targets) > 1 else ''}?",
@@ -123,7 +123,7 @@ class ServersScreen(TableScreen):
 
     def action_delete(self) -> None:
         targets = self._targets()
-        if not targets or self.console_app.refuse_if_read_only(f"delete {_names(targets)}"):
+        if self.console_app.refuse_if_read_only(f"delete {_names(targets)}") or not targets:
             return
         defaults = [r.key for r in targets if not r.server]
         if defaults:
@@ -166,7 +166,7 @@ class ServersScreen(TableScreen):
 
     def action_restart(self) -> None:
         targets = self._targets()
-        if not targets or self.console_app.refuse_if_read_only(f"restart {_names(targets)}"):
+        if self.console_app.refuse_if_read_only(f"restart {_names(targets)}") or not targets:
             return
         self.console_app.confirm(
             f"Restart {len(targets)} server{'s' if len(targets) > 1 else ''}?",
@@ -217,4 +217,6 @@ class ServersScreen(TableScreen):
 
 def _names(rows: list[ServerRow]) -> str:
     keys = [r.key for r in rows]
+    if not keys:
+        return "nothing (no server selected)"
     return ", ".join(keys) if len(keys) <= 3 else f"{', '.join(keys[:3])} and {len(keys) - 3} more"

@@ -33,7 +33,7 @@ class ServicesScreen(TableScreen):
         try:
             services = self.console_app.backend.services()
         except Exception as exc:
-            self.app.call_from_thread(self.show_error, exc)
+            self.app.call_from_thread(self.show_error, f"engine: {exc}")
             return
         self.app.call_from_thread(self.show_rows, self.rows(services))
 
@@ -99,7 +99,7 @@ class TasksScreen(TableScreen):
         try:
             tasks = self.console_app.backend.tasks(self.service)
         except Exception as exc:
-            self.app.call_from_thread(self.show_error, exc)
+            self.app.call_from_thread(self.show_error, f"engine: {exc}")
             return
         self.app.call_from_thread(self._show_tasks, tasks)
 
@@ -151,7 +151,7 @@ class NodesScreen(TableScreen):
         try:
             nodes = self.console_app.backend.nodes()
         except Exception as exc:
-            self.app.call_from_thread(self.show_error, exc)
+            self.app.call_from_thread(self.show_error, f"engine: {exc}")
             return
         self.app.call_from_thread(self.show_rows, self.rows(nodes))
 

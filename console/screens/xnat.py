@@ -53,6 +53,13 @@ class XnatScreen(TableScreen):
             self.running = False
             self.update_status()
         self.console_app.record_xnat_check(self.steps)
+        # Put the cursor on the first problem, so its reason and hint are on screen at once.
+        for wanted in (CheckStatus.FAIL, CheckStatus.WARN):
+            problem = next((n for n, step in enumerate(self.steps, start=1) if step.status == wanted), None)
+            if problem is not None:
+                table = self.main_table()
+                table.move_cursor(row=table.get_row_index(str(problem)), animate=False)
+                break
         self._show_detail()
 
     def _rows(self) -> dict[str, tuple[Cell, ...]]:

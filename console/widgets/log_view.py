@@ -47,7 +47,7 @@ class LogView(ScrollView, can_focus=True):
     }
     DEFAULT_CSS = """
     LogView > .logview--timestamp { color: $text-muted; }
-    LogView > .logview--task { color: $secondary; }
+    LogView > .logview--task { color: $text-secondary; }
     LogView > .logview--stderr { color: $error; }
     LogView > .logview--match { background: $warning 40%; }
     LogView > .logview--current-match { background: $warning; color: $background; text-style: bold; }

@@ -199,6 +199,11 @@ class ResourceTable(DataTable):
                 column.label = Text(label + (arrow if key == self.sort_column else "  "))
         self.refresh()
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in ("toggle_mark", "clear_marks") and not self.markable:
+            return False  # hidden from the footer and help where there is nothing to mark
+        return True
+
     # -- marks ----------------------------------------------------------------------------------
     def action_toggle_mark(self) -> None:
         key = self.cursor_key

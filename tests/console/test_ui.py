@@ -329,7 +329,7 @@ async def test_dead_hub_shows_degraded_and_recovers_by_itself(make_app, fake, wa
         await wait_for(pilot, lambda: "✖ hub: connection refused" in str(app.screen.query_one("#status-line").render()),
                        "the servers screen to say so")
         assert table(app).row_count == 5  # the last data stays on screen
-        assert "✖ hub: hub: connection refused" in str(app.screen.query_one(TopBar).render())
+        assert "✖ hub: connection refused" in str(app.screen.query_one(TopBar).render())
         fake.heal("hub")
         await wait_for(pilot, lambda: health(app, "hub").health == Health.OK, "hub back")
         await wait_for(pilot, lambda: "✖" not in str(app.screen.query_one("#status-line").render()), "error cleared")
@@ -345,7 +345,7 @@ async def test_unreachable_engine_and_xnat_show_and_clear(make_app, fake, wait_f
         await wait_for(pilot, lambda: health(app, "engine").health == Health.DOWN, "engine down")
         await wait_for(pilot, lambda: health(app, "xnat").health == Health.DOWN, "xnat down")
         assert "TCP 10.0.0.5:443: connection timed out" == health(app, "xnat").detail
-        await wait_for(pilot, lambda: "Cannot connect" in str(app.screen.query_one("#status-line").render()),
+        await wait_for(pilot, lambda: "✖ engine: Cannot connect" in str(app.screen.query_one("#status-line").render()),
                        "the services screen to say so")
         fake.heal("engine")
         fake.heal("xnat")

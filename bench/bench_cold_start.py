@@ -1,0 +1,84 @@
+"""Cold start of the console: from launching the process to its first frame (goal: at most 0.8 s).
+
+Each run is a fresh interpreter (imports included), the console on the in-memory FakeBackend, headless.
+The baseline, measured in the same run, alternating with ours, is a bare Textual `App` showing one Static:
+the ratio says what the console adds on top of Textual itself.
+
+    .venv/bin/python bench/bench_cold_start.py [--runs 7]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+GOAL = 0.8
+
+# The child prints CLOCK_MONOTONIC (system-wide on Linux) when the first frame has been drawn; the App's
+# Ready event comes after the first screen's first refresh.
+CONSOLE = """
+import time
+from console.app import XnatConsoleApp
+from console.backend.fake import FakeBackend
+
+class Timed(XnatConsoleApp):
+    def on_ready(self):
+        print(time.monotonic(), flush=True)
+        self.exit()
+
+backend = FakeBackend()
+Timed(backend, clock=backend.clock).run(headless=True, size=(160, 45))
+"""
+
+BASELINE = """
+import time
+from textual.app import App
+from textual.widgets import Static
+
+class Bare(App):
+    def compose(self):
+        yield Static("hello")
+
+    def on_ready(self):
+        print(time.monotonic(), flush=True)
+        self.exit()
+
+Bare().run(headless=True, size=(160, 45))
+"""
+
+
+def first_frame(source: str) -> float:
+    start = time.monotonic()
+    out = subprocess.run(
+        [sys.executable, "-c", source], cwd=ROOT, capture_output=True, text=True, check=True, timeout=60
+    ).stdout
+    return float(out.split()[0]) - start
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=7)
+    args = parser.parse_args()
+    ours, base = [], []
+    first_frame(BASELINE)  # warm the OS file cache for both, so neither run pays for it alone
+    first_frame(CONSOLE)
+    for _ in range(args.runs):
+        base.append(first_frame(BASELINE))
+        ours.append(first_frame(CONSOLE))
+    ours_median, base_median = statistics.median(ours), statistics.median(base)
+    print(f"runs: {args.runs} each, alternating; median time from process launch to first frame")
+    print(f"  bare Textual App + Static : {base_median * 1000:7.0f} ms  (min {min(base) * 1000:.0f})")
+    print(f"  xnat-jh-console (fake)    : {ours_median * 1000:7.0f} ms  (min {min(ours) * 1000:.0f})")
+    print(f"  ratio console / baseline  : {ours_median / base_median:7.2f}x")
+    verdict = "meets" if ours_median <= GOAL else "MISSES"
+    print(f"  goal <= {GOAL * 1000:.0f} ms: {verdict}")
+    return 0 if ours_median <= GOAL else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
