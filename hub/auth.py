@@ -27,6 +27,7 @@ from hub.xnat import (
     loggable_name,
     name_problem,
     segment,
+    unreadable,
 )
 
 SITE_SWITCH = "allUsersCanStartJupyter"
@@ -34,13 +35,6 @@ SITE_SWITCH = "allUsersCanStartJupyter"
 VERDICT = "xnat_allows_jupyter"
 
 WRONG_CREDENTIALS = "Invalid username or password."
-
-
-def unreadable(log_detail: str) -> XnatError:
-    return XnatError(
-        "XNAT sent an answer the hub cannot read. Try again later, or tell your administrator.",
-        log_detail=log_detail,
-    )
 
 
 def refusal(status: int, message: str) -> web.HTTPError:

@@ -9,8 +9,12 @@ import logging
 import os
 import sys
 
+from traitlets import TraitError
+
 from hub import roles, state
-from hub.settings import SettingsError, env_secret, env_str, env_url
+from hub.auth import XnatAuthenticator
+from hub.settings import SettingsError, check_environment, env_secret, env_str, env_url
+from hub.spawner import XnatSwarmSpawner
 from hub.xnat import XnatClient
 
 c = get_config()  # noqa: F821 - provided by JupyterHub when it loads this file
@@ -37,7 +41,9 @@ try:
 
     c.JupyterHub.services, c.JupyterHub.load_roles = roles.services_and_roles(log)
 
+    # Read every variable now: a bad value stops the hub here, not at the first login or spawn.
+    check_environment(XnatClient, XnatAuthenticator, XnatSwarmSpawner)
     XnatClient.check_environment()
-except SettingsError as e:
+except (SettingsError, TraitError) as e:
     print(f"[E jupyterhub_config] {e}", file=sys.stderr)
     raise SystemExit(1) from None

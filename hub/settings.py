@@ -123,3 +123,19 @@ def env_url(name: str, default: str | None = None) -> str | None:
     if raw is None:
         return default
     return check_http_url(name, raw)
+
+
+def check_environment(*classes: type) -> None:
+    """Compute now every option default that the hub package reads from the environment, for each class, so that
+    a bad variable stops the hub at startup (SettingsError or TraitError) rather than at the first login or spawn.
+    """
+    from traitlets.traitlets import DefaultHandler  # the object `@default` leaves in the class body
+
+    for cls in classes:
+        instance = cls()
+        for klass in cls.__mro__:
+            if not klass.__module__.startswith("hub."):
+                continue
+            for attribute in vars(klass).values():
+                if isinstance(attribute, DefaultHandler):
+                    getattr(instance, attribute.trait_name)

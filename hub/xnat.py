@@ -85,6 +85,14 @@ class XnatError(Exception):
         self.status = status
 
 
+UNREADABLE = "XNAT sent an answer the hub cannot read. Try again later, or tell your administrator."
+
+
+def unreadable(log_detail: str, status: int | None = None) -> XnatError:
+    """XNAT answered, but not with what the hub can use (HTML, broken JSON, wrong types, too long)."""
+    return XnatError(UNREADABLE, log_detail=log_detail, status=status)
+
+
 class XnatNotFound(XnatError):
     """XNAT answered 404: nothing is stored for what we asked (e.g. no launch options for this server)."""
 
@@ -103,11 +111,8 @@ class XnatReply:
         try:
             return json.loads(self.body)
         except ValueError:
-            raise XnatError(
-                "XNAT sent an answer the hub cannot read. Try again later, or tell your administrator.",
-                log_detail=f"{what}: HTTP {self.status} body is not JSON ({len(self.body)} bytes)",
-                status=self.status,
-            ) from None
+            raise unreadable(f"{what}: HTTP {self.status} body is not JSON ({len(self.body)} bytes)",
+                             self.status) from None
 
 
 def _no_cookie_jar() -> http.cookiejar.CookieJar:
@@ -352,11 +357,8 @@ class XnatClient(SingletonConfigurable):
                     async for chunk in response.aiter_bytes():
                         body += chunk
                         if len(body) > self.max_body_bytes:
-                            raise XnatError(
-                                "XNAT sent an answer the hub cannot read. Try again later, or tell your administrator.",
-                                log_detail=f"{what}: answer longer than {self.max_body_bytes} bytes",
-                                status=response.status_code,
-                            )
+                            raise unreadable(f"{what}: answer longer than {self.max_body_bytes} bytes",
+                                             response.status_code)
                     new_session = response.cookies.get(SESSION_COOKIE)
                     return XnatReply(response.status_code, bytes(body)), new_session
         except TimeoutError:

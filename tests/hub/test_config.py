@@ -147,6 +147,9 @@ def test_readable_cookie_secret_refused(tmp_path):
         ({"JH_CONSOLE_TOKEN_FILE": "/nonexistent/token"}, "JH_CONSOLE_TOKEN_FILE: cannot read /nonexistent/token"),
         ({"JH_XNAT_PASSWORD_FILE": "/nonexistent/pw"}, "JH_XNAT_PASSWORD_FILE: cannot read /nonexistent/pw"),
         ({"JH_DATA_DIR": "/proc/version/data"}, "JH_DATA_DIR: cannot create /proc/version/data"),
+        # the spawner's variables are read at startup too, not at the first spawn
+        ({"JH_START_TIMEOUT": "soon"}, "JH_START_TIMEOUT must be a whole number, got 'soon'"),
+        ({"JH_ALLOW_TOKEN_IN_URL": "perhaps"}, "JH_ALLOW_TOKEN_IN_URL must be true or false"),
     ],
 )
 def test_bad_values_stop_the_hub_with_one_clear_line(tmp_path, settings, message):
