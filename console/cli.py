@@ -429,6 +429,9 @@ def main(argv: list[str] | None = None) -> int:
         return e.code
     except KeyboardInterrupt:
         return INTERRUPTED
+    except LookupError as e:
+        print(f"xnat-jh-console: {e}", file=sys.stderr)
+        return FAILED
     except BrokenPipeError:
         return OK
     except ConnectionError as e:

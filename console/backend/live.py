@@ -171,7 +171,8 @@ class LiveBackend:
         return self.docker.container_stats(task)
 
     def resolve_service(self, target: str) -> str:
-        """A service name from what an operator types: a service name or id, `hub`, or USER[/SERVER]."""
+        """A service name from what an operator types: a service name or id, `hub`, or USER[/SERVER].
+        Raises LookupError when nothing matches."""
         if target in ("hub", "jupyterhub"):
             return self.hub_service
         services = self.docker.services(all_services=True)
@@ -185,7 +186,7 @@ class LiveBackend:
         name = notebook_service_name(user, server)
         if any(s.name == name for s in services):
             return name
-        raise DockerUnavailable(f"no service for {target!r} (not a service name, nor a user's notebook service)")
+        raise LookupError(f"no service for {target!r} (not a service name, nor a user's notebook service)")
 
     def service_logs(
         self,

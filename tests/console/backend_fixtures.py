@@ -273,3 +273,34 @@ def task_state(docker_client, service, states) -> dict | None:
         if task["Status"]["State"] in states:
             return task
     return None
+
+
+@pytest.fixture
+def xnat_standin_thread():
+    """The XNAT stand-in served from its own thread, so a subprocess can reach it; a JupyterHub-role service
+    account, and a hub URL preference that does not answer."""
+    import asyncio
+    import threading
+
+    from hub.standin.server import XnatStandin
+
+    loop = asyncio.new_event_loop()
+    standin = XnatStandin()
+    ready = threading.Event()
+
+    def serve():
+        asyncio.set_event_loop(loop)
+        loop.run_until_complete(standin.start(host="127.0.0.1", port=0, control_port=0))
+        ready.set()
+        loop.run_forever()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    assert ready.wait(10)
+    standin.add_user("jupyterhub", "svc-pw-thread", ["JupyterHub"])
+    standin.set_preferences({"jupyterHubApiUrl": "http://127.0.0.1:9/hub/api"})
+    yield standin.url, ("jupyterhub", "svc-pw-thread")
+    asyncio.run_coroutine_threadsafe(standin.stop(), loop).result(10)
+    loop.call_soon_threadsafe(loop.stop)
+    thread.join(10)
+    loop.close()

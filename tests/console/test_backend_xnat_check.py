@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from backend_fixtures import local_hub  # noqa: F401 (fixture)
+from backend_fixtures import local_hub, xnat_standin_thread  # noqa: F401 (fixtures)
 from console.backend.models import CheckStatus
 from console.backend.xnat_check import XnatCheckSettings, check
 
@@ -173,8 +173,8 @@ async def test_tls_certificate_expiring_soon_warns(tls_server):
     assert steps["TLS"].status == CheckStatus.WARN and "expires in" in steps["TLS"].reason
 
 
-def test_script_prints_json_steps_from_the_hubs_variables(xnat_standin_sync):
-    url, account = xnat_standin_sync
+def test_script_prints_json_steps_from_the_hubs_variables(xnat_standin_thread):
+    url, account = xnat_standin_thread
     env = {"JH_XNAT_URL": url, "JH_XNAT_USERNAME": account[0], "JH_XNAT_PASSWORD": account[1], "PATH": "/usr/bin:/bin"}
     out = subprocess.run([sys.executable, "-m", "console.backend.xnat_check", "--json", "--no-paths"],
                          capture_output=True, text=True, env=env, timeout=60)
@@ -186,30 +186,3 @@ def test_script_prints_json_steps_from_the_hubs_variables(xnat_standin_sync):
     # The hub URL in the stand-in's defaults (172.17.0.1) does not answer here: a failed step, exit code 1.
     assert out.returncode == 1
 
-
-@pytest.fixture
-def xnat_standin_sync():
-    """The stand-in in a thread of its own, for tests that drive a subprocess."""
-    import asyncio
-
-    from hub.standin.server import XnatStandin
-
-    loop = asyncio.new_event_loop()
-    standin = XnatStandin()
-    ready = threading.Event()
-
-    def serve():
-        asyncio.set_event_loop(loop)
-        loop.run_until_complete(standin.start(host="127.0.0.1", port=0, control_port=0))
-        ready.set()
-        loop.run_forever()
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    ready.wait(10)
-    standin.add_user("jupyterhub", "svc-pw-123", ["JupyterHub"])
-    standin.set_preferences({"jupyterHubApiUrl": "http://127.0.0.1:9/hub/api"})
-    yield standin.url, ("jupyterhub", "svc-pw-123")
-    asyncio.run_coroutine_threadsafe(standin.stop(), loop).result(10)
-    loop.call_soon_threadsafe(loop.stop)
-    thread.join(10)
