@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
 import time
@@ -114,3 +115,29 @@ class LiveStack:
         return docker_json("service", "inspect", *names) if names else []
 
 
+
+
+def make_dir(path: Path, owner: tuple[int, int] = (1000, 100)) -> Path:
+    """A host directory the notebook (NB_UID 1000, NB_GID 100) can use as a bind source."""
+    path.mkdir(parents=True, exist_ok=True)
+    os.chown(path, *owner)
+    return path
+
+
+async def xnat_launch(stack: LiveStack, user: str, server: str | None = None, options: dict[str, Any] | None = None,
+                      timeout: float = 120) -> tuple[str, dict[str, Any], dict[str, Any]]:
+    """Launch a named server the way XNAT does: store the launch options in (stand-in) XNAT, make sure the hub
+    user exists, POST the camelCase start body, poll until ready. Returns (server, start body, server model)."""
+    from hub.standin import options as xnat_options
+
+    server = server or xnat_options.event_tracking_id()
+    document = options or xnat_options.user_options(
+        user, server, image=SINGLEUSER_IMAGE, cpu_reservation=None, mem_reservation=None
+    )
+    stack.control("PUT", f"/user-options/{user}/{server}", document)
+    body = xnat_options.start_request_body(event_tracking_id=server)
+    async with stack.plugin() as plugin:
+        await plugin.ensure_user(user)
+        await plugin.start_server(user, server, body)
+        model = await plugin.wait_ready(user, server, timeout=timeout, interval=0.25)
+    return server, body, model
