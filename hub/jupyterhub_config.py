@@ -42,7 +42,7 @@ try:
     c.JupyterHub.services, c.JupyterHub.load_roles = roles.services_and_roles(log)
 
     # Read every variable now: a bad value stops the hub here, not at the first login or spawn.
-    check_environment(XnatClient, XnatAuthenticator, XnatSwarmSpawner)
+    check_environment(XnatAuthenticator, XnatSwarmSpawner)
     XnatClient.check_environment()
 except (SettingsError, TraitError) as e:
     print(f"[E jupyterhub_config] {e}", file=sys.stderr)

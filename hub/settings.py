@@ -133,9 +133,10 @@ def check_environment(*classes: type) -> None:
 
     for cls in classes:
         instance = cls()
+        options = set(cls.class_trait_names(config=True))  # not e.g. XnatAuthenticator.xnat, a shared object
         for klass in cls.__mro__:
             if not klass.__module__.startswith("hub."):
                 continue
             for attribute in vars(klass).values():
-                if isinstance(attribute, DefaultHandler):
+                if isinstance(attribute, DefaultHandler) and attribute.trait_name in options:
                     getattr(instance, attribute.trait_name)

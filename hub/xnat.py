@@ -266,10 +266,9 @@ class XnatClient(SingletonConfigurable):
 
     @classmethod
     def check_environment(cls) -> None:
-        """Read every XNAT variable now, so a bad value stops the hub at startup (SettingsError)."""
-        client = cls()
-        client.url, client.service_username, client.service_password, client.timeout  # noqa: B018
-        client.ssl_context()
+        """Read every XNAT variable and load the TLS files now, so a bad value stops the hub at startup."""
+        settings.check_environment(cls)
+        cls().ssl_context()
 
     def ssl_context(self) -> ssl.SSLContext:
         """The TLS settings for XNAT as one context. SettingsError if a file is not usable."""

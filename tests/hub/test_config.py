@@ -186,3 +186,14 @@ def test_help_all_documents_our_options(tmp_path):
                    "XnatClient.service_password"):
         assert f"--{option}=" in result.stdout
     assert "$JH_XNAT_URL" in result.stdout
+
+
+def test_startup_check_leaves_the_shared_client_to_the_app(clean_env):
+    """Reading the variables at startup must not create the shared XnatClient outside the app's config."""
+    from hub.auth import XnatAuthenticator
+    from hub.settings import check_environment
+    from hub.xnat import XnatClient
+
+    check_environment(XnatAuthenticator)
+    XnatClient.check_environment()
+    assert not XnatClient.initialized()

@@ -176,6 +176,8 @@ async def test_service_scopes_and_restart(start_hub, xnat_standin: XnatStandin):
     async with httpx.AsyncClient() as client:
         assert (await client.get(f"{api}/info", headers=xnat)).status_code == 200
         assert (await client.post(f"{api}/users/Bob.Jones", headers=xnat)).status_code == 201
+        # the authenticator's name rule holds for users XNAT creates too
+        assert (await client.post(f"{api}/users/bob..jones", headers=xnat)).status_code == 400
         token = await client.post(f"{api}/users/Bob.Jones/tokens", headers=xnat,
                                   json={"note": "xnat", "expires_in": 172800,
                                         "scopes": ["access:servers!user=Bob.Jones"]})
