@@ -262,3 +262,12 @@ async def test_slow_xnat_does_not_freeze_the_event_loop(make_client, auth_log):
         assert waited >= 1.9, "the login must really have waited on XNAT"
         assert worst_lag < 0.5, f"the event loop stalled for {worst_lag:.2f} s"
         assert ticks > 50
+
+
+def test_help_documents_the_xnat_connection():
+    """`jupyterhub --help-all` reaches XnatClient's options through the authenticator (the only entry point)."""
+    text = XnatAuthenticator.class_get_help()
+    for option in ("--XnatAuthenticator.jupyter_role=", "--XnatClient.url=", "--XnatClient.tls_ca_cert=",
+                   "--XnatClient.timeout="):
+        assert option in text
+    assert "$JH_XNAT_URL" in text and "$JH_TLS_VERIFY" in text
