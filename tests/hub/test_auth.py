@@ -260,8 +260,8 @@ async def test_slow_xnat_does_not_freeze_the_event_loop(make_client, auth_log):
         ticking.cancel()
         assert model["name"] == "Alice.Smith"
         assert waited >= 1.9, "the login must really have waited on XNAT"
-        assert worst_lag < 0.5, f"the event loop stalled for {worst_lag:.2f} s"
-        assert ticks > 50
+        assert worst_lag < 1.0, f"the event loop stalled for {worst_lag:.2f} s"  # blocking stalls 2 s
+        assert ticks > 20
 
 
 def test_help_documents_the_xnat_connection():
