@@ -44,6 +44,8 @@ try:
     # Read every variable now: a bad value stops the hub here, not at the first login or spawn.
     check_environment(XnatAuthenticator, XnatSwarmSpawner)
     XnatClient.check_environment()
+    if not XnatClient().url:
+        raise SettingsError("JH_XNAT_URL is not set: the hub needs XNAT's URL, e.g. https://xnat.example.org")
 except (SettingsError, TraitError) as e:
     print(f"[E jupyterhub_config] {e}", file=sys.stderr)
     raise SystemExit(1) from None

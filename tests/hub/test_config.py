@@ -136,6 +136,7 @@ def test_readable_cookie_secret_refused(tmp_path):
         ({"JH_TLS_VERIFY": "maybe"}, "JH_TLS_VERIFY must be true or false, got 'maybe'"),
         ({"JH_XNAT_TIMEOUT": "soon"}, "JH_XNAT_TIMEOUT must be a number, got 'soon'"),
         ({"JH_XNAT_URL": "ftp://xnat"}, "JH_XNAT_URL must be an http:// or https:// URL with a host"),
+        ({"JH_XNAT_URL": ""}, "JH_XNAT_URL is not set: the hub needs XNAT's URL"),
         ({"JH_HUB_CONNECT_URL": "jupyterhub:8081"}, "JH_HUB_CONNECT_URL must be an http:// or https:// URL"),
         ({"JH_TLS_CA_CERT": "/nonexistent.pem"}, "JH_TLS_CA_CERT: /nonexistent.pem is not a file"),
         ({"JH_XNAT_SERVICE_TOKEN": "short-token"}, "JH_XNAT_SERVICE_TOKEN must be at least 16 characters"),

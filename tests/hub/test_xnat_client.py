@@ -181,6 +181,10 @@ def test_bad_environment_is_a_clear_error(clean_env, variable, value, message):
     assert "hunter2" not in str(info.value)
 
 
+def test_context_path_kept():
+    assert XnatClient(url="https://xnat.example.org/xnat/").url == "https://xnat.example.org/xnat"
+
+
 def test_bad_configured_url_is_a_trait_error():
     with pytest.raises(TraitError, match="XnatClient.url must be an http"):
         XnatClient(url="ftp://xnat")
