@@ -150,6 +150,15 @@ class XnatConsoleApp(App[None]):
         for chain in self._chains:
             chain.request()
 
+    async def on_unmount(self) -> None:
+        """Close the backend's clients (hub HTTP pool, Docker sockets, stats threads): nothing left behind."""
+        aclose = getattr(self.backend, "aclose", None)
+        if aclose is not None:
+            try:
+                await aclose()
+            except Exception:
+                pass  # exiting anyway; a failed close must not turn a clean exit into a traceback
+
     def set_theme(self, name: str) -> bool:
         if name not in self.available_themes:
             self.notify(f"Unknown theme '{name}'. Themes: {', '.join(sorted(self.available_themes))}",

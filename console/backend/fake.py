@@ -25,6 +25,7 @@ from console.backend.models import (
     HubInfo,
     LogLine,
     NodeInfo,
+    Overview,
     ServerRow,
     ServiceInfo,
     TaskInfo,
@@ -144,6 +145,10 @@ class FakeBackend:
         ]
         self._streams: dict[str, list[FakeLogStream]] = {}
         self._stack_deployed = True
+        self.closed = False
+
+    async def aclose(self) -> None:
+        self.closed = True
 
     # -- test controls -------------------------------------------------------------------------
     def clock(self) -> datetime:
@@ -188,6 +193,20 @@ class FakeBackend:
             ComponentHealth("engine", Health.OK, "Docker 20.10.24, API 1.41"),
             ComponentHealth("swarm", Health.OK, "2 nodes, 1 manager"),
         ]
+
+    def resolve_service(self, target: str) -> str:
+        """As the live backend: `hub`, a service name, or USER[/SERVER]; LookupError when nothing matches."""
+        self._check("engine")
+        if target in ("hub", "jupyterhub"):
+            return HUB_SERVICE
+        names = {s.name for s in self.services()}
+        if target in names:
+            return target
+        user, _, server = target.partition("/")
+        name = f"jupyter-{user}--{server}" if server else f"jupyter-{user}"
+        if name in names:
+            return name
+        raise LookupError(f"no service for {target!r} (not a service name, nor a user's notebook service)")
 
     def nodes(self) -> list[NodeInfo]:
         self._check("engine")
@@ -305,9 +324,33 @@ class FakeBackend:
                        spawner="XnatSwarmSpawner", proxy_routes=sum(r.state == "ready" for r in self._servers.values()) + 1,
                        token_scopes=("admin:users", "admin:servers", "read:hub"))
 
-    async def hub_servers(self) -> list[ServerRow]:
+    async def hub_servers(self, *, include_stopped: bool = False, stats: bool = True) -> list[ServerRow]:
         self._check("hub")
-        return sorted(self._servers.values(), key=lambda r: r.key)
+        rows = sorted(self._servers.values(), key=lambda r: r.key)
+        return [r for r in rows if include_stopped or r.state != "stopped"]
+
+    async def overview(self) -> Overview:
+        components = self.docker_health()
+        nodes: list[NodeInfo] = []
+        failed = 0
+        if "engine" not in self.faults:
+            nodes = self.nodes()
+            failed = sum(r.task_state in ("failed", "rejected") for r in self._servers.values())
+        users = running = pending = 0
+        version = ""
+        try:
+            info = await self.hub_info()
+            rows = await self.hub_servers()
+        except FakeUnreachable as exc:
+            components.append(ComponentHealth("hub", Health.DOWN, str(exc)))
+        else:
+            version = info.version
+            components.append(ComponentHealth("hub", info.health, f"JupyterHub {info.version}"))
+            users = self.user_count
+            running = sum(r.state == "ready" for r in rows)
+            pending = sum(r.state.startswith("pending") for r in rows)
+        return Overview(tuple(components), users, running, pending, failed, len(nodes),
+                        sum(n.role == "manager" for n in nodes), version)
 
     async def stop_server(self, user: str, server: str) -> ActionResult:
         target = f"{user}/{server}" if server else user
@@ -382,4 +425,13 @@ class FakeBackend:
                         "xnat_jupyterhub_xnat_service_token secret.")
         yield CheckStep("path roots", CheckStatus.WARN, "/data/xnat/archive exists; /data/xnat/build is missing",
                         "Create /data/xnat/build on every node, or fix the path translation roots.")
-        yield CheckStep("from the hub's network", CheckStatus.PASS, "the same check inside jupyterhub-network passed")
+
+    async def xnat_check_in_hub_network(self) -> list[CheckStep]:
+        if "engine" in self.faults:
+            return [CheckStep("from the hub's network", CheckStatus.FAIL, self.faults["engine"],
+                              "Is the stack deployed? The check clones the hub service to run inside its network.")]
+        return [
+            CheckStep("DNS xnat (hub network)", CheckStatus.PASS, "10.0.1.7"),
+            CheckStep("HTTP (hub network)", CheckStatus.PASS, "GET http://xnat:8080/ -> 200"),
+            CheckStep("service account login (hub network)", CheckStatus.PASS, "jupyterhub holds the JupyterHub role"),
+        ]

@@ -347,7 +347,11 @@ class TableScreen(ConsoleScreen):
             text.append(f" · filter /{table.filter_text}", style="bold")
         if table.marked:
             text.append(f" · {len(table.marked)} marked", style="bold cyan")
+        text.append(self.status_extra())
         self.query_one("#status-line", Static).update(text)
+
+    def status_extra(self) -> str:
+        return ""
 
     @on(ResourceTable.SortChanged)
     @on(ResourceTable.MarksChanged)

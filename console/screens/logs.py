@@ -32,17 +32,6 @@ DEFAULT_TAIL = 1000
 DRAIN_INTERVAL = 0.1  # the UI takes what the stream thread collected this often: natural batching
 
 
-def resolve_service(target: str, hub_service: str) -> str:
-    """`hub`, a service name, USER or USER/SERVER (dockerspawner's default service names)."""
-    target = target.strip()
-    if target in ("", "hub"):
-        return hub_service
-    if target.startswith("jupyter-") or "_" in target:
-        return target
-    user, _, server = target.partition("/")
-    return f"jupyter-{user}--{server}" if server else f"jupyter-{user}"
-
-
 class LogsScreen(ConsoleScreen):
     CRUMB = "logs"
     BINDINGS = [
@@ -61,7 +50,8 @@ class LogsScreen(ConsoleScreen):
 
     def __init__(self) -> None:
         super().__init__()
-        self.service = ""
+        self.target = "hub"  # what the operator asked for: hub, USER[/SERVER] or a service name
+        self.service = "hub"  # the service it resolved to
         self.since_index = len(SINCE_PRESETS) - 1  # all
         self.tail: int | None = DEFAULT_TAIL
         self.state = "idle"
@@ -89,8 +79,6 @@ class LogsScreen(ConsoleScreen):
         self.watch(view, "new_lines", self._show_new_lines)
         self.watch(view, "follow", lambda _: self.update_status())
         self._drain_timer = self.set_interval(DRAIN_INTERVAL, self._drain, pause=True)
-        if not self.service:
-            self.service = self.console_app.hub_service
         self.restart_stream()
         view.focus()
 
@@ -99,7 +87,7 @@ class LogsScreen(ConsoleScreen):
 
     # -- the stream ----------------------------------------------------------------------------
     def show_target(self, target: str) -> None:
-        self.service = resolve_service(target, self.console_app.hub_service)
+        self.target = self.service = target
         if self.is_mounted:
             self.query_one(LogView).clear()
             self.restart_stream()
@@ -115,7 +103,7 @@ class LogsScreen(ConsoleScreen):
         since = self.console_app.clock() - delta if delta else None
         self.state = "connecting"
         self.update_status()
-        self._follow_stream(self.service, since, self.tail, self._generation)
+        self._follow_stream(self.target, since, self.tail, self._generation)
         if self._drain_timer is not None:
             self._drain_timer.resume()
 
@@ -130,10 +118,13 @@ class LogsScreen(ConsoleScreen):
                 pass
 
     @work(thread=True, exclusive=True, group="log-stream", exit_on_error=False)
-    def _follow_stream(self, service: str, since: datetime | None, tail: int | None, generation: int) -> None:
+    def _follow_stream(self, target: str, since: datetime | None, tail: int | None, generation: int) -> None:
         worker = get_current_worker()
+        backend = self.console_app.backend
         try:
-            stream = self.console_app.backend.service_logs(
+            service = backend.resolve_service(target)
+            self.app.call_from_thread(self._resolved, generation, service)
+            stream = backend.service_logs(
                 service, follow=True, since=since, tail=tail, timestamps=True
             )
             with self._stream_lock:
@@ -147,6 +138,11 @@ class LogsScreen(ConsoleScreen):
             self.app.call_from_thread(self._stream_ended, generation, str(exc) or type(exc).__name__)
             return
         self.app.call_from_thread(self._stream_ended, generation, "")
+
+    def _resolved(self, generation: int, service: str) -> None:
+        if generation == self._generation:
+            self.service = service
+            self.update_status()
 
     def _set_state(self, generation: int, state: str) -> None:
         if generation == self._generation:
@@ -167,7 +163,7 @@ class LogsScreen(ConsoleScreen):
         self._generation += 1
         self.state = "reconnecting"
         self.update_status()
-        self._follow_stream(self.service, resume_from, None if resume_from else self.tail, self._generation)
+        self._follow_stream(self.target, resume_from, None if resume_from else self.tail, self._generation)
 
     def _drain(self) -> None:
         lines: list[LogLine] = []

@@ -1,8 +1,9 @@
-"""Overview: the health of every part, the counts operators ask for first, and recent Docker events."""
+"""Overview: the health of every part, the counts operators ask for first, and recent Docker events.
+
+Health comes from the app's chains (shared with every screen's top bar); counts from `backend.overview()`.
+"""
 
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 from rich.text import Text
 from textual import work
@@ -10,43 +11,10 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Label, Static
 
-from console.backend.models import ComponentHealth, DockerEvent, NodeInfo, ServerRow, ServiceInfo, TaskInfo
+from console.backend.models import ComponentHealth, DockerEvent, Health, Overview
 from console.screens.base import ConsoleScreen
 from console.widgets.cells import Cell, age_cell, health_style, state_cell
 from console.widgets.resource_table import ResourceTable
-
-FAILED_TASK_STATES = frozenset({"failed", "rejected", "orphaned"})
-
-
-@dataclass(frozen=True)
-class SwarmCounts:
-    nodes: int
-    managers: int
-    services: int
-    failed_stack_tasks: int
-
-
-@dataclass(frozen=True)
-class ServerCounts:
-    users: int
-    running: int
-    pending: int
-    failed: int
-
-
-def count_swarm(nodes: list[NodeInfo], services: list[ServiceInfo], stack_tasks: list[TaskInfo]) -> SwarmCounts:
-    failed = sum(t.state in FAILED_TASK_STATES and t.desired_state == "running" for t in stack_tasks)
-    return SwarmCounts(len(nodes), sum(n.role == "manager" for n in nodes), len(services), failed)
-
-
-def count_servers(rows: list[ServerRow], user_count: int | None) -> ServerCounts:
-    users = user_count if user_count is not None else len({row.user for row in rows})
-    return ServerCounts(
-        users=users,
-        running=sum(row.state == "ready" for row in rows),
-        pending=sum(row.state.startswith("pending") for row in rows),
-        failed=sum(row.state == "failed" or row.task_state in FAILED_TASK_STATES for row in rows),
-    )
 
 
 class Stat(Static):
@@ -90,68 +58,43 @@ class OverviewScreen(ConsoleScreen):
     def on_mount(self) -> None:
         self.watch(self.app, "components", self._show_health)
         self.watch(self.app, "recent_events", self._show_events)
-        self.docker_chain = self.chain(self._load_swarm)
-        self.hub_chain = self.chain(self._load_servers)
-        self.docker_chain.request()
-        self.hub_chain.request()
+        self.refresh_chain = self.chain(self._load_counts)
+        self.refresh_chain.request()
 
     def main_table(self) -> ResourceTable:
         return self.query_one("#events-table", ResourceTable)
 
     def docker_changed(self) -> None:
-        self.docker_chain.request()
-        self.hub_chain.request()
+        self.refresh_chain.request()
 
     def action_refresh_now(self) -> None:
         super().action_refresh_now()
         self.console_app.refresh_health()
 
-    # -- workers --------------------------------------------------------------------------------
-    @work(thread=True, exclusive=True, group="overview-docker", exit_on_error=False)
-    def _load_swarm(self) -> None:
-        backend = self.console_app.backend
+    @work(exclusive=True, group="overview", exit_on_error=False)
+    async def _load_counts(self) -> None:
         try:
-            nodes = backend.nodes()
-            services = backend.services()
-            stack_tasks = [task for s in services if not s.notebook_user for task in backend.tasks(s.name)]
+            overview = await self.console_app.backend.overview()
         except Exception:
-            self.app.call_from_thread(self._show_swarm, None)
-            return
-        self.app.call_from_thread(self._show_swarm, count_swarm(nodes, services, stack_tasks))
+            overview = None  # the health chains say what is down
+        self._show_counts(overview)
 
-    @work(exclusive=True, group="overview-hub", exit_on_error=False)
-    async def _load_servers(self) -> None:
-        try:
-            rows = await self.console_app.backend.hub_servers()
-        except Exception:
-            self._show_servers(None)
-            return
-        info = self.console_app.hub_info
-        self._show_servers(count_servers(rows, getattr(info, "user_count", None)))
-
-    # -- rendering ------------------------------------------------------------------------------
-    def _show_swarm(self, counts: SwarmCounts | None) -> None:
-        self.query_one("#stat-nodes", Stat).set_value(counts and counts.nodes)
-        self.query_one("#stat-managers", Stat).set_value(counts and counts.managers)
-        self._swarm_failed = counts.failed_stack_tasks if counts else 0
-        self._show_failed()
-
-    def _show_servers(self, counts: ServerCounts | None) -> None:
-        self.query_one("#stat-users", Stat).set_value(counts and counts.users)
-        self.query_one("#stat-running", Stat).set_value(counts and counts.running, "bold green")
-        self.query_one("#stat-pending", Stat).set_value(counts and counts.pending, "bold yellow")
-        self._servers_failed = counts.failed if counts else None
-        self._show_failed()
-
-    _swarm_failed: int = 0
-    _servers_failed: int | None = None
-
-    def _show_failed(self) -> None:
-        if self._servers_failed is None:
-            self.query_one("#stat-failed", Stat).set_value(None)
-            return
-        failed = self._servers_failed + self._swarm_failed
-        self.query_one("#stat-failed", Stat).set_value(failed, "bold red" if failed else "bold green")
+    def _show_counts(self, overview: Overview | None) -> None:
+        """A part that is down shows "–", not a misleading 0."""
+        if overview is None:
+            overview, down = Overview((), 0, 0, 0, 0, 0, 0), {"engine", "hub"}
+        else:
+            down = {c.name for c in overview.components if c.health == Health.DOWN}
+        failed_style = "bold red" if overview.failed_tasks else "bold green"
+        for stat_id, value, style, part in (
+            ("users", overview.users, "bold", "hub"),
+            ("running", overview.running_servers, "bold green", "hub"),
+            ("pending", overview.pending_servers, "bold yellow", "hub"),
+            ("failed", overview.failed_tasks, failed_style, "engine"),
+            ("nodes", overview.nodes, "bold", "engine"),
+            ("managers", overview.managers, "bold", "engine"),
+        ):
+            self.query_one(f"#stat-{stat_id}", Stat).set_value(None if part in down else value, style)
 
     def _show_health(self, components: tuple[ComponentHealth, ...]) -> None:
         rows = {

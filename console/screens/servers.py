@@ -47,11 +47,13 @@ class ServersScreen(TableScreen):
         Binding("r", "restart", "Restart", id="server_restart"),
         Binding("d", "delete", "Delete named", id="server_delete"),
         Binding("l", "logs", "Logs", id="server_logs"),
+        Binding("a", "toggle_stopped", "Stopped too", id="servers_stopped"),
     ]
 
     def __init__(self) -> None:
         super().__init__()
         self.servers: dict[str, ServerRow] = {}
+        self.include_stopped = False  # the hub's admin page shows stopped named servers on request too
 
     def compose_body(self) -> ComposeResult:
         yield from super().compose_body()
@@ -60,7 +62,7 @@ class ServersScreen(TableScreen):
     @work(exclusive=True, group="servers", exit_on_error=False)
     async def load(self) -> None:
         try:
-            rows = await self.console_app.backend.hub_servers()
+            rows = await self.console_app.backend.hub_servers(include_stopped=self.include_stopped)
         except Exception as exc:
             self.show_error(f"hub: {exc}")
             return
@@ -84,6 +86,14 @@ class ServersScreen(TableScreen):
 
     def docker_changed(self) -> None:
         self.refresh_chain.request()
+
+    def action_toggle_stopped(self) -> None:
+        self.include_stopped = not self.include_stopped
+        self.update_status()
+        self.refresh_chain.request()
+
+    def status_extra(self) -> str:
+        return " · stopped servers shown (a hides)" if self.include_stopped else " · a shows stopped servers"
 
     @on(DataTable.RowHighlighted, "#main-table")
     def _show_detail(self) -> None:

@@ -63,7 +63,7 @@ async def test_command_line_aliases_and_back(make_app, wait_for):
         assert isinstance(app.screen, DeployScreen)
         await command(pilot, "logs alice/mri")
         assert isinstance(app.screen, LogsScreen)
-        assert app.screen.service == "jupyter-alice--mri"
+        await wait_for(pilot, lambda: app.screen.service == "jupyter-alice--mri", "alice's mri server")
         await command(pilot, "overview")
         assert isinstance(app.screen, OverviewScreen)
         # Esc walks back along where we came from.
@@ -71,6 +71,14 @@ async def test_command_line_aliases_and_back(make_app, wait_for):
         assert isinstance(app.screen, LogsScreen)
         await pilot.press("escape")
         assert isinstance(app.screen, DeployScreen)
+
+
+async def test_quit_closes_the_backend(make_app, fake):
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await command(pilot, "q")
+    assert app.return_code == 0
+    assert fake.closed
 
 
 async def test_unknown_command_is_a_notification_not_a_crash(make_app):
@@ -83,15 +91,19 @@ async def test_unknown_command_is_a_notification_not_a_crash(make_app):
         assert any("has no table" in m or "No column" in m for m in messages(app))
 
 
-async def test_logs_command_resolves_user_hub_and_service_names(make_app):
+async def test_logs_command_resolves_user_hub_and_service_names(make_app, wait_for):
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
-        await command(pilot, "logs bob")
-        assert app.screen.service == "jupyter-bob"
+        await command(pilot, "logs bob/analysis")
+        await wait_for(pilot, lambda: app.screen.service == "jupyter-bob--analysis", "bob's named server")
         await command(pilot, "logs hub")
-        assert app.screen.service == "xnat-jupyterhub_jupyterhub"
+        await wait_for(pilot, lambda: app.screen.service == "xnat-jupyterhub_jupyterhub", "the hub")
         await command(pilot, "logs jupyter-carol")
-        assert app.screen.service == "jupyter-carol"
+        await wait_for(pilot, lambda: app.screen.service == "jupyter-carol", "a service by name")
+        await command(pilot, "logs nobody")
+        status = app.screen.query_one("#status-line")
+        await wait_for(pilot, lambda: "✖ no service for 'nobody'" in str(status.render()), "the lookup error")
+        assert app.is_running
 
 
 async def test_palette_offers_the_screens_and_runs_them(make_app, wait_for):
@@ -232,9 +244,12 @@ async def test_marks_and_bulk_stop_ask_first(make_app, fake, wait_for):
         assert [(a.action, a.target, a.ok) for a in fake.actions] == [
             ("stop", "alice", True), ("stop", "bob/analysis", True)
         ]
-        await wait_for(pilot, lambda: table(app).get_cell("alice", "state").text == "stopped", "the new state")
+        await wait_for(pilot, lambda: shown_keys(app) == ["alice/mri", "carol", "dave"], "stopped servers to go")
         assert not table(app).marked
         assert any("stop: 2 of 2 done" in m for m in messages(app))
+        await pilot.press("a")  # stopped servers too
+        await wait_for(pilot, lambda: table(app).row_count == 5, "stopped servers shown")
+        assert table(app).get_cell("alice", "state").text == "stopped"
 
 
 async def test_delete_refuses_default_servers(make_app, fake, wait_for):
@@ -358,13 +373,13 @@ async def test_xnat_check_shows_each_step_with_reason_and_hint(make_app, wait_fo
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("6")
-        await wait_for(pilot, lambda: table(app).row_count == 9 and not app.screen.running, "the check")
+        await wait_for(pilot, lambda: table(app).row_count == 11 and not app.screen.running, "both checks")
         assert table(app).get_cell("7", "result").text == "✖ fail"
-        table(app).move_cursor(row=table(app).get_row_index("7"))
-        await pilot.pause()
+        assert table(app).get_cell("9", "step").text == "DNS xnat (hub network)"
+        assert table(app).cursor_key == "7"  # lands on the first failure
         detail = str(app.screen.query_one("#step-detail").render())
         assert "rejects XNAT's token (403)" in detail and "hint: Set the token in XNAT" in detail
-        assert "7 passed · 1 failed · 1 warnings" in str(app.screen.query_one("#status-line").render())
+        assert "9 passed · 1 failed · 1 warnings" in str(app.screen.query_one("#status-line").render())
 
 
 # -- logs ------------------------------------------------------------------------------------------
@@ -459,3 +474,20 @@ async def test_logs_toggles_since_tail_and_save(make_app, fake, wait_for, tmp_pa
             "jupyter-alice.1.abc123@manager-1 | [I 11:58:00] request 28 GET /user/alice/api/status 200",
             "jupyter-alice.1.abc123@manager-1 | [I 11:59:00] request 29 GET /user/alice/api/status 200",
         ]
+
+
+async def test_overview_counts_come_from_the_backend_and_say_when_unknown(make_app, fake, wait_for):
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        def stat(name: str) -> str:
+            return str(app.screen.query_one(f"#stat-{name}").render()).split("\n")[0]
+
+        await wait_for(pilot, lambda: stat("users") == "7", "the users count")
+        assert (stat("running"), stat("pending"), stat("failed"), stat("nodes"), stat("managers")) == (
+            "3", "1", "1", "2", "1"
+        )
+        fake.fail("hub")
+        await wait_for(pilot, lambda: stat("users") == "–", "unknown while the hub is down")
+        assert stat("running") == "–" and stat("nodes") == "2"  # the engine still answers
+        fake.heal("hub")
+        await wait_for(pilot, lambda: stat("users") == "7", "back")

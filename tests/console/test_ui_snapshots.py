@@ -104,7 +104,7 @@ def test_logs_with_search(snap_compare):
 
 def test_xnat_check(snap_compare):
     async def run_before(pilot) -> None:
-        await go("6", 9)(pilot)
+        await go("6", 11)(pilot)
         await settle(pilot, lambda: not pilot.app.screen.running, "the check's end")
 
     assert snap_compare(snapshot_app(), terminal_size=SIZE, run_before=run_before)
