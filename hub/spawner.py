@@ -33,8 +33,9 @@ from hub.xnat import XnatError, XnatNotFound, get_xnat_client
 LABEL_USER = "org.xnat.jupyterhub.user"
 LABEL_SERVER = "org.xnat.jupyterhub.server"
 
-# Task states (swarmkit api.TaskState, lowercased) that mean the container ran and is gone.
-_ENDED_STATES = frozenset({"complete", "failed", "shutdown", "remove", "orphaned"})
+# Task states (swarmkit api.TaskState, lowercased) of a container that is gone. A fresh service's task only gets
+# there by failing: exiting (complete, failed) or losing its node (orphaned).
+_ENDED_STATES = frozenset({"complete", "failed", "orphaned"})
 
 
 class SpawnRefused(web.HTTPError):
@@ -151,10 +152,11 @@ class XnatSwarmSpawner(SwarmSpawner):
 
     rejected_task_timeout = Float(
         2.0,
-        help="""Seconds a new notebook's task may stay rejected by Docker (e.g. a bind source missing on the
-        node, an image that is not there) or unschedulable (no node satisfies its constraints or resources)
-        before the spawn fails with Docker's error text and the service is removed. 0 fails at the first sight
-        of such a task. dockerspawner alone would wait for start_timeout (dockerspawner#330).
+        help="""Seconds a new notebook service may go on without a running task once one of its tasks went
+        wrong: rejected by Docker (a bind source missing on the node, an image that is not there), unschedulable
+        (no node satisfies its constraints or resources) or failed to start. Then the spawn fails with Docker's
+        error text and the service is removed. 0 fails at the first sight of such a task; a longer window lets
+        swarm retry elsewhere. dockerspawner alone would wait for start_timeout (dockerspawner#330).
 
         Default: $JH_REJECTED_TASK_TIMEOUT, else 2.
         """,
@@ -435,34 +437,53 @@ class XnatSwarmSpawner(SwarmSpawner):
             raise SpawnRefused(500, f"Docker refused to create the notebook service: {e.explanation}") from None
 
     async def start_object(self) -> None:
-        """Wait until the service's newest task runs. Fail with Docker's error text when the task ended, or has
-        been rejected or unschedulable for `rejected_task_timeout` seconds."""
-        stuck_since: float | None = None
+        """Wait until the service's newest task runs.
+
+        The service is new, so every task it has belongs to this spawn. As soon as one of them has gone wrong
+        (rejected, failed, exited, lost, or pending with a scheduler error), the spawn fails with Docker's error
+        text unless a task is running within `rejected_task_timeout` seconds. Only the newest task is not enough:
+        after a failure swarm at once makes a replacement task, which waits out the restart delay looking fine.
+        """
+        trouble_since: float | None = None
         last_state = ""
         while True:
-            tasks = await self.docker("tasks", filters={"service": self.service_name})
-            task = max(tasks, key=_created_key) if tasks else None
-            status = (task or {}).get("Status") or {}
-            state = str(status.get("State", "")).lower()
-            error = str(status.get("Err") or "")
+            tasks = sorted(await self.docker("tasks", filters={"service": self.service_name}), key=_created_key)
+            state = _state(tasks[-1]) if tasks else ""
             if state == "running":
                 self._report(90, "The notebook is running; waiting for it to answer")
                 return
-            if state in _ENDED_STATES:
-                reason = error or status.get("Message") or state
-                raise SpawnRefused(500, f"The notebook stopped before it was ready ({state}): {reason}")
-            if state == "rejected" or (state == "pending" and error):
+            troubled = [task for task in tasks if _trouble(task)]
+            if troubled:
                 now = time.monotonic()
-                stuck_since = stuck_since if stuck_since is not None else now
-                if now - stuck_since >= self.rejected_task_timeout:
-                    what = "rejected the notebook" if state == "rejected" else "cannot place the notebook"
-                    raise SpawnRefused(500, f"Docker {what}: {error or status.get('Message') or state}")
-            else:
-                stuck_since = None
+                trouble_since = now if trouble_since is None else trouble_since
+                if now - trouble_since >= self.rejected_task_timeout:
+                    raise SpawnRefused(500, _trouble_message(troubled[-1]))
             if state and state != last_state:
                 self._report(40, f"Notebook task {state}")
                 last_state = state
             await asyncio.sleep(self.task_poll_interval)
+
+
+def _state(task: dict[str, Any]) -> str:
+    return str((task.get("Status") or {}).get("State", "")).lower()
+
+
+def _trouble(task: dict[str, Any]) -> bool:
+    """A task that went wrong: ended, rejected, or waiting for a node it cannot have."""
+    state = _state(task)
+    return state in _ENDED_STATES or state == "rejected" or (state == "pending" and bool(task["Status"].get("Err")))
+
+
+def _trouble_message(task: dict[str, Any]) -> str:
+    """What went wrong, in Docker's words (the task's Err, else its status message)."""
+    status = task.get("Status") or {}
+    state = _state(task)
+    reason = str(status.get("Err") or status.get("Message") or state)
+    if state == "rejected":
+        return f"Docker rejected the notebook: {reason}"
+    if state == "pending":
+        return f"Docker cannot place the notebook: {reason}"
+    return f"The notebook stopped before it was ready ({state}): {reason}"
 
 
 def _created_key(task: dict[str, Any]) -> tuple[str, str]:

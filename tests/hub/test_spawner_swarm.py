@@ -6,6 +6,7 @@ Every service, network, image, volume and host directory is ours (prefix `xnatjh
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import time
 from pathlib import Path
@@ -233,4 +234,45 @@ async def test_refused_spawn_creates_nothing(
                                                              mounts=[mount("/var/run/docker.sock", "/s")]))
     with pytest.raises(SpawnRefused, match="Docker socket"):
         await spawner.start()
+    assert services_of(docker_api, user) == []
+
+
+async def test_container_that_cannot_start_fails_the_spawn_at_once(
+    xnat: Xnat, docker_api: Any, tiny_image: str, swarm_network: str, cleanup_services: list[str]
+) -> None:
+    """A command the container cannot start: the task fails without ever running."""
+    user = a_user()
+    xnat.standin.set_user_options(user, SERVER, user_options(user, SERVER, image=tiny_image,
+                                                             command="/opt/conda/bin/start-notebook.py"))
+    spawner = spawner_for(user, swarm_network, cleanup_services)
+    error = await expect_fast_failure(spawner, docker_api)
+    assert error.jupyterhub_message.startswith("The notebook stopped before it was ready (failed): ")
+    assert "/opt/conda/bin/start-notebook.py" in error.jupyterhub_message
+
+
+async def test_start_timeout_cancellation_leaves_nothing_behind(
+    xnat: Xnat, docker_api: Any, tiny_image: str, swarm_network: str, host_dirs: Path, cleanup_services: list[str]
+) -> None:
+    """JupyterHub cancels start() after start_timeout; the half-made service must go with it."""
+    user = a_user()
+    xnat.standin.set_user_options(user, SERVER, user_options(
+        user, SERVER, image=tiny_image, command="/bin/sleep 600", mounts=[mount(str(host_dirs / "nope"), "/d")]
+    ))
+    spawner = spawner_for(user, swarm_network, cleanup_services, rejected_task_timeout=600,
+                          mount_allowed_prefixes=[str(host_dirs)])
+    start = asyncio.ensure_future(spawner.start())
+    with pytest.raises(asyncio.TimeoutError):
+        await asyncio.wait_for(start, timeout=3)
+    assert gone(docker_api, spawner.service_name)
+
+
+async def test_docker_refusing_the_service_is_a_clear_message(
+    xnat: Xnat, docker_api: Any, tiny_image: str, swarm_network: str, cleanup_services: list[str]
+) -> None:
+    user = "Spt" + "X" * 40 + secrets.token_hex(3)  # escaped, far longer than a DNS label's 63 characters
+    xnat.standin.set_user_options(user, SERVER, user_options(user, SERVER, image=tiny_image, command="/bin/sleep 1"))
+    spawner = spawner_for(user, swarm_network, cleanup_services)
+    with pytest.raises(SpawnRefused) as info:
+        await spawner.start()
+    assert info.value.jupyterhub_message.startswith("Docker refused to create the notebook service: ")
     assert services_of(docker_api, user) == []
