@@ -21,6 +21,7 @@ from traitlets import Bool, Instance, Unicode, default
 from hub.xnat import (
     XnatClient,
     XnatError,
+    XnatExchange,
     XnatReply,
     check_status,
     get_xnat_client,
@@ -112,7 +113,8 @@ class XnatAuthenticator(Authenticator):
             # XNAT could not decide (down, failing, unreadable): the hub's problem, not the user's credentials
             raise self._refuse(503, e.message, username, e.log_detail) from None
 
-        self.log.debug("XNAT approved %s: %s", loggable_name(username), "role" if has_role else f"{SITE_SWITCH}={allowed}")
+        why = f"{self.jupyter_role} role" if has_role else f"{SITE_SWITCH}={allowed}"
+        self.log.debug("XNAT answered for %s: %s", loggable_name(username), why)
         return {"name": username, VERDICT: allowed}
 
     def _check_credentials(self, reply: XnatReply, username: str) -> None:
@@ -128,7 +130,7 @@ class XnatAuthenticator(Authenticator):
             )
         check_status(reply, "roles")
 
-    async def _site_switch(self, xnat: Any) -> bool:
+    async def _site_switch(self, xnat: XnatExchange) -> bool:
         reply = await xnat.get(f"/xapi/jupyterhub/preferences/{SITE_SWITCH}", what=SITE_SWITCH)
         if reply.status == 404:
             return False  # the preference (or the plugin) is missing: it is off

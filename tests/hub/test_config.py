@@ -88,7 +88,8 @@ def test_unset_tokens_register_no_service(tmp_path):
 
 def test_secrets_from_files(tmp_path):
     files = {}
-    for name, value in [("xnat", XNAT_TOKEN), ("console", CONSOLE_TOKEN), ("db", "sqlite:///" + str(tmp_path / "o.db"))]:
+    db_url = "sqlite:///" + str(tmp_path / "o.db")
+    for name, value in [("xnat", XNAT_TOKEN), ("console", CONSOLE_TOKEN), ("db", db_url)]:
         files[name] = tmp_path / f"{name}.secret"
         files[name].write_text(value + "\n")
     config, _ = loaded(base_env(tmp_path, JH_XNAT_SERVICE_TOKEN_FILE=str(files["xnat"]),

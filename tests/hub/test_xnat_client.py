@@ -199,7 +199,7 @@ def test_shared_instance_takes_parent_config(clean_env):
     assert (client.url, client.timeout) == ("http://xnat.test:8080", 3.0)
 
 
-# -- names ---------------------------------------------------------------------------------------------------------------
+# -- names ------------------------------------------------------------------------------------------------------------
 
 
 @settings(max_examples=300, deadline=None)
