@@ -128,6 +128,11 @@ def _short(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
+def _shown(path: str) -> str:
+    """A path for a message: whole when short, otherwise its start and end (messages stay readable)."""
+    return path if len(path) <= 160 else f"{path[:90]}...{path[-60:]}"
+
+
 def _text(value: Any, what: str, *, max_len: int = MAX_TEXT, control_ok: bool = False) -> str:
     """A string we can hand to Docker: valid Unicode, bounded, no NUL (and no control characters unless
     `control_ok`)."""
@@ -335,19 +340,21 @@ def parse_allowed_prefixes(raw: str | Iterable[str] | None) -> tuple[str, ...]:
 
 def _check_bind_source(source: str, allowed_prefixes: tuple[str, ...]) -> None:
     if source in DOCKER_SOCKETS or posixpath.basename(source) == "docker.sock":
-        raise UserOptionsError(f"mount source {source} is the Docker socket, which notebooks may not mount")
+        raise UserOptionsError(f"mount source {_shown(source)} is the Docker socket, which notebooks may not mount")
     if allowed_prefixes:
         if not any(_inside(source, prefix) for prefix in allowed_prefixes):
             raise UserOptionsError(
-                f"mount source {source} is outside the directories this hub may mount "
-                f"({', '.join(allowed_prefixes)})"
+                f"mount source {_shown(source)} is outside the directories this hub may mount "
+                f"({_shown(', '.join(allowed_prefixes))})"
             )
         return
     if source == "/":
         raise UserOptionsError("mount source / (the whole host file system) is not allowed")
     for root in DENIED_BIND_ROOTS:
         if _inside(source, root):
-            raise UserOptionsError(f"mount source {source} lies in the system directory {root}, which is not allowed")
+            raise UserOptionsError(
+                f"mount source {_shown(source)} lies in the system directory {root}, which is not allowed"
+            )
 
 
 def _mount(item: Any, index: int, allowed_prefixes: tuple[str, ...]) -> MountSpec:
@@ -466,7 +473,7 @@ def parse_user_options(payload: Any, *, allowed_prefixes: Iterable[str] | str | 
     targets: set[str] = set()
     for mount in mounts:
         if mount.target in targets:
-            raise UserOptionsError(f"two mounts share the target {mount.target}")
+            raise UserOptionsError(f"two mounts share the target {_shown(mount.target)}")
         targets.add(mount.target)
 
     cpu_limit = _cpus(resources.get("cpu_limit"), "resources.cpu_limit")

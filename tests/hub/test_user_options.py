@@ -465,3 +465,11 @@ def test_huge_collections_are_refused() -> None:
     refused(with_field("container_spec", "mounts", mounts), "too many")
     refused(with_field("container_spec", "env", {f"V{i}": "x" for i in range(5000)}), "too many")
     refused(with_field("placement", "constraints", ["node.role==manager"] * 100), "too many")
+
+
+def test_messages_stay_short_for_long_paths() -> None:
+    long_source = "/etc/" + "a" * 3000
+    error = refused(one_mount(source=long_source, target="/x"), "system directory /etc")
+    assert len(str(error)) < 300 and str(error).startswith("mount source /etc/aaa")
+    error = refused(one_mount(source="/" + "b" * 3000, target="/x"), "outside", allowed_prefixes="/data")
+    assert len(str(error)) < 300
