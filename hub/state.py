@@ -1,7 +1,7 @@
 """Where the hub keeps what must survive a restart: its database and cookie secret, in one data directory.
 
 The directory is meant to be a volume (`JH_DATA_DIR`, default /srv/jupyterhub/data). It is created 0700 when
-missing. The cookie secret is created 0600 (never readable by others, not even for an instant) and refused
+missing, and narrowed to 0700 when the hub owns it. The cookie secret is created 0600 (never readable by others, not even for an instant) and refused
 when group or others can read it, as JupyterHub itself does.
 """
 
@@ -29,6 +29,10 @@ def prepare_data_dir(path: str, variable: str = "JH_DATA_DIR") -> str:
         raise SettingsError(f"{variable}: {path} is not a directory")
     if not os.access(path, os.W_OK | os.X_OK):
         raise SettingsError(f"{variable}: {path} is not writable by this process (uid {os.getuid()})")
+    info = os.stat(path)
+    if stat.S_IMODE(info.st_mode) & 0o077 and info.st_uid == os.getuid():
+        # a fresh volume is often 0755; the database in it holds token hashes: keep it to the hub
+        os.chmod(path, 0o700)
     return path
 
 

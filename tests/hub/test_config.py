@@ -112,6 +112,14 @@ def test_state_lives_in_the_data_dir(tmp_path):
     assert secret.read_text() == first, "a restart must keep the cookie secret"
 
 
+def test_open_data_dir_is_narrowed(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir(mode=0o755)
+    data.chmod(0o755)
+    loaded(base_env(tmp_path), tmp_path)
+    assert stat.S_IMODE(data.stat().st_mode) == 0o700
+
+
 def test_db_url_and_connect_url_from_environment(tmp_path):
     config, _ = loaded(base_env(tmp_path, JH_DB_URL="postgresql://hub@db/jupyterhub",
                                 JH_HUB_CONNECT_URL="http://hub.internal:8081"), tmp_path)
