@@ -156,3 +156,17 @@ def cleanup_services(docker_api: Any) -> Iterator[list[str]]:
 def services_of(docker_api: Any, user: str) -> list[dict[str, Any]]:
     """The swarm services labelled as belonging to hub user `user`."""
     return docker_api.services(filters={"label": f"{LABEL_USER}={user}"})
+
+
+SPAWNER_VARIABLES = (
+    "JH_NETWORK", "JH_START_TIMEOUT", "JH_HTTP_TIMEOUT", "NB_UID", "NB_GID", "JH_MOUNT_ALLOWED_PREFIXES",
+    "JH_REJECTED_TASK_TIMEOUT", "JH_ALLOW_TOKEN_IN_URL",
+)
+
+
+@pytest.fixture(autouse=True)
+def spawner_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    """None of the spawner's variables set, whatever the machine has (tests set what they need)."""
+    for name in SPAWNER_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    return monkeypatch

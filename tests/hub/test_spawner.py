@@ -3,12 +3,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
 from docker.types import Mount
 from jupyterhub.utils import format_exception
-from spawner_fixtures import Xnat, make_spawner, xnat  # noqa: F401  (fixture)
+from spawner_fixtures import Xnat, make_spawner, spawner_env, xnat  # noqa: F401  (fixtures)
 from traitlets import TraitError
 
 from hub.settings import SettingsError
@@ -330,3 +331,15 @@ async def test_no_command_needs_no_image_inspection(xnat: Xnat) -> None:
     assert await spawner.get_command() is None
     spawner.cmd = ["start-notebook.sh"]
     assert await spawner.get_command() == ["start-notebook.sh"]
+
+
+async def test_progress_tells_the_steps(xnat: Xnat) -> None:
+    spawner = make_spawner(USER, SERVER)
+    events = spawner.progress()
+    with pytest.raises(SpawnRefused):
+        await spawner.start()  # refused at the first step: no options in XNAT
+    first = await asyncio.wait_for(anext(events), 1)
+    assert first == {"progress": 5, "message": "Fetching the launch options from XNAT"}
+    with pytest.raises(asyncio.TimeoutError):  # nothing more happened
+        await asyncio.wait_for(anext(events), 0.2)
+    await events.aclose()

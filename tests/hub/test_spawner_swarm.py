@@ -22,6 +22,7 @@ from spawner_fixtures import (  # noqa: F401  (fixtures)
     host_dirs,
     make_spawner,
     services_of,
+    spawner_env,
     swarm_network,
     tiny_image,
     wait_for,
@@ -55,6 +56,17 @@ def gone(docker_api: Any, name: str) -> bool:
     except docker.errors.NotFound:
         return True
     return False
+
+
+async def events_so_far(events: Any) -> list[dict[str, Any]]:
+    """The progress events already reported (the generator then waits for more)."""
+    seen = []
+    while True:
+        try:
+            seen.append(await asyncio.wait_for(anext(events), 0.1))
+        except asyncio.TimeoutError:
+            await events.aclose()
+            return seen
 
 
 def running_container(docker_api: Any, service: str) -> dict[str, Any]:
@@ -91,9 +103,14 @@ async def test_xnat_options_become_the_running_service(
                     "mounts": [mount("/", "/host")]}
     spawner.user_options = dict(hostile_body)
 
+    events = spawner.progress()
     try:
         assert await spawner.start() == (spawner.service_name, 8888)
         assert spawner.user_options == hostile_body
+        messages = [event["message"] for event in await events_so_far(events)]
+        assert messages[:2] == ["Fetching the launch options from XNAT",
+                                f"Creating the service {spawner.service_name} from {tiny_image}"]
+        assert messages[-1] == "The notebook is running; waiting for it to answer"
 
         service = docker_api.inspect_service(spawner.service_name)
         spec = service["Spec"]
