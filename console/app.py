@@ -15,13 +15,14 @@ from typing import Any
 from textual import work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
+from textual.keys import key_to_character
 from textual.reactive import var
 from textual.screen import Screen
 from textual.worker import Worker
 
 from console.backend.base import Backend
 from console.backend.models import CheckStatus, CheckStep, ComponentHealth, DockerEvent, Health, HubInfo
-from console.screens.base import ConsoleScreen, RefreshChain, report_worker_error
+from console.screens.base import ConsoleScreen, RefreshChain, TableScreen, report_worker_error
 from console.screens.deploy import DeployScreen
 from console.screens.dialogs import ConfirmScreen, HelpScreen
 from console.screens.logs import LogsScreen
@@ -389,21 +390,57 @@ class XnatConsoleApp(App[None]):
             self.screen.action_refresh_now()
 
 
-def known_binding_ids() -> set[str]:
-    """Every binding id a config's [keys] table may remap."""
+def _shown_key(key: str) -> str:
+    """`colon` -> `:`; keys without a character (ctrl+r, escape) stay as they are."""
+    character = {"slash": "/", "ampersand": "&"}.get(key) or key_to_character(key)
+    return character if character and character.isprintable() and character != " " else key
+
+
+def _binding_sources() -> list[tuple[str, type]]:
     from console.screens import dialogs
     from console.widgets.log_view import LogView
     from console.widgets.resource_table import ResourceTable
 
-    classes: list[type] = [XnatConsoleApp, ConsoleScreen, ResourceTable, LogView, TasksScreen]
-    classes += [screen for screen in XnatConsoleApp.MODES.values() if isinstance(screen, type)]
-    classes += [dialogs.ConfirmScreen, dialogs.TypedConfirmScreen, dialogs.ProgressScreen, dialogs.HelpScreen]
-    ids: set[str] = set()
-    for cls in classes:
-        for binding in getattr(cls, "BINDINGS", []):
+    return [
+        ("everywhere", XnatConsoleApp),
+        ("every screen", ConsoleScreen),
+        ("every table", ResourceTable),
+        ("servers", ServersScreen),
+        ("services", ServicesScreen),
+        ("tasks", TasksScreen),
+        ("logs", LogsScreen),
+        ("xnat check", XnatScreen),
+        ("deploy / stop", DeployScreen),
+        ("tables with a filter", TableScreen),
+        ("dialogs", dialogs.ConfirmScreen),
+        ("dialogs", dialogs.TypedConfirmScreen),
+        ("dialogs", dialogs.ProgressScreen),
+        ("dialogs", dialogs.HelpScreen),
+        ("dialogs", dialogs.PromptScreen),
+        ("log view", LogView),
+    ]
+
+
+def known_binding_ids() -> set[str]:
+    """Every binding id a config's [keys] table may remap."""
+    return {
+        binding.id
+        for _, cls in _binding_sources()
+        for binding in cls.__dict__.get("BINDINGS", [])
+        if isinstance(binding, Binding) and binding.id
+    }
+
+
+def key_reference() -> str:
+    """The key map as a Markdown table, generated from the bindings (docs/console.md holds a copy; a test
+    keeps the two in step)."""
+    lines = ["| Where | Key | Action | ID (for `[keys]`) |", "|---|---|---|---|"]
+    for where, cls in _binding_sources():
+        for binding in cls.__dict__.get("BINDINGS", []):
             if isinstance(binding, Binding) and binding.id:
-                ids.add(binding.id)
-    return ids
+                keys = ", ".join(f"`{_shown_key(k.strip())}`" for k in binding.key.split(","))
+                lines.append(f"| {where} | {keys} | {binding.description} | `{binding.id}` |")
+    return "\n".join(lines)
 
 
 def run_demo(argv: list[str] | None = None) -> None:

@@ -288,7 +288,8 @@ class FakeBackend:
 
     def inspect_service(self, service: str) -> dict:
         self._check("engine")
-        return {"Spec": {"Name": service, "TaskTemplate": {"ContainerSpec": {"Env": ["JUPYTERHUB_API_TOKEN=<redacted>"]}}}}
+        env = ["JUPYTERHUB_API_TOKEN=<redacted>"]
+        return {"Spec": {"Name": service, "TaskTemplate": {"ContainerSpec": {"Env": env}}}}
 
     def deploy(self) -> Iterator[str]:
         if refused := self._refuse_if_read_only("deploy", STACK):
@@ -320,8 +321,9 @@ class FakeBackend:
     # -- Hub ---------------------------------------------------------------------------------
     async def hub_info(self) -> HubInfo:
         self._check("hub")
+        ready = sum(r.state == "ready" for r in self._servers.values())
         return HubInfo(version="5.5.1", health=Health.OK, authenticator="XnatAuthenticator",
-                       spawner="XnatSwarmSpawner", proxy_routes=sum(r.state == "ready" for r in self._servers.values()) + 1,
+                       spawner="XnatSwarmSpawner", proxy_routes=ready + 1,
                        token_scopes=("admin:users", "admin:servers", "read:hub"))
 
     async def hub_servers(self, *, include_stopped: bool = False, stats: bool = True) -> list[ServerRow]:
@@ -410,7 +412,8 @@ class FakeBackend:
             yield CheckStep("DNS xnat.example.org", CheckStatus.PASS, "10.0.0.5")
             yield CheckStep("TCP 10.0.0.5:443", CheckStatus.FAIL, self.faults["xnat"],
                             "Is XNAT running? Check JH_XNAT_URL and the firewall between this node and XNAT.")
-            for name in ("TLS", "HTTP", "service account login", "JupyterHub plugin", "hub URL and token", "path roots"):
+            later = ("TLS", "HTTP", "service account login", "JupyterHub plugin", "hub URL and token", "path roots")
+            for name in later:
                 yield CheckStep(name, CheckStatus.SKIP, "an earlier step failed")
             return
         yield CheckStep("DNS xnat.example.org", CheckStatus.PASS, "10.0.0.5")
@@ -420,7 +423,8 @@ class FakeBackend:
         yield CheckStep("service account login", CheckStatus.PASS, "jupyterhub holds the JupyterHub role")
         yield CheckStep("JupyterHub plugin", CheckStatus.PASS, "/xapi/jupyterhub/preferences -> 200")
         yield CheckStep("hub URL and token", CheckStatus.FAIL,
-                        "XNAT's hub URL http://jupyterhub:8000/jupyterhub answers, but the hub rejects XNAT's token (403)",
+                        "XNAT's hub URL http://jupyterhub:8000/jupyterhub answers, "
+                        "but the hub rejects XNAT's token (403)",
                         "Set the token in XNAT (Administer > Plugin Settings > JupyterHub) to the hub's "
                         "xnat_jupyterhub_xnat_service_token secret.")
         yield CheckStep("path roots", CheckStatus.WARN, "/data/xnat/archive exists; /data/xnat/build is missing",

@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, cast
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult, SystemCommand
-from textual.dom import DOMNode
 from textual.binding import Binding
+from textual.dom import DOMNode
 from textual.events import ScreenResume
 from textual.screen import Screen
 from textual.suggester import SuggestFromList
@@ -173,7 +173,7 @@ class ConsoleScreen(Screen):
         self.chains: list[RefreshChain] = []
 
     @property
-    def console_app(self) -> "XnatConsoleApp":
+    def console_app(self) -> XnatConsoleApp:
         return cast("XnatConsoleApp", self.app)
 
     def compose(self) -> ComposeResult:

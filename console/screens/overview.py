@@ -78,6 +78,7 @@ class OverviewScreen(ConsoleScreen):
         except Exception:
             overview = None  # the health chains say what is down
         self._show_counts(overview)
+        self._show_events(self.console_app.recent_events)  # ages move on even when no event comes
 
     def _show_counts(self, overview: Overview | None) -> None:
         """A part that is down shows "–", not a misleading 0."""

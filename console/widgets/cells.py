@@ -53,7 +53,7 @@ class Cell:
         value = self.text.lower() if self.sort is None else self.sort
         return (self.sort is None and not self.text, value)
 
-    def __lt__(self, other: "Cell") -> bool:
+    def __lt__(self, other: Cell) -> bool:
         try:
             return self._key() < other._key()
         except TypeError:  # mixed types in one column: fall back to the text

@@ -78,7 +78,7 @@ class LogView(ScrollView, can_focus=True):
         buffer = self.buffer
         first_new = buffer.total
         buffer.extend(lines)
-        pairs = list(zip(range(first_new, buffer.total), lines))
+        pairs = list(zip(range(first_new, buffer.total), lines, strict=True))
         if self._filter is not None:
             search_filter = self._filter.search
             pairs = [(n, line) for n, line in pairs if search_filter(line.text)]

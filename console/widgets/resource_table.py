@@ -38,14 +38,14 @@ class ResourceTable(DataTable):
     ]
 
     class SortChanged(Message):
-        def __init__(self, table: "ResourceTable", column: str, reverse: bool) -> None:
+        def __init__(self, table: ResourceTable, column: str, reverse: bool) -> None:
             super().__init__()
             self.table = table
             self.column = column
             self.reverse = reverse
 
     class MarksChanged(Message):
-        def __init__(self, table: "ResourceTable", marked: frozenset[str]) -> None:
+        def __init__(self, table: ResourceTable, marked: frozenset[str]) -> None:
             super().__init__()
             self.table = table
             self.marked = marked
@@ -134,7 +134,7 @@ class ResourceTable(DataTable):
                 if old is None:
                     self.add_row(*cells, key=key)
                 elif old != cells:
-                    for column, before, after in zip(column_keys, old, cells):
+                    for column, before, after in zip(column_keys, old, cells, strict=True):
                         if before != after:
                             self.update_cell(key, column, after, update_width=True)
             self._shown = visible

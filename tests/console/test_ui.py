@@ -113,8 +113,11 @@ async def test_palette_offers_the_screens_and_runs_them(make_app, wait_for):
         assert "Go to Servers" in titles and "Go to Overview" not in titles  # context-sensitive
         await pilot.press("ctrl+p")
         await pilot.press(*"Go to Nodes")
-        await wait_for(pilot, lambda: "Go to Nodes" in str(app.screen.query("CommandList").first().get_option_at_index(0).prompt)
-                       if app.screen.query("CommandList") else False, "the palette to list the command")
+        def first_hit() -> str:
+            lists = app.screen.query("CommandList")
+            return str(lists.first().get_option_at_index(0).prompt) if lists and lists.first().option_count else ""
+
+        await wait_for(pilot, lambda: "Go to Nodes" in first_hit(), "the palette to list the command")
         await pilot.press("enter")
         await wait_for(pilot, lambda: isinstance(app.screen, NodesScreen), "the nodes screen")
 
@@ -491,3 +494,13 @@ async def test_overview_counts_come_from_the_backend_and_say_when_unknown(make_a
         assert stat("running") == "–" and stat("nodes") == "2"  # the engine still answers
         fake.heal("hub")
         await wait_for(pilot, lambda: stat("users") == "7", "back")
+
+
+def test_docs_key_map_matches_the_bindings():
+    from pathlib import Path
+
+    from console.app import key_reference
+
+    doc = (Path(__file__).parents[2] / "docs" / "console.md").read_text()
+    block = doc.split("<!-- key-map:start -->\n", 1)[1].split("\n<!-- key-map:end -->", 1)[0]
+    assert block == key_reference(), "regenerate the key map in docs/console.md from console.app.key_reference()"
