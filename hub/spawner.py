@@ -20,9 +20,10 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-from docker.errors import APIError, NotFound
+from docker.errors import APIError, DockerException, NotFound
 from docker.types import ContainerSpec, DriverConfig, EndpointSpec, Mount, Placement, Resources, TaskTemplate
 from dockerspawner import SwarmSpawner
+from requests.exceptions import RequestException
 from tornado import web
 from traitlets import Bool, Float, List, TraitError, Unicode, default, validate
 
@@ -251,35 +252,52 @@ class XnatSwarmSpawner(SwarmSpawner):
         self._report(5, "Fetching the launch options from XNAT")
         self.launch = await self.fetch_launch()
 
-        if await self.get_object() is not None:
-            # a service left from an earlier spawn (the hub died, or its removal failed): never reuse it,
-            # it was built from an older launch
-            self.log.warning("Removing leftover service %s before spawning", self.service_name)
-            await self.remove_object()
-            self.object_id = ""
-
-        self._report(20, f"Creating the service {self.service_name} from {self.launch_image}")
         try:
+            if await self.get_object() is not None:
+                # a service left from an earlier spawn (the hub died, or its removal failed): never reuse it,
+                # it was built from an older launch
+                self.log.warning("Removing leftover service %s before spawning", self.service_name)
+                await self.remove_object()
+                self.object_id = ""
+            self._report(20, f"Creating the service {self.service_name} from {self.launch_image}")
             service = await self.create_object()
             self.object_id = service[self.object_id_key]
             self.log.info("Created service %s (id %s) from image %s", self.service_name, self.object_id[:7],
                           self.launch_image)
             await self.start_object()
-        except BaseException:
+            return await self.get_ip_and_port()
+        except BaseException as e:
             # failed, or cancelled by start_timeout: leave nothing behind
             await self._discard_service()
+            if isinstance(e, APIError):
+                self.log.error("Docker failed while spawning %s: %s", self._log_name, e)
+                raise SpawnRefused(500, f"Docker failed while starting the notebook: {e.explanation}") from None
+            if isinstance(e, (DockerException, RequestException)):
+                self.log.error("Cannot reach Docker to spawn %s: %s", self._log_name, e)
+                raise SpawnRefused(
+                    503, "The hub cannot reach Docker to start the notebook. Try again later, or tell your administrator."
+                ) from None
             raise
-        return await self.get_ip_and_port()
 
     async def _discard_service(self) -> None:
+        """Remove this spawn's service, if it got as far as existing. By name only when it carries our labels:
+        a same-named service that is not this spawn's is never touched."""
         try:
-            await self.docker("remove_service", self.object_id or self.service_name)
+            service_id = self.object_id
+            if not service_id:
+                service = await self.docker("inspect_service", self.service_name)
+                labels = service.get("Spec", {}).get("Labels") or {}
+                if (labels.get(LABEL_USER), labels.get(LABEL_SERVER)) != (self.user.name, self.name):
+                    return
+                service_id = service["ID"]
+            await self.docker("remove_service", service_id)
             self.log.info("Removed service %s of a failed spawn", self.service_name)
         except NotFound:
             pass
-        except APIError as e:
-            self.log.error("Could not remove service %s of a failed spawn: %s", self.service_name, e.explanation)
-        self.object_id = ""
+        except (DockerException, RequestException) as e:
+            self.log.error("Could not remove service %s of a failed spawn: %s", self.service_name, e)
+        finally:
+            self.object_id = ""
 
     async def remove_object(self) -> None:
         if not self.object_id:

@@ -343,3 +343,19 @@ async def test_progress_tells_the_steps(xnat: Xnat) -> None:
     with pytest.raises(asyncio.TimeoutError):  # nothing more happened
         await asyncio.wait_for(anext(events), 0.2)
     await events.aclose()
+
+
+class SpawnerWithoutDocker(XnatSwarmSpawner):
+    _client = None  # its own cached Docker client, so the broken one never reaches other tests
+
+
+async def test_docker_unreachable_is_a_clear_message(xnat: Xnat) -> None:
+    xnat.standin.set_user_options(USER, SERVER, user_options(USER, SERVER))
+    spawner = make_spawner(USER, SERVER)
+    broken = SpawnerWithoutDocker(user=spawner.user, hub=spawner.hub, orm_spawner=spawner.orm_spawner,
+                                  client_kwargs={"base_url": "unix:///nonexistent/docker.sock"})
+    error = await refusal(broken)
+    assert error.status_code == 503
+    assert error.jupyterhub_message == (
+        "The hub cannot reach Docker to start the notebook. Try again later, or tell your administrator."
+    )
