@@ -127,6 +127,7 @@ class XnatConsoleApp(App[None]):
         }
         self._history: list[str] = []
         self._last_event: datetime | None = None
+        self._events_polled = False
         self._chains: list[RefreshChain] = []
         self.hub_info: HubInfo | None = None
 
@@ -242,14 +243,17 @@ class XnatConsoleApp(App[None]):
             events = self.backend.events(since=self._last_event)
         except Exception:
             return  # the engine's health chain reports it
-        if events:
-            self.call_from_thread(self._events_arrived, events)
+        self.call_from_thread(self._events_arrived, events)
 
     def _events_arrived(self, events: list[DockerEvent]) -> None:
-        first_poll = self._last_event is None
+        first_poll, self._events_polled = not self._events_polled, True
+        if not events:
+            if first_poll:
+                self._last_event = self.clock()  # from now on, ask only for news
+            return
         self._last_event = max(event.time for event in events)
         self.recent_events = (self.recent_events + tuple(events))[-50:]
-        if not first_poll:
+        if not first_poll:  # the first answer is history, not news
             self._chains[0].request()
             screen = self.screen
             if isinstance(screen, ConsoleScreen):

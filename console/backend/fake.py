@@ -156,12 +156,18 @@ class FakeBackend:
 
     def fail(self, part: str, reason: str = "connection refused") -> None:
         self.faults[part] = reason
+        if part == "engine":  # a dead engine breaks every open log stream
+            for streams in self._streams.values():
+                for stream in streams:
+                    stream.close()
 
     def heal(self, part: str) -> None:
         self.faults.pop(part, None)
 
     def add_event(self, type_: str, action: str, actor: str) -> None:
-        self._events.append(DockerEvent(self.now, type_, action, actor))
+        # Each event a second after the last one, as a `since` filter needs strictly newer times.
+        when = max(self.now, max((e.time for e in self._events), default=self.now) + timedelta(seconds=1))
+        self._events.append(DockerEvent(when, type_, action, actor))
 
     def set_server(self, row: ServerRow) -> None:
         self._servers[row.key] = row

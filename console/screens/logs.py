@@ -32,6 +32,15 @@ DEFAULT_TAIL = 1000
 DRAIN_INTERVAL = 0.1  # the UI takes what the stream thread collected this often: natural batching
 
 
+def _close(stream: object) -> None:
+    close = getattr(stream, "close", None)
+    if close is not None:
+        try:
+            close()  # the backend's stream allows close() from another thread
+        except Exception:
+            pass  # already broken: nothing left to release
+
+
 class LogsScreen(ConsoleScreen):
     CRUMB = "logs"
     BINDINGS = [
@@ -94,12 +103,11 @@ class LogsScreen(ConsoleScreen):
 
     def restart_stream(self) -> None:
         self._close_stream()
-        self._generation += 1
         self._incoming.clear()
         self._last_timestamp = None
         if self._retry_timer is not None:
             self._retry_timer.stop()
-        label, delta = SINCE_PRESETS[self.since_index]
+        _, delta = SINCE_PRESETS[self.since_index]
         since = self.console_app.clock() - delta if delta else None
         self.state = "connecting"
         self.update_status()
@@ -108,14 +116,11 @@ class LogsScreen(ConsoleScreen):
             self._drain_timer.resume()
 
     def _close_stream(self) -> None:
+        """End the current stream; a stream still opening sees the new generation and closes itself."""
         with self._stream_lock:
+            self._generation += 1
             stream, self._stream = self._stream, None
-        close = getattr(stream, "close", None)
-        if close is not None:
-            try:
-                close()  # the backend's stream must allow close() from another thread
-            except Exception:
-                pass
+        _close(stream)
 
     @work(thread=True, exclusive=True, group="log-stream", exit_on_error=False)
     def _follow_stream(self, target: str, since: datetime | None, tail: int | None, generation: int) -> None:
@@ -128,7 +133,12 @@ class LogsScreen(ConsoleScreen):
                 service, follow=True, since=since, tail=tail, timestamps=True
             )
             with self._stream_lock:
-                self._stream = stream
+                superseded = generation != self._generation
+                if not superseded:
+                    self._stream = stream
+            if superseded:  # a newer stream started while this one opened: don't leak it
+                _close(stream)
+                return
             self.app.call_from_thread(self._set_state, generation, "streaming")
             for line in stream:
                 if worker.is_cancelled or generation != self._generation:
@@ -160,7 +170,7 @@ class LogsScreen(ConsoleScreen):
 
     def _reconnect(self) -> None:
         resume_from = self._resume_after = self._last_timestamp
-        self._generation += 1
+        self._close_stream()
         self.state = "reconnecting"
         self.update_status()
         self._follow_stream(self.target, resume_from, None if resume_from else self.tail, self._generation)

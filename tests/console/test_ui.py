@@ -440,6 +440,20 @@ async def test_logs_follow_off_counts_new_lines(make_app, fake, wait_for):
         assert view.scroll_y == view.max_scroll_y
 
 
+async def test_logs_reconnect_by_themselves_without_repeating_lines(make_app, fake, wait_for):
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        view = await open_logs(pilot, wait_for)
+        status = app.screen.query_one("#status-line")
+        fake.fail("engine", "Cannot connect to the Docker daemon")
+        await wait_for(pilot, lambda: "✖ Cannot connect to the Docker daemon" in str(status.render()), "the break")
+        fake.heal("engine")
+        await wait_for(pilot, lambda: " · streaming · " in str(status.render()), "the stream back")
+        fake.emit_log("jupyter-alice", "after the restart")
+        await wait_for(pilot, lambda: view.buffer.total == 31, "the new line")
+        assert view.buffer.text(30) == "after the restart"  # and the resent last second was not repeated
+
+
 async def test_logs_memory_is_bounded_and_dropped_lines_are_counted(make_app, fake, wait_for):
     app = make_app(log_max_lines=4096)
     async with app.run_test(size=SIZE) as pilot:
