@@ -1,0 +1,131 @@
+"""A live local stack of its own for the fault, secrets and load runs, which kill the hub and break XNAT: the e2e
+tests' stack (tests/e2e) must not feel that, so this one is the same demo (`scripts/demo.sh up`, reused through
+`tests/e2e/live.py`'s LiveStack) under other names: stack `xjh-flt`, network `xjh-flt-network`, secrets
+`xjh_flt_*`, stand-in `xjh-flt-standin`, free ports, its own state directories. `scripts/demo.sh down` removes
+it all.
+
+`fault_stack_up()` is shared by every user in one process (tests/faults, tests/secrets, bench/bench_faults.py):
+the first caller brings the stack up, the last one to leave takes it down.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: the e2e package's helpers
+from e2e.live import LiveStack, free_port, wait_for  # noqa: E402
+
+from console.backend.stack import StackSettings  # noqa: E402
+
+STACK = "xjh-flt"
+NETWORK = "xjh-flt-network"
+SECRETS_PREFIX = "xjh_flt"
+STANDIN = "xjh-flt-standin"
+HUB_SERVICE = f"{STACK}_jupyterhub"
+# The hub's XNAT timeout in the stack: JH_XNAT_TIMEOUT's default (docker-stack.yml does not pass it on).
+XNAT_TIMEOUT = 10.0
+
+
+@dataclass
+class FaultStack(LiveStack):
+    def secret(self, key: str) -> str:
+        return (self.secrets_dir / f"{SECRETS_PREFIX}_{key}").read_text().strip()
+
+    @property
+    def settings(self) -> StackSettings:
+        return StackSettings(stack_name=STACK, variables={k: v for k, v in self.env.items() if k.startswith("JH_")})
+
+    def fault(self, **fault: object) -> None:
+        """Set a fault on the stand-in's XNAT port (latency, status, garbage, path, times, down)."""
+        self.control("PUT", "/faults", fault)
+
+    def clear_faults(self) -> None:
+        self.control("DELETE", "/faults")
+
+    def hub_container(self) -> str:
+        return subprocess.run(
+            ["docker", "ps", "-q", "--filter", f"label=com.docker.swarm.service.name={HUB_SERVICE}"],
+            capture_output=True, text=True, check=True,
+        ).stdout.strip()
+
+    def hub_healthy(self) -> bool:
+        try:
+            return httpx.get(f"{self.hub_url}/hub/health", timeout=2).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def hub_logs(self) -> str:
+        return service_logs(HUB_SERVICE)
+
+
+def service_logs(service: str) -> str:
+    """`docker service logs` of every task, stdout and stderr (where JupyterHub logs) together."""
+    return subprocess.run(["docker", "service", "logs", "--raw", service], stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, text=True, timeout=60).stdout
+
+
+def _engine_answers() -> bool:
+    return shutil.which("docker") is not None and subprocess.run(["docker", "info"], capture_output=True).returncode == 0
+
+
+_shared: FaultStack | None = None
+_users = 0
+
+
+@contextmanager
+def fault_stack_up() -> Iterator[FaultStack]:
+    """The fault stack, up for as long as the outermost `with` lasts. Raises RuntimeError if it cannot come up."""
+    global _shared, _users
+    if _shared is None:
+        _shared = _bring_up()
+    _users += 1
+    try:
+        yield _shared
+    finally:
+        _users -= 1
+        if _users == 0:
+            stack, _shared = _shared, None
+            stack.demo("down")
+            shutil.rmtree(stack.work_dir, ignore_errors=True)
+
+
+def _bring_up() -> FaultStack:
+    if not _engine_answers():
+        raise RuntimeError("no Docker engine answers: run the tests with scripts/test.sh, which starts one")
+    work_dir = Path(tempfile.mkdtemp(prefix="xjh-flt-", dir="/var/tmp"))
+    allowed_root = work_dir / "xnat-data"
+    allowed_root.mkdir()
+    hub_port, standin_port, control_port = free_port(), free_port(), free_port()
+    env = {
+        **os.environ,
+        "JH_STACK_NAME": STACK,
+        "JH_NETWORK": NETWORK,
+        "JH_SECRETS_PREFIX": SECRETS_PREFIX,
+        "JH_PORT": str(hub_port),
+        "XJH_STANDIN_NAME": STANDIN,
+        "XJH_STANDIN_PORT": str(standin_port),
+        "XJH_STANDIN_CONTROL_PORT": str(control_port),
+        "XDG_STATE_HOME": str(work_dir / "state"),
+        "XDG_CONFIG_HOME": str(work_dir / "config"),
+        "JH_MOUNT_ALLOWED_PREFIXES": str(allowed_root),
+        "XJH_NO_CONSOLE": "1",
+        "XJH_SKIP_BOOTSTRAP": "1",
+    }
+    stack = FaultStack(env, hub_port, standin_port, control_port, work_dir, allowed_root, work_dir / "demo.log")
+    stack.demo("down")  # a killed run may have left its stack behind under the same names
+    result = stack.demo("up")
+    if result.returncode != 0:
+        stack.demo("down")
+        shutil.rmtree(work_dir, ignore_errors=True)
+        raise RuntimeError(f"scripts/demo.sh up failed (exit {result.returncode}):\n{result.stdout[-3000:]}")
+    return stack
