@@ -415,7 +415,9 @@ class DockerAccess:
         filters = {"type": ["service", "node", "container", "network", "secret", "config"]}
 
         def read(api):
-            stream = api.events(since=int(since.timestamp()), until=int(until.timestamp()) + 1, decode=True, filters=filters)
+            # A fractional `until` (the engine takes seconds.nanoseconds): a whole second in the future would
+            # make the engine hold the answer until then.
+            stream = api.events(since=f"{since.timestamp():.6f}", until=f"{until.timestamp():.6f}", decode=True, filters=filters)
             try:
                 return list(stream)
             finally:

@@ -11,6 +11,7 @@ hub silently truncates at `api_page_max_limit`. The next page is asked of *our* 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import ssl
 from collections.abc import AsyncIterator
@@ -248,21 +249,29 @@ class HubClient:
             missing_scopes=tuple(missing_scopes(scopes)),
         )
 
+    async def _page(self, path: str, params: dict[str, Any]) -> tuple[list | dict, dict]:
+        data = await self._json("GET", path, params=params, headers={"Accept": PAGINATION})
+        if not isinstance(data, dict) or "items" not in data:
+            raise HubError(f"hub answered /{path} without pagination; is it older than JupyterHub 2?")
+        return data["items"], data.get("_pagination") or {}
+
     async def _paged(self, path: str, params: dict[str, Any] | None = None) -> AsyncIterator[tuple[Any, int]]:
-        """Each page's items and the total, following `_pagination.next` on our own URL."""
+        """Each page's items and the total. After the first page the total is known, so the remaining pages
+        are asked for at once, on our own URL (the offsets from `_pagination`, never its `next.url`)."""
         params = dict(params or {})
         params.setdefault("offset", 0)
         params.setdefault("limit", 200)
-        while True:
-            data = await self._json("GET", path, params=params, headers={"Accept": PAGINATION})
-            if not isinstance(data, dict) or "items" not in data:
-                raise HubError(f"hub answered /{path} without pagination; is it older than JupyterHub 2?")
-            pagination = data.get("_pagination") or {}
-            yield data["items"], int(pagination.get("total") or 0)
-            nxt = pagination.get("next")
-            if not nxt:
-                return
-            params["offset"], params["limit"] = int(nxt["offset"]), int(nxt["limit"])
+        items, pagination = await self._page(path, params)
+        total = int(pagination.get("total") or 0)
+        yield items, total
+        nxt = pagination.get("next")
+        if not nxt:
+            return
+        limit = int(nxt["limit"]) or 1
+        offsets = range(int(nxt["offset"]), total, limit)
+        pages = await asyncio.gather(*(self._page(path, {**params, "offset": o, "limit": limit}) for o in offsets))
+        for items, _pagination in pages:
+            yield items, total
 
     async def users(self, *, state: str | None = None, include_stopped_servers: bool = False) -> list[dict]:
         """Every user model [list:users], all pages. `state`: active | ready | inactive."""
@@ -309,6 +318,12 @@ class HubClient:
         """One server's row, or None when it does not exist (or is stopped and not kept)."""
         model = (await self.user(user)).get("servers", {}).get(server)
         return server_row(user, server, model) if model else None
+
+    async def proxy_route_count(self) -> int:
+        """How many routes the proxy has [proxy], without fetching them all."""
+        async for _items, total in self._paged("proxy", {"limit": 1}):
+            return total
+        return 0
 
     async def proxy_routes(self) -> dict[str, dict]:
         """The proxy's routing table [proxy], all pages."""

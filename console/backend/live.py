@@ -34,6 +34,7 @@ from console.backend.models import (
     ContainerStats,
     DockerEvent,
     Health,
+    HubIdentity,
     HubInfo,
     LogLine,
     NodeInfo,
@@ -47,6 +48,8 @@ from console.config import ConsoleConfig
 
 READ_ONLY = "refused: the console is read-only"
 STOP_WAIT = 60.0
+INFO_TTL = 60.0
+STATS_BATCH = 48  # containers sampled per hub_servers() call; the rest show their previous sample
 POLL = 0.25
 FAILED_TASK_STATES = {"failed", "rejected"}
 
@@ -117,7 +120,9 @@ class LiveBackend:
         self._hub = hub
         self.audit = audit or AuditLog(config.audit_log, secrets=config.secrets())
         self._stats_pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="xjc-stats")
-        self._last_task: dict[str, TaskInfo] = {}
+        self._static: tuple[float, dict, HubIdentity] | None = None
+        self._stats_cache: dict[str, ContainerStats] = {}
+        self._stats_age: dict[str, float] = {}
 
     @property
     def hub(self) -> HubClient:
@@ -243,11 +248,24 @@ class LiveBackend:
 
     # -- Hub ---------------------------------------------------------------------------------
 
+    async def _hub_static(self) -> tuple[dict | BaseException, HubIdentity | BaseException]:
+        """/info and the token's scopes change only with a hub upgrade or a new token: asked again every
+        INFO_TTL seconds, or at once after the hub refused us."""
+        now = time.monotonic()
+        if self._static is None or now - self._static[0] > INFO_TTL:
+            info, me = await asyncio.gather(self.hub.info(), self.hub.whoami(), return_exceptions=True)
+            if isinstance(info, BaseException) or isinstance(me, BaseException):
+                return info, me  # not cached: ask again next time
+            self._static = (now, info, me)
+        return self._static[1], self._static[2]
+
     async def hub_info(self) -> HubInfo:
         hub = self.hub
-        healthy, info, me = await asyncio.gather(hub.health(), hub.info(), hub.whoami(), return_exceptions=True)
+        healthy, static = await asyncio.gather(hub.health(), self._hub_static(), return_exceptions=True)
         if isinstance(healthy, BaseException):
+            self._static = None
             raise healthy
+        info, me = static if not isinstance(static, BaseException) else (static, static)
         version = ""
         authenticator = spawner = ""
         if isinstance(info, dict):
@@ -261,14 +279,14 @@ class LiveBackend:
                 version = "?"
         scopes: tuple[str, ...] = ()
         missing: tuple[str, ...] = ()
-        if not isinstance(me, BaseException):
+        if isinstance(me, HubIdentity):
             scopes, missing = me.scopes, me.missing_scopes
         elif isinstance(me, HubError) and me.status in (401, 403):
             missing = ("the token is not accepted",)
         routes = None
         if scopes and not missing_scopes(scopes, OPTIONAL_SCOPES):
             try:
-                routes = len(await hub.proxy_routes())
+                routes = await hub.proxy_route_count()
             except HubError:
                 routes = None
         health = Health.OK if healthy else Health.DEGRADED
@@ -302,24 +320,27 @@ class LiveBackend:
         return services, tasks
 
     async def _with_stats(self, rows: list[ServerRow], tasks: list[TaskInfo]) -> list[ServerRow]:
+        """Stats for every running container, sampling at most STATS_BATCH of them per call (never-sampled and
+        oldest first) and reusing the last sample for the rest, so a refresh costs the same with 500 servers."""
         running = {t.service_id: t for t in tasks if t.state == "running" and t.desired_state == "running"}
+        wanted = {running[row.service_id].container_id: running[row.service_id] for row in rows if row.service_id in running}
+        due = sorted(wanted, key=lambda c: self._stats_age.get(c, 0.0))[:STATS_BATCH]
         loop = asyncio.get_running_loop()
-        jobs = {
-            row.key: loop.run_in_executor(self._stats_pool, self.docker.container_stats, running[row.service_id])
-            for row in rows
-            if row.service_id in running
-        }
-        if not jobs:
-            return rows
-        results = dict(zip(jobs, await asyncio.gather(*jobs.values(), return_exceptions=True)))
+        jobs = [loop.run_in_executor(self._stats_pool, self.docker.container_stats, wanted[c]) for c in due]
+        now = time.monotonic()
+        for container, value in zip(due, await asyncio.gather(*jobs, return_exceptions=True)):
+            if isinstance(value, BaseException):
+                value = ContainerStats(unavailable_reason=f"n/a: {value}")
+            self._stats_cache[container] = value
+            self._stats_age[container] = now
+        for gone in set(self._stats_cache) - set(wanted):
+            self._stats_cache.pop(gone, None)
+            self._stats_age.pop(gone, None)
         out = []
         for row in rows:
-            value = results.get(row.key)
-            if isinstance(value, ContainerStats):
-                row = replace(row, stats=value)
-            elif isinstance(value, BaseException):
-                row = replace(row, stats=ContainerStats(unavailable_reason=f"n/a: {value}"))
-            out.append(row)
+            task = running.get(row.service_id)
+            stats = self._stats_cache.get(task.container_id) if task else None
+            out.append(replace(row, stats=stats) if stats is not None else row)
         return out
 
     async def overview(self) -> Overview:

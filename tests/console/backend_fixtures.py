@@ -40,7 +40,20 @@ HUB_CONFIG = textwrap.dedent(
             if self.user_options.get("fail"):
                 await asyncio.sleep(0.5)
                 raise RuntimeError("told to fail by user_options")
+            if self.user_options.get("shared_port"):
+                # bench/bench_refresh.py: hundreds of servers share one real http.server, so no process each.
+                return ("127.0.0.1", int(self.user_options["shared_port"]))
             return await super().start()
+
+        async def poll(self):
+            if self.user_options.get("shared_port"):
+                return None
+            return await super().poll()
+
+        async def stop(self, now=False):
+            if self.user_options.get("shared_port"):
+                return
+            return await super().stop(now=now)
 
         def get_args(self):
             return [str(self.port), "--bind", "127.0.0.1"]
