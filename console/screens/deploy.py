@@ -6,7 +6,7 @@ from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.widgets import Log, Static
+from textual.widgets import RichLog, Static
 
 from console.backend.models import ActionResult
 from console.screens.base import ConsoleScreen
@@ -23,10 +23,11 @@ class DeployScreen(ConsoleScreen):
     def __init__(self) -> None:
         super().__init__()
         self.busy = False
+        self.lines: list[str] = []  # what the log shows, for tests and for the record
 
     def compose_body(self) -> ComposeResult:
         yield Static(id="deploy-intro")
-        yield Log(id="deploy-log", auto_scroll=True)
+        yield RichLog(id="deploy-log", wrap=True, markup=False, auto_scroll=True)
         yield Static("", id="status-line")
 
     def on_mount(self) -> None:
@@ -42,13 +43,14 @@ class DeployScreen(ConsoleScreen):
             intro.append("\nRead-only: deploy and stop are refused.", style="bold yellow")
         self.query_one("#deploy-intro", Static).update(intro)
         self._set_status("idle")
-        self.query_one(Log).focus()
+        self.query_one(RichLog).focus()
 
     def _set_status(self, text: str, style: str = "") -> None:
         self.query_one("#status-line", Static).update(Text(text, style=style))
 
     def _write(self, line: str) -> None:
-        self.query_one(Log).write_line(line)
+        self.lines.append(line)
+        self.query_one(RichLog).write(Text(line))
 
     def action_deploy(self) -> None:
         app = self.console_app

@@ -8,7 +8,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Button, DataTable, Input, Label, Log, Static
+from textual.widgets import Button, DataTable, Input, Label, RichLog, Static
 
 from console.backend.models import ActionResult
 
@@ -32,8 +32,8 @@ class ConfirmScreen(ModalScreen[bool]):
             yield Label(self.title_text, id="dialog-title")
             yield Static(self.body, id="dialog-body", markup=False)
             with Horizontal(id="dialog-buttons"):
-                yield Button(f"{self.confirm_label} [y]", variant="error", id="yes")
-                yield Button("Cancel [n]", variant="primary", id="no")
+                yield Button(Text(f"{self.confirm_label} (y)"), variant="error", id="yes")
+                yield Button(Text("Cancel (n)"), variant="primary", id="no")
 
     def on_mount(self) -> None:
         self.query_one("#no", Button).focus()
@@ -122,18 +122,20 @@ class ProgressScreen(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog", classes="progress"):
             yield Label(self.title_text, id="dialog-title")
-            yield Log(id="progress-log", auto_scroll=True)
+            yield RichLog(id="progress-log", wrap=True, markup=False, auto_scroll=True)
             yield Static("running…", id="progress-status")
 
     def on_mount(self) -> None:
-        self.query_one(Log).write_lines(self.lines)
+        log = self.query_one(RichLog)
+        for line in self.lines:
+            log.write(Text(line))
         if self.result is not None:
             self._show_result()
 
     def add_line(self, line: str) -> None:
         self.lines.append(line)
         if self.is_mounted:
-            self.query_one(Log).write_line(line)
+            self.query_one(RichLog).write(Text(line))
 
     def finish(self, result: ActionResult) -> None:
         self.finished = True

@@ -151,7 +151,9 @@ class LogsScreen(ConsoleScreen):
 
     def _resolved(self, generation: int, service: str) -> None:
         if generation == self._generation:
-            self.service = service
+            view = self.query_one(LogView)
+            self.service = view.service = service
+            view.refresh()
             self.update_status()
 
     def _set_state(self, generation: int, state: str) -> None:

@@ -27,12 +27,16 @@ from console.backend.models import LogLine
 TIMESTAMP_WIDTH = 20  # "2026-11-27T12:00:00Z"
 
 
-def prefix_of(line: LogLine, timestamps: bool) -> str:
-    """What precedes the message on screen: the timestamp (if shown) and the task that wrote the line."""
+def prefix_of(line: LogLine, timestamps: bool, service: str = "") -> str:
+    """What precedes the message on screen: the timestamp (if shown) and the task that wrote the line, without
+    the service's name (every line has it): `jupyter-alice.1.k8k7gimf@node1` shows as `1.k8k7gimf@node1`."""
+    task = line.task
+    if service and task.startswith(service + "."):
+        task = task[len(service) + 1 :]
     if not timestamps:
-        return f"{line.task} | "
+        return f"{task} | "
     stamp = line.timestamp.strftime("%Y-%m-%dT%H:%M:%SZ") if line.timestamp else ""
-    return f"{stamp:<{TIMESTAMP_WIDTH}} {line.task} | "
+    return f"{stamp:<{TIMESTAMP_WIDTH}} {task} | "
 
 
 class LogView(ScrollView, can_focus=True):
@@ -61,6 +65,7 @@ class LogView(ScrollView, can_focus=True):
     def __init__(self, max_lines: int = 1_000_000, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.buffer = LogBuffer(max_lines=max_lines)
+        self.service = ""  # stripped from task ids on screen
         self.search_text = ""
         self.filter_text = ""
         self._search: re.Pattern[str] | None = None
@@ -132,7 +137,7 @@ class LogView(ScrollView, can_focus=True):
 
     def shown_text(self, number: int) -> str:
         line = self.buffer.line(number)
-        return prefix_of(line, self.timestamps) + line.text
+        return prefix_of(line, self.timestamps, self.service) + line.text
 
     # -- display rows ---------------------------------------------------------------------------
     def _wrap_width(self) -> int:
@@ -294,7 +299,7 @@ class LogView(ScrollView, can_focus=True):
 
     def _styled(self, number: int) -> Text:
         line = self.buffer.line(number)
-        prefix = prefix_of(line, self.timestamps)
+        prefix = prefix_of(line, self.timestamps, self.service)
         text = Text(prefix + line.text, no_wrap=True, end="")
         task_start = 0
         if self.timestamps:

@@ -277,7 +277,7 @@ async def test_restart_follows_progress_live(make_app, fake, wait_for):
         assert isinstance(app.screen, ProgressScreen)
         progress = app.screen
         await wait_for(pilot, lambda: progress.finished, "the restart to finish")
-        lines = progress.query_one("#progress-log").lines
+        lines = progress.lines
         assert lines[0] == "stopping carol"
         assert "starting with the same user_options (xnat:projectData P003)" in lines
         assert lines[-1] == "Server ready at /jupyterhub/user/carol"
@@ -315,7 +315,7 @@ async def test_stop_stack_needs_the_name_typed_and_reports_what_was_removed(make
         await pilot.press(*"-jupyterhub", "enter")
         assert isinstance(app.screen, DeployScreen)
         await wait_for(pilot, lambda: fake.actions and fake.actions[-1].action == "stop", "the stop")
-        log = app.screen.query_one("#deploy-log")
+        log = app.screen
         await wait_for(pilot, lambda: any("stopped:" in line for line in log.lines), "the report")
         assert "removed service xnat-jupyterhub_jupyterhub" in log.lines
         assert "removed network jupyterhub-network" in log.lines
@@ -327,7 +327,7 @@ async def test_deploy_streams_its_checks(make_app, fake, wait_for):
         await pilot.press("7", "D")
         assert isinstance(app.screen, ConfirmScreen)
         await pilot.press("y")
-        log = app.screen.query_one("#deploy-log")
+        log = app.screen
         await wait_for(pilot, lambda: any("converged" in line for line in log.lines), "convergence")
         assert "docker stack deploy -c docker-stack.yml xnat-jupyterhub" in log.lines
         assert fake.actions[-1].action == "deploy"
@@ -473,7 +473,7 @@ async def test_logs_toggles_since_tail_and_save(make_app, fake, wait_for, tmp_pa
         view = await open_logs(pilot, wait_for)
         assert view.timestamps and view.shown_text(view.buffer.first).startswith("2026-11-27T11:30:00Z")
         await pilot.press("t")
-        assert view.shown_text(view.buffer.first).startswith("jupyter-alice.1.abc123@manager-1 | ")
+        assert view.shown_text(view.buffer.first).startswith("1.abc123@manager-1 | ")
         await pilot.press("w")
         assert view.wrap
         await pilot.press("S")  # since: all -> 1m
@@ -488,8 +488,8 @@ async def test_logs_toggles_since_tail_and_save(make_app, fake, wait_for, tmp_pa
         saved = tmp_path / "jupyter-alice-20261127T120000.log"
         await wait_for(pilot, saved.exists, "the saved file")
         assert saved.read_text().splitlines() == [
-            "jupyter-alice.1.abc123@manager-1 | [I 11:58:00] request 28 GET /user/alice/api/status 200",
-            "jupyter-alice.1.abc123@manager-1 | [I 11:59:00] request 29 GET /user/alice/api/status 200",
+            "1.abc123@manager-1 | [I 11:58:00] request 28 GET /user/alice/api/status 200",
+            "1.abc123@manager-1 | [I 11:59:00] request 29 GET /user/alice/api/status 200",
         ]
 
 

@@ -114,8 +114,7 @@ def test_deploy_after_a_deploy(snap_compare):
     async def run_before(pilot) -> None:
         await settle(pilot, lambda: health_known(pilot), "health")
         await pilot.press("7", "D", "y")
-        log = pilot.app.screen.query_one("#deploy-log")
-        await settle(pilot, lambda: len(log.lines) == 7, "the deploy's lines")
+        await settle(pilot, lambda: len(pilot.app.screen.lines) == 7, "the deploy's lines")
         await settle(pilot, lambda: not pilot.app.screen.busy, "the deploy's end")
 
     assert snap_compare(snapshot_app(), terminal_size=SIZE, run_before=run_before)
