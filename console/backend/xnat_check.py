@@ -381,6 +381,7 @@ def check_in_hub_network(docker_access, hub_service: str, *, timeout: float = 60
             secrets=[docker.types.SecretReference(s["SecretID"], s["SecretName"], s["File"]["Name"]) for s in container.get("Secrets") or []],
             networks=[docker.types.NetworkAttachmentConfig(n["Target"]) for n in template.get("Networks") or []],
             restart_policy=docker.types.RestartPolicy(condition="none"),
+            healthcheck=docker.types.Healthcheck(test=["NONE"]),  # the image's own checks the hub's port
             constraints=list((template.get("Placement") or {}).get("Constraints") or []),
             labels={"org.xnat.jupyterhub.console": "xnat-check"},
         )

@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from backend_fixtures import local_hub, xnat_standin_thread  # noqa: F401 (fixtures)
+from backend_fixtures import docker_client, local_hub, xnat_standin_thread  # noqa: F401 (fixtures)
 from console.backend.models import CheckStatus
 from console.backend.xnat_check import XnatCheckSettings, check
 
@@ -186,3 +186,84 @@ def test_script_prints_json_steps_from_the_hubs_variables(xnat_standin_thread):
     # The hub URL in the stand-in's defaults (172.17.0.1) does not answer here: a failed step, exit code 1.
     assert out.returncode == 1
 
+
+
+# -- from inside the hub's network ----------------------------------------------------------------
+
+HUB_IMAGE = "xnat-jupyterhub/hub:dev"
+
+
+@pytest.mark.docker
+def test_check_runs_inside_the_hub_network_with_the_hubs_settings(docker_client):
+    """A stand-in XNAT and a hub look-alike (the hub image, its env and password secret) on an overlay network
+    of our own; the check runs in a one-off clone of the hub service and reaches XNAT by its service name."""
+    import secrets as secrets_module
+
+    import docker.errors
+    import docker.types
+
+    from backend_fixtures import TEST_PREFIX, wait_for
+    from console.backend.docker import DockerAccess
+    from console.backend.xnat_check import check_in_hub_network
+
+    try:
+        docker_client.images.get(HUB_IMAGE)
+    except docker.errors.ImageNotFound:
+        pytest.skip(f"{HUB_IMAGE} is not built (scripts/build-images.sh builds it)")
+    password = secrets_module.token_urlsafe(12)
+    made = []
+    network = docker_client.networks.create(TEST_PREFIX + "net", driver="overlay", attachable=True)
+    secret = docker_client.secrets.create(name=TEST_PREFIX + "xnat-pw", data=password.encode())
+    secret_ref = docker.types.SecretReference(secret.id, secret.name)
+    try:
+        common = dict(networks=[network.id], secrets=[secret_ref], labels={"xjc-test": "1"},
+                      container_labels={"xjc-test": "1"}, endpoint_spec=docker.types.EndpointSpec(mode="dnsrr"),
+                      healthcheck=docker.types.Healthcheck(test=["NONE"]))  # the image's checks the hub's port
+        pw_file = f"/run/secrets/{secret.name}"
+        made.append(docker_client.services.create(
+            HUB_IMAGE, name=TEST_PREFIX + "standin",
+            command=["python", "-m", "hub.standin", "--host", "0.0.0.0", "--port", "8080", "--seed-demo"],
+            env=[f"JH_XNAT_PASSWORD_FILE={pw_file}"], **common,
+        ))
+        hub_like = docker_client.services.create(
+            HUB_IMAGE, name=TEST_PREFIX + "hublike", command=["python", "-c", "import time; time.sleep(600)"],
+            env=[f"JH_XNAT_URL=http://{TEST_PREFIX}standin:8080", "JH_XNAT_USERNAME=jupyterhub",
+                 f"JH_XNAT_PASSWORD_FILE={pw_file}"], **common,
+        )
+        made.append(hub_like)
+        access = DockerAccess(timeout=30)
+        for service in made:
+            wait_for(lambda s=service: any(t.state == "running" for t in access.tasks(s.name)), 90, f"{service.name} to run")
+        # The stand-in answers once its process is up; the check itself reports TCP failure until then.
+        def checked():
+            steps = {s.name: s for s in check_in_hub_network(access, hub_like.name, timeout=90)}
+            return steps if steps["TCP"].status == CheckStatus.PASS else None
+
+        steps = wait_for(checked, 120, "the in-network check to reach the stand-in", interval=1)
+        assert steps["DNS"].status == CheckStatus.PASS and TEST_PREFIX + "standin" in steps["DNS"].reason
+        assert steps["service account"].status == CheckStatus.PASS  # the password came from the cloned secret
+        assert steps["JupyterHub plugin"].status == CheckStatus.PASS
+        assert steps["archive root"].status == CheckStatus.SKIP  # paths are checked on the node, not in there
+        # The one-off service is gone, and never held the password in its spec.
+        assert not [s for s in docker_client.services.list() if s.name.startswith("xjc-xnat-check-")]
+        assert password not in json.dumps(hub_like.attrs)
+    finally:
+        for service in made:
+            try:
+                service.remove()
+            except docker.errors.APIError:
+                pass
+        wait_for(lambda: not docker_client.containers.list(all=True, filters={"label": "xjc-test=1"}), 60,
+                 "the test containers to go")
+
+        def removed(thing):
+            try:
+                thing.remove()
+                return True
+            except docker.errors.NotFound:
+                return True
+            except docker.errors.APIError:
+                return False  # still in use for a moment
+
+        wait_for(lambda: removed(secret), 30, "the secret to be removable")
+        wait_for(lambda: removed(network), 30, "the network to be removable")
