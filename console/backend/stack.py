@@ -46,6 +46,7 @@ USER_LABEL = "org.xnat.jupyterhub.user"
 NOTEBOOK_PREFIX = "jupyter-"
 STACK_LABEL = "com.docker.stack.namespace"
 POLL = 0.2
+UP_STATES = ("starting", "running")
 REPO_STACK_FILE = Path(__file__).resolve().parents[2] / "docker-stack.yml"
 
 
@@ -368,7 +369,10 @@ def _unconverged(client: docker.DockerClient, stack: str) -> list[str]:
     pending = []
     for service in _stack_services(client, stack):
         replicas = (service.attrs["Spec"].get("Mode", {}).get("Replicated") or {}).get("Replicas", 1)
-        running = sum(1 for t in service.tasks(filters={"desired-state": "running"}) if t["Status"]["State"] == "running")
+        # "starting": the container runs and its HEALTHCHECK has not passed yet; /hub/health is polled after this
+        running = sum(
+            1 for t in service.tasks(filters={"desired-state": "running"}) if t["Status"]["State"] in UP_STATES
+        )
         if running < replicas:
             pending.append(f"{service.name} {running}/{replicas}")
     return pending
@@ -459,7 +463,7 @@ def stop(
         try:
             service.remove()
             removed.append(f"service {service.name}")
-            say(f"removed notebook service {service.name}")
+            say(f"removed notebook service {service.name} (the hub did not)")
         except docker.errors.NotFound:
             pass  # the hub removed it meanwhile
         except docker.errors.APIError as e:
