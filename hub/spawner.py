@@ -21,7 +21,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from docker.errors import APIError, DockerException, NotFound
-from docker.types import ContainerSpec, DriverConfig, EndpointSpec, Mount, Placement, Resources, TaskTemplate
+from docker.types import ContainerSpec, EndpointSpec, Mount, Placement, Resources, TaskTemplate
 from dockerspawner import SwarmSpawner
 from requests.exceptions import RequestException
 from tornado import web
@@ -275,7 +275,8 @@ class XnatSwarmSpawner(SwarmSpawner):
             if isinstance(e, (DockerException, RequestException)):
                 self.log.error("Cannot reach Docker to spawn %s: %s", self._log_name, e)
                 raise SpawnRefused(
-                    503, "The hub cannot reach Docker to start the notebook. Try again later, or tell your administrator."
+                    503,
+                    "The hub cannot reach Docker to start the notebook. Try again later, or tell your administrator.",
                 ) from None
             raise
 

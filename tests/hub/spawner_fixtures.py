@@ -170,3 +170,13 @@ def spawner_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
     for name in SPAWNER_VARIABLES:
         monkeypatch.delenv(name, raising=False)
     return monkeypatch
+
+
+def light_options(user: str, server: str, **fields: Any) -> dict[str, Any]:
+    """XNAT's options without the stand-in's default 2 CPU / 2G reservations, which would keep a task from being
+    placed on this shared 2-core machine whenever anything else runs."""
+    from hub.standin.options import user_options
+
+    for key in ("cpu_limit", "cpu_reservation", "mem_limit", "mem_reservation"):
+        fields.setdefault(key, None)
+    return user_options(user, server, **fields)

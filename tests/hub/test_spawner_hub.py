@@ -21,9 +21,18 @@ from typing import Any
 
 import httpx
 import pytest
-from spawner_fixtures import PREFIX, docker_api, host_dirs, services_of, swarm_network, tiny_image, wait_for  # noqa: F401
+from spawner_fixtures import (  # noqa: F401  (fixtures)
+    PREFIX,
+    docker_api,
+    host_dirs,
+    light_options,
+    services_of,
+    swarm_network,
+    tiny_image,
+    wait_for,
+)
 
-from hub.standin.options import mount, start_request_body, user_options
+from hub.standin.options import mount, start_request_body
 from hub.standin.plugin import HubError, XnatPlugin
 from hub.standin.server import SERVICE_ROLE, XnatStandin
 
@@ -162,7 +171,7 @@ async def test_missing_options_reach_the_user_cleanly(real_hub: RealHub) -> None
 
 async def test_refused_mount_reaches_the_user_cleanly(real_hub: RealHub) -> None:
     user = a_user()
-    real_hub.standin.set_user_options(user, SERVER, user_options(user, SERVER, mounts=[mount("/etc", "/x")]))
+    real_hub.standin.set_user_options(user, SERVER, light_options(user, SERVER, mounts=[mount("/etc", "/x")]))
     error, events = await start_failing(real_hub, user)
     assert error.status == 400
     assert events[-1]["failed"] is True
@@ -177,7 +186,7 @@ async def test_rejected_task_reaches_the_user_fast(real_hub: RealHub, tiny_image
                                                    host_dirs: Path) -> None:
     user = a_user()
     missing = host_dirs / "gone"
-    real_hub.standin.set_user_options(user, SERVER, user_options(
+    real_hub.standin.set_user_options(user, SERVER, light_options(
         user, SERVER, image=tiny_image, command="/bin/sleep 600", mounts=[mount(str(missing), "/data")]
     ))
     started = time.monotonic()
@@ -196,7 +205,7 @@ async def test_start_body_comes_back_unchanged_in_the_server_model(real_hub: Rea
     """The service runs (`sleep`, not a notebook), so the server stays pending while the hub waits for it to
     answer: long enough to read the model XNAT reads, then XNAT stops it."""
     user = a_user()
-    real_hub.standin.set_user_options(user, SERVER, user_options(user, SERVER, image=tiny_image,
+    real_hub.standin.set_user_options(user, SERVER, light_options(user, SERVER, image=tiny_image,
                                                                  command="/bin/sleep 600"))
     body = {**start_request_body(event_tracking_id=SERVER), "image": "attacker/rootkit"}
     async with real_hub.plugin() as xnat:

@@ -20,6 +20,7 @@ from spawner_fixtures import (  # noqa: F401  (fixtures)
     cleanup_services,
     docker_api,
     host_dirs,
+    light_options,
     make_spawner,
     services_of,
     spawner_env,
@@ -30,7 +31,7 @@ from spawner_fixtures import (  # noqa: F401  (fixtures)
 )
 
 from hub.spawner import LABEL_SERVER, LABEL_USER, SpawnRefused, XnatSwarmSpawner
-from hub.standin.options import mount, start_request_body, user_options
+from hub.standin.options import mount, start_request_body
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(120)]
 
@@ -84,7 +85,7 @@ async def test_xnat_options_become_the_running_service(
     workspace.mkdir(parents=True)
     archive.mkdir(parents=True)
     volume = f"{PREFIX}-vol-{secrets.token_hex(3)}"
-    xnat.standin.set_user_options(user, SERVER, user_options(
+    xnat.standin.set_user_options(user, SERVER, light_options(
         user, SERVER,
         image=tiny_image,
         command='/bin/sleep "600"',
@@ -95,7 +96,9 @@ async def test_xnat_options_become_the_running_service(
             mount(str(archive), "/data/projects/PRJ1", read_only=True),
             mount(volume, "/opt/models", read_only=True, type="volume"),
         ],
-        cpu_limit=0.5, cpu_reservation=0.1, mem_limit="64M", mem_reservation="32M",
+        # limits only: reservations make placement depend on what else runs on this shared machine
+        # (they are checked on a service that is never placed, below)
+        cpu_limit=0.5, cpu_reservation=None, mem_limit="64M", mem_reservation=None,
         constraints=["node.role==manager", f"node.labels.{PREFIX}-absent!=yes"],
     ))
     spawner = spawner_for(user, swarm_network, cleanup_services, mount_allowed_prefixes=[str(host_dirs)])
@@ -129,10 +132,7 @@ async def test_xnat_options_become_the_running_service(
                                                  "Target": "/data/projects/PRJ1", "ReadOnly": True}
         assert mounts["/opt/models"] == {"Type": "volume", "Source": volume, "Target": "/opt/models",
                                          "ReadOnly": True}
-        assert task["Resources"] == {
-            "Limits": {"NanoCPUs": 500_000_000, "MemoryBytes": 64 * 1024**2},
-            "Reservations": {"NanoCPUs": 100_000_000, "MemoryBytes": 32 * 1024**2},
-        }
+        assert task["Resources"] == {"Limits": {"NanoCPUs": 500_000_000, "MemoryBytes": 64 * 1024**2}}
         assert task["Placement"]["Constraints"] == ["node.role==manager", f"node.labels.{PREFIX}-absent!=yes"]
         network_id = docker_api.inspect_network(swarm_network)["Id"]
         assert [n["Target"] for n in task["Networks"]] == [network_id]
@@ -158,14 +158,14 @@ async def test_respawn_of_the_same_server_starts_from_scratch(
 ) -> None:
     user = a_user()
     spawner = spawner_for(user, swarm_network, cleanup_services, mount_allowed_prefixes=[str(host_dirs)])
-    xnat.standin.set_user_options(user, SERVER, user_options(
+    xnat.standin.set_user_options(user, SERVER, light_options(
         user, SERVER, image=tiny_image, command="/bin/sleep 600", env={"FIRST": "1"}, labels={"first": "1"},
         mounts=[mount(str(host_dirs), "/first", read_only=True)], constraints=["node.role==manager"],
     ))
     await spawner.start()
     await spawner.stop()
 
-    xnat.standin.set_user_options(user, SERVER, user_options(
+    xnat.standin.set_user_options(user, SERVER, light_options(
         user, SERVER, image=tiny_image, command="/bin/sleep 601", env={}, cpu_limit=None, cpu_reservation=None,
         mem_limit=None, mem_reservation=None,
     ))
@@ -198,7 +198,7 @@ async def test_rejected_task_fails_fast_with_dockers_error(
 ) -> None:
     user = a_user()
     missing = host_dirs / "not-there"
-    xnat.standin.set_user_options(user, SERVER, user_options(
+    xnat.standin.set_user_options(user, SERVER, light_options(
         user, SERVER, image=tiny_image, command="/bin/sleep 600", mounts=[mount(str(missing), "/data")]
     ))
     spawner = spawner_for(user, swarm_network, cleanup_services, mount_allowed_prefixes=[str(host_dirs)])
@@ -211,7 +211,7 @@ async def test_unsatisfiable_constraint_fails_fast_with_dockers_error(
     xnat: Xnat, docker_api: Any, tiny_image: str, swarm_network: str, cleanup_services: list[str]
 ) -> None:
     user = a_user()
-    xnat.standin.set_user_options(user, SERVER, user_options(
+    xnat.standin.set_user_options(user, SERVER, light_options(
         user, SERVER, image=tiny_image, command="/bin/sleep 600", constraints=[f"node.labels.{PREFIX}-gpu==yes"]
     ))
     spawner = spawner_for(user, swarm_network, cleanup_services)
@@ -219,12 +219,13 @@ async def test_unsatisfiable_constraint_fails_fast_with_dockers_error(
     assert error.jupyterhub_message.startswith("Docker cannot place the notebook: no suitable node")
 
 
-async def test_generic_resources_reach_the_service(
+async def test_reservations_and_generic_resources_reach_the_service(
     xnat: Xnat, docker_api: Any, tiny_image: str, swarm_network: str, cleanup_services: list[str]
 ) -> None:
     user = a_user()
-    xnat.standin.set_user_options(user, SERVER, user_options(
-        user, SERVER, image=tiny_image, command="/bin/sleep 600", generic_resources={"gpu": "2", "fpga": "board-7"}
+    xnat.standin.set_user_options(user, SERVER, light_options(
+        user, SERVER, image=tiny_image, command="/bin/sleep 600", generic_resources={"gpu": "2", "fpga": "board-7"},
+        cpu_limit=1.0, cpu_reservation=0.25, mem_limit="1G", mem_reservation="256M",
     ))
     spawner = spawner_for(user, swarm_network, cleanup_services)
     # no node here advertises these resources, so the task would never run: inspect the created service only
@@ -232,6 +233,9 @@ async def test_generic_resources_reach_the_service(
     service = await spawner.create_object()
     try:
         resources = docker_api.inspect_service(service["ID"])["Spec"]["TaskTemplate"]["Resources"]
+        assert resources["Limits"] == {"NanoCPUs": 1_000_000_000, "MemoryBytes": 1024**3}
+        assert resources["Reservations"]["NanoCPUs"] == 250_000_000
+        assert resources["Reservations"]["MemoryBytes"] == 256 * 1024**2
         assert sorted(resources["Reservations"]["GenericResources"], key=str) == sorted(
             [{"DiscreteResourceSpec": {"Kind": "gpu", "Value": 2}},
              {"NamedResourceSpec": {"Kind": "fpga", "Value": "board-7"}}], key=str
@@ -247,7 +251,7 @@ async def test_refused_spawn_creates_nothing(
     spawner = spawner_for(user, swarm_network, cleanup_services)
     with pytest.raises(SpawnRefused, match="no launch options"):
         await spawner.start()  # nothing stored in XNAT
-    xnat.standin.set_user_options(user, SERVER, user_options(user, SERVER, image=tiny_image,
+    xnat.standin.set_user_options(user, SERVER, light_options(user, SERVER, image=tiny_image,
                                                              mounts=[mount("/var/run/docker.sock", "/s")]))
     with pytest.raises(SpawnRefused, match="Docker socket"):
         await spawner.start()
@@ -259,7 +263,7 @@ async def test_container_that_cannot_start_fails_the_spawn_at_once(
 ) -> None:
     """A command the container cannot start: the task fails without ever running."""
     user = a_user()
-    xnat.standin.set_user_options(user, SERVER, user_options(user, SERVER, image=tiny_image,
+    xnat.standin.set_user_options(user, SERVER, light_options(user, SERVER, image=tiny_image,
                                                              command="/opt/conda/bin/start-notebook.py"))
     spawner = spawner_for(user, swarm_network, cleanup_services)
     error = await expect_fast_failure(spawner, docker_api)
@@ -272,7 +276,7 @@ async def test_start_timeout_cancellation_leaves_nothing_behind(
 ) -> None:
     """JupyterHub cancels start() after start_timeout; the half-made service must go with it."""
     user = a_user()
-    xnat.standin.set_user_options(user, SERVER, user_options(
+    xnat.standin.set_user_options(user, SERVER, light_options(
         user, SERVER, image=tiny_image, command="/bin/sleep 600", mounts=[mount(str(host_dirs / "nope"), "/d")]
     ))
     spawner = spawner_for(user, swarm_network, cleanup_services, rejected_task_timeout=600,
@@ -287,7 +291,7 @@ async def test_docker_refusing_the_service_is_a_clear_message(
     xnat: Xnat, docker_api: Any, tiny_image: str, swarm_network: str, cleanup_services: list[str]
 ) -> None:
     user = "Spt" + "X" * 40 + secrets.token_hex(3)  # escaped, far longer than a DNS label's 63 characters
-    xnat.standin.set_user_options(user, SERVER, user_options(user, SERVER, image=tiny_image, command="/bin/sleep 1"))
+    xnat.standin.set_user_options(user, SERVER, light_options(user, SERVER, image=tiny_image, command="/bin/sleep 1"))
     spawner = spawner_for(user, swarm_network, cleanup_services)
     with pytest.raises(SpawnRefused) as info:
         await spawner.start()
