@@ -14,6 +14,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -103,7 +104,7 @@ def real_hub(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRe
         "JH_XNAT_USERNAME": "jupyterhub",
         "JH_XNAT_PASSWORD": service_password,
         "JH_NETWORK": network,
-        "JH_MOUNT_ALLOWED_PREFIXES": "/tmp",
+        "JH_MOUNT_ALLOWED_PREFIXES": tempfile.gettempdir(),  # where host_dirs are made
         "JH_HTTP_TIMEOUT": "30",
     }
     with XnatStandin().run_in_thread() as standin:
@@ -177,7 +178,7 @@ async def test_refused_mount_reaches_the_user_cleanly(real_hub: RealHub) -> None
     assert events[-1]["failed"] is True
     assert events[-1]["message"] == (
         "Spawn failed: The launch options XNAT holds for this server cannot be used: "
-        "mount source /etc is outside the directories this hub may mount (/tmp)"
+        f"mount source /etc is outside the directories this hub may mount ({tempfile.gettempdir()})"
     )
 
 
