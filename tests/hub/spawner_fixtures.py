@@ -149,8 +149,9 @@ def cleanup_services(docker_api: Any) -> Iterator[list[str]]:
         except docker.errors.NotFound:
             pass
     for name in names:
-        wait_for(lambda: not docker_api.containers(all=True, filters={"label": f"com.docker.swarm.service.name={name}"}),
-                 30, f"the containers of {name} to go")
+        label = f"com.docker.swarm.service.name={name}"
+        wait_for(lambda: not docker_api.containers(all=True, filters={"label": label}), 30,
+                 f"the containers of {name} to go")
 
 
 def services_of(docker_api: Any, user: str) -> list[dict[str, Any]]:

@@ -402,7 +402,9 @@ def test_mount_defaults_and_duplicates() -> None:
 # -- env, image, shape -------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("env", [{"": "x"}, {"A=B": "x"}, {"A\x00": "x"}, {"A\n": "x"}, {"A": None}, {"A": ["x"]}, ["A=x"]])
+@pytest.mark.parametrize(
+    "env", [{"": "x"}, {"A=B": "x"}, {"A\x00": "x"}, {"A\n": "x"}, {"A": None}, {"A": ["x"]}, ["A=x"]]
+)
 def test_bad_env_is_refused(env: Any) -> None:
     refused(with_field("container_spec", "env", env), "env")
 
@@ -433,7 +435,9 @@ def test_image_references(image: str) -> None:
     assert parse_user_options(with_field("container_spec", "image", image)).image == image
 
 
-@pytest.mark.parametrize("image", ["Busybox", "img:", ":tag", "a b", "img;rm -rf /", "-rm", "img\n", 7, ["x"], "a" * 600])
+@pytest.mark.parametrize(
+    "image", ["Busybox", "img:", ":tag", "a b", "img;rm -rf /", "-rm", "img\n", 7, ["x"], "a" * 600]
+)
 def test_bad_image_is_refused(image: Any) -> None:
     refused(with_field("container_spec", "image", image), "image")
 
