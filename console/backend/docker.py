@@ -586,7 +586,8 @@ class LogStream:
     def _frames(self) -> Iterator[tuple[str, bytes]]:
         raw = self._response.raw
         if self._tty:
-            while chunk := raw.read(4096, decode_content=False) if not self._closed else b"":
+            # No frames: whatever has arrived (read1 does not wait to fill the buffer, so a follow stays live).
+            while not self._closed and (chunk := raw.read1(4096)):
                 yield "stdout", chunk
             return
         while not self._closed:

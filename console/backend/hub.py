@@ -41,6 +41,8 @@ CONSOLE_SCOPES: dict[str, str] = {
 }
 # Wanted but optional: the overview shows the proxy's routes when the token may read them.
 OPTIONAL_SCOPES: dict[str, str] = {"proxy": "count the proxy's routes"}
+# More than the console needs: worth a warning (admin:users is "tantamount to superuser", CVE-2024-41942).
+EXCESS_SCOPES = ("admin:users", "admin:servers", "admin:auth_state", "tokens", "shutdown", "admin-ui", "admin:services")
 
 
 class HubError(ConnectionError):
@@ -247,6 +249,7 @@ class HubClient:
             kind=str(data.get("kind", "")),
             scopes=scopes,
             missing_scopes=tuple(missing_scopes(scopes)),
+            excess_scopes=tuple(s for s in EXCESS_SCOPES if s in scopes),
         )
 
     async def _page(self, path: str, params: dict[str, Any]) -> tuple[list | dict, dict]:

@@ -279,8 +279,9 @@ class LiveBackend:
                 version = "?"
         scopes: tuple[str, ...] = ()
         missing: tuple[str, ...] = ()
+        excess: tuple[str, ...] = ()
         if isinstance(me, HubIdentity):
-            scopes, missing = me.scopes, me.missing_scopes
+            scopes, missing, excess = me.scopes, me.missing_scopes, me.excess_scopes
         elif isinstance(me, HubError) and me.status in (401, 403):
             missing = ("the token is not accepted",)
         routes = None
@@ -298,6 +299,7 @@ class LiveBackend:
             proxy_routes=routes,
             token_scopes=scopes,
             missing_scopes=missing,
+            excess_scopes=excess,
         )
 
     async def hub_servers(self, *, include_stopped: bool = False, stats: bool = True) -> list[ServerRow]:
@@ -367,6 +369,8 @@ class LiveBackend:
             if info.missing_scopes:
                 health = Health.DEGRADED
                 detail += f"; token lacks {', '.join(info.missing_scopes)}"
+            if info.excess_scopes:
+                detail += f"; token holds more than needed: {', '.join(info.excess_scopes)}"
             components.append(ComponentHealth("hub", health, detail))
             users = await self.hub.user_count()
             rows = await self.hub.servers()

@@ -121,6 +121,7 @@ class HubInfo:
     proxy_routes: int | None = None
     token_scopes: tuple[str, ...] = ()
     missing_scopes: tuple[str, ...] = ()
+    excess_scopes: tuple[str, ...] = ()  # added by the backend helper; default keeps old callers working
 
 
 @dataclass(frozen=True)
@@ -131,6 +132,7 @@ class HubIdentity:
     kind: str  # user | service
     scopes: tuple[str, ...] = ()
     missing_scopes: tuple[str, ...] = ()  # needed by the console, not held (or held only with a filter)
+    excess_scopes: tuple[str, ...] = ()  # held, and broader than the console needs (e.g. admin:users)
 
 
 @dataclass(frozen=True)

@@ -258,3 +258,11 @@ def test_missing_context_is_a_clear_error(tmp_path):
     d = DockerAccess(env={"DOCKER_CONFIG": str(tmp_path), "DOCKER_CONTEXT": "nope"})
     engine, _ = d.health()
     assert engine.health == Health.DOWN and "docker context 'nope' does not exist" in engine.detail
+
+
+def test_logs_of_a_tty_service_are_plain_text(access, make_service):
+    make_service("tty", "seq 1 3; sleep 600", tty=True)
+    name = TEST_PREFIX + "tty"
+    lines = wait_for(lambda: [line for line in access.service_logs(name) if line.text.strip()] or None, 60, "tty lines")
+    assert [line.text for line in lines] == ["1", "2", "3"]  # a TTY's "\r\n" endings are stripped
+    assert all(line.task.startswith(name + ".1.") for line in lines)

@@ -62,7 +62,13 @@ async def test_whoami_reports_scopes_and_nothing_missing(hub):
     me = await hub.whoami()
     assert me.name == "xnat-console" and me.kind == "service"
     assert "list:users" in me.scopes and "delete:servers" in me.scopes  # expanded from `servers`
-    assert me.missing_scopes == ()
+    assert me.missing_scopes == () and me.excess_scopes == ()
+
+
+async def test_whoami_warns_of_a_token_broader_than_needed(local_hub):
+    async with HubClient(local_hub.api_url, local_hub.admin_token) as admin:
+        me = await admin.whoami()
+    assert "admin:users" in me.excess_scopes and me.missing_scopes == ()
 
 
 async def test_whoami_names_missing_and_filtered_scopes(local_hub):
