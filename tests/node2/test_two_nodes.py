@@ -206,3 +206,45 @@ def test_the_manager_engine_restarting_is_reported_and_recovered(node2: Node2, t
     finally:
         node2.run("up")
         backend.docker.close()
+
+
+async def test_the_console_shows_the_engine_gone_within_a_refresh_and_recovers(node2: Node2, tmp_path: Path) -> None:
+    """The interactive console on the live backend (its Docker engine: the isolated manager; no hub at all): the
+    manager's engine stops, the console shows it down within one refresh and keeps running; the engine comes
+    back, the console shows it healthy again by itself."""
+    import asyncio
+    import time
+
+    from console.app import XnatConsoleApp
+
+    refresh = 2.0
+    backend = backend_on(node2, tmp_path, hub_url="http://127.0.0.1:9/jupyterhub/hub/api", timeout=3.0)
+    app = XnatConsoleApp(backend, {"refresh_interval": refresh, "events_interval": 1.0, "xnat_interval": 60.0,
+                                   "save_dir": str(tmp_path)})
+
+    def engine() -> Any:
+        return next((c for c in app.components if c.name == "engine"), None)
+
+    async def until(condition: Any, timeout: float, what: str) -> float:
+        started = time.monotonic()
+        while not condition():
+            assert app.is_running, "the console exited"
+            assert time.monotonic() - started < timeout, f"timed out after {timeout} s waiting for {what}"
+            await asyncio.sleep(0.1)
+        return time.monotonic() - started
+
+    try:
+        async with app.run_test(size=(160, 45)) as pilot:
+            await pilot.press("4")  # the nodes screen
+            await until(lambda: engine() is not None and engine().health == Health.OK, 30, "the engine to show ok")
+            await asyncio.to_thread(node2.run, "stop", "mgr")
+            shown_after = await until(lambda: engine().health == Health.DOWN, 3 * refresh, "the engine to show down")
+            assert shown_after <= refresh + backend.config.timeout, f"shown after {shown_after:.1f} s"
+            await asyncio.to_thread(node2.run, "up")
+            back_after = await until(lambda: engine().health == Health.OK, 3 * refresh + 10, "the engine to show ok again")
+            print(f"engine stopped: shown down after {shown_after:.1f} s; back: shown ok {back_after:.1f} s after "
+                  f"`node2.sh up` returned (refresh every {refresh:g} s)")
+            assert app.is_running
+    finally:
+        node2.run("up")
+        await backend.aclose()
