@@ -3,7 +3,7 @@
 Which engine: an explicit host (flag or config), else `DOCKER_HOST` (with `DOCKER_TLS_VERIFY`/`DOCKER_CERT_PATH`),
 else the docker context named by `DOCKER_CONTEXT` or the CLI's current context (`~/.docker/config.json`), read
 from `~/.docker/contexts` exactly as the docker CLI stores it, else the local socket. `unix://`, `tcp://` (with
-TLS) and `ssh://` (through the system's `ssh`, so `~/.ssh/config` applies) all work. The API version is
+TLS) and `ssh://` (paramiko, reading `~/.ssh/config` and the agent) all work. The API version is
 negotiated with the engine.
 
 The client is made lazily and dropped after a connection failure, so a restarted engine is picked up again.
@@ -197,8 +197,20 @@ def make_client(endpoint: Endpoint, timeout: float) -> docker.DockerClient:
     if endpoint.tls is not None:
         kwargs["tls"] = endpoint.tls
     if endpoint.host.startswith("ssh://"):
-        kwargs["use_ssh_client"] = True  # the system ssh: honours ~/.ssh/config and agents
+        # In-process SSH (paramiko, docker's "ssh" extra), which reads ~/.ssh/config and uses the agent. The
+        # system-ssh mode would write ssh's own errors onto the terminal, under a full-screen console.
+        try:
+            import paramiko  # noqa: F401
+        except ImportError:
+            raise DockerUnavailable(
+                f"{endpoint.host}: ssh:// needs the docker SDK's ssh support: pip install 'docker[ssh]'"
+            ) from None
+        kwargs["use_ssh_client"] = False
     return docker.DockerClient(**kwargs)
+
+
+def _is_ssh_error(error: Exception) -> bool:
+    return type(error).__module__.startswith("paramiko")
 
 
 def _explain(error: Exception, endpoint: Endpoint) -> str:
@@ -210,7 +222,7 @@ def _explain(error: Exception, endpoint: Endpoint) -> str:
         return f"the engine refused: {explanation}"
     if "Permission denied" in text:
         return f"no permission to use {endpoint.describe()}; is this user in the docker group?"
-    if "No such file" in text or "Connection refused" in text or "ConnectionRefused" in text:
+    if "No such file" in text or "Connection refused" in text or "ConnectionRefused" in text or "Unable to connect" in text:
         return f"no Docker engine answers at {endpoint.describe()}"
     if isinstance(error, requests.exceptions.Timeout) or "timed out" in text.lower():
         return f"the Docker engine at {endpoint.describe()} did not answer in time"
@@ -260,6 +272,12 @@ class DockerAccess:
                     self._client = make_client(self.endpoint, self.timeout)
                 except docker.errors.DockerException as e:
                     raise DockerUnavailable(_explain(e.__context__ or e, self.endpoint)) from None
+                except (OSError, requests.exceptions.RequestException) as e:
+                    raise DockerUnavailable(_explain(e, self.endpoint)) from None
+                except Exception as e:
+                    if not _is_ssh_error(e):
+                        raise
+                    raise DockerUnavailable(f"ssh to {self.endpoint.describe()} failed: {str(e)[:200]}") from None
             return self._client
 
     def _drop(self) -> None:
@@ -290,6 +308,11 @@ class DockerAccess:
         except (docker.errors.DockerException, requests.exceptions.RequestException, OSError) as e:
             self._drop()
             raise DockerUnavailable(_explain(e, self.endpoint)) from None
+        except Exception as e:
+            if not _is_ssh_error(e):
+                raise
+            self._drop()
+            raise DockerUnavailable(f"ssh to {self.endpoint.describe()} failed: {str(e)[:200]}") from None
 
     # health --------------------------------------------------------------------------------
 

@@ -266,3 +266,14 @@ def test_logs_of_a_tty_service_are_plain_text(access, make_service):
     lines = wait_for(lambda: [line for line in access.service_logs(name) if line.text.strip()] or None, 60, "tty lines")
     assert [line.text for line in lines] == ["1", "2", "3"]  # a TTY's "\r\n" endings are stripped
     assert all(line.task.startswith(name + ".1.") for line in lines)
+
+
+@pytest.mark.parametrize("scheme", ["tcp://127.0.0.1:9", "ssh://nobody@127.0.0.1:9"])
+def test_unreachable_tcp_and_ssh_engines_are_clean_errors(scheme, capfd):
+    dead = DockerAccess(scheme, timeout=5)
+    engine, swarm = dead.health()
+    assert engine.health == Health.DOWN and f"no Docker engine answers at {scheme}" in engine.detail
+    with pytest.raises(DockerUnavailable):
+        dead.nodes()
+    out, err = capfd.readouterr()
+    assert out == "" and err == ""  # nothing written under a full-screen console
