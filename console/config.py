@@ -109,6 +109,19 @@ _SECRET_FILE_KEYS = {"token_file", "xnat_password_file"}
 KNOWN_KEYS = {f.name for f in fields(ConsoleConfig)} - {"path"}
 
 
+def as_path(value: str, what: str) -> Path:
+    """A configured path, `~` expanded; a path no file can have is a ConfigError, not a crash later."""
+    if "\x00" in value:
+        raise ConfigError(f"{what} contains a NUL byte")
+    try:
+        path = Path(value).expanduser()
+    except RuntimeError:  # ~user whose home is unknown
+        raise ConfigError(f"{what} {value[:80]!r}: no such user's home directory") from None
+    if any(len(part.encode("utf-8", "surrogateescape")) > 255 for part in path.parts):
+        raise ConfigError(f"{what} {value[:80]!r}...: a file name is longer than 255 bytes")
+    return path
+
+
 def _check_private(path: Path, what: str) -> None:
     """Refuse a file holding a secret that group or others can read."""
     try:
@@ -123,14 +136,14 @@ def _check_private(path: Path, what: str) -> None:
 
 
 def read_secret_file(path: str, what: str, *, check_private: bool) -> str:
-    p = Path(path).expanduser()
+    p = as_path(path, what)
     if check_private:
         _check_private(p, what)
     try:
         value = p.read_text(encoding="utf-8")
     except OSError as e:
         raise ConfigError(f"cannot read {what} {p}: {e.strerror}") from None
-    except UnicodeDecodeError:
+    except (UnicodeDecodeError, ValueError):
         raise ConfigError(f"{what} {p} is not UTF-8 text") from None
     value = value.strip()
     if not value:
@@ -198,10 +211,34 @@ def _validate(values: dict[str, Any], origin: str) -> dict[str, Any]:
             out[key] = dict(value)
     for key in ("hub_url", "xnat_url"):
         if key in out:
-            parts = urlsplit(out[key])
-            if parts.scheme not in ("http", "https") or not parts.netloc:
+            try:
+                parts = urlsplit(out[key])
+                parts.port  # noqa: B018 (parses the port: "host:abc" is refused here, not at the first call)
+            except ValueError as e:
+                raise ConfigError(f"{key} ({origin}) is not a valid URL ({e}): {out[key][:60]!r}") from None
+            if parts.scheme not in ("http", "https") or not parts.hostname:
                 raise ConfigError(f"{key} ({origin}) must be an http(s):// URL, got {out[key][:60]!r}")
+    if "docker_host" in out:
+        check_docker_host(out["docker_host"], f"docker_host ({origin})")
     return out
+
+
+DOCKER_SCHEMES = ("unix", "tcp", "ssh", "http", "https", "fd", "npipe")
+
+
+def check_docker_host(value: str, what: str) -> None:
+    """The forms the docker CLI takes: unix:///path, tcp://host:port, ssh://[user@]host[:port]."""
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018
+    except ValueError as e:
+        raise ConfigError(f"{what} is not a valid address ({e}): {value[:60]!r}") from None
+    if parts.scheme not in DOCKER_SCHEMES:
+        raise ConfigError(f"{what} must start with unix://, tcp:// or ssh://, got {value[:60]!r}")
+    if parts.scheme == "unix" and not parts.path:
+        raise ConfigError(f"{what} names no socket: {value[:60]!r} (e.g. unix:///var/run/docker.sock)")
+    if parts.scheme in ("tcp", "ssh", "http", "https") and not parts.hostname:
+        raise ConfigError(f"{what} names no host: {value[:60]!r}")
 
 
 def _from_env(env: dict[str, str]) -> dict[str, Any]:
@@ -238,9 +275,9 @@ def load_config(
     """Read the file, then the environment, then `overrides` (flags); resolve the secret files."""
     env = dict(os.environ) if env is None else env
     explicit = path or env.get("JH_CONSOLE_CONFIG")
-    file_path = Path(explicit).expanduser() if explicit else default_config_path(env)
+    file_path = as_path(explicit, "config file") if explicit else default_config_path(env)
     merged: dict[str, Any] = {}
-    if file_path.exists() or explicit:
+    if explicit or file_path.is_file():
         merged.update(_validate(_load_file(file_path), f"in {file_path}"))
         read_from: str | None = str(file_path)
     else:
@@ -267,12 +304,14 @@ def load_config(
     env_named = {env.get("JH_CONSOLE_TOKEN_FILE"), env.get("JH_XNAT_PASSWORD_FILE")}
     if config.token is None and config.token_file:
         config.token = read_secret_file(
-            config.token_file, "token file", check_private=config.token_file not in env_named
+            config.token_file, "token file (token_file)", check_private=config.token_file not in env_named
         )
     if config.xnat_password is None and config.xnat_password_file:
         config.xnat_password = read_secret_file(
-            config.xnat_password_file, "XNAT password file", check_private=config.xnat_password_file not in env_named
+            config.xnat_password_file, "XNAT password file (xnat_password_file)", check_private=config.xnat_password_file not in env_named
         )
-    if config.ca_bundle and not Path(config.ca_bundle).expanduser().is_file():
+    if config.ca_bundle and not as_path(config.ca_bundle, "ca_bundle").is_file():
         raise ConfigError(f"ca_bundle {config.ca_bundle} is not a readable file")
+    if not config.docker_host and env.get("DOCKER_HOST"):
+        check_docker_host(env["DOCKER_HOST"], "DOCKER_HOST")
     return config

@@ -274,6 +274,8 @@ class DockerAccess:
                     raise DockerUnavailable(_explain(e.__context__ or e, self.endpoint)) from None
                 except (OSError, requests.exceptions.RequestException) as e:
                     raise DockerUnavailable(_explain(e, self.endpoint)) from None
+                except ValueError as e:  # the SDK's word on an address it cannot parse
+                    raise DockerUnavailable(f"{self.endpoint.describe()}: {str(e)[:160]}") from None
                 except Exception as e:
                     if not _is_ssh_error(e):
                         raise

@@ -129,3 +129,41 @@ def test_bad_env_value(env):
         load_config(env=env)
     env["JH_CONSOLE_READ_ONLY"] = "yes"
     assert load_config(env=env).read_only is True
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ({"hub_url": "http://["}, "hub_url (command line) is not a valid URL"),
+        ({"xnat_url": "http://host:port"}, "xnat_url (command line) is not a valid URL"),
+        ({"docker_host": "["}, "docker_host (command line) must start with unix://"),
+        ({"docker_host": "tcp://["}, "docker_host (command line) is not a valid address"),
+        ({"docker_host": "unix://"}, "names no socket"),
+        ({"token_file": "~no-such-user-xjc/token"}, "no such user's home directory"),
+        ({"token_file": "/tmp/" + "x" * 300}, "longer than 255 bytes"),
+        ({"token_file": "/tmp/a\x00b"}, "token file (token_file) contains a NUL byte"),
+    ],
+)
+def test_unusable_urls_addresses_and_paths_are_config_errors(env, overrides, message):
+    with pytest.raises(ConfigError) as err:
+        load_config(env=env, overrides=overrides)
+    assert message in str(err.value)
+
+
+def test_a_bad_docker_host_in_the_environment_is_a_config_error(env):
+    env["DOCKER_HOST"] = "docker.example:2375"
+    with pytest.raises(ConfigError, match="DOCKER_HOST must start with unix://"):
+        load_config(env=env)
+    env["DOCKER_HOST"] = "ssh://admin@manager1"
+    assert load_config(env=env).docker_host is None  # valid: the Docker layer reads it
+
+
+def test_a_nul_in_a_path_in_the_file(env):
+    write(default_config_path(env), 'token_file = "/tmp/a\\u0000b"\n')
+    with pytest.raises(ConfigError, match="token_file"):
+        load_config(env=env)
+
+
+def test_an_overlong_config_path(env):
+    with pytest.raises(ConfigError, match="config file"):
+        load_config("x" * 300, env=env)
