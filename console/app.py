@@ -32,6 +32,8 @@ from console.screens.services import NodesScreen, ServicesScreen, TasksScreen
 from console.screens.xnat import XnatScreen
 
 DEFAULT_STACK = "xnat-jupyterhub"
+# Health checks run `exec`s every few seconds: not news, and no reason to refresh anything.
+NOISE_ACTIONS = ("exec_create", "exec_start", "exec_die", "health_status")
 # Steps whose failure means XNAT cannot be reached at all (as opposed to reached but misconfigured).
 XNAT_REACH_STEPS = ("dns", "tcp", "tls", "http")
 
@@ -247,11 +249,13 @@ class XnatConsoleApp(App[None]):
 
     def _events_arrived(self, events: list[DockerEvent]) -> None:
         first_poll, self._events_polled = not self._events_polled, True
+        if events:  # `since` moves on past the noise too
+            self._last_event = max(event.time for event in events)
+        events = [e for e in events if not e.action.startswith(NOISE_ACTIONS)]
         if not events:
-            if first_poll:
+            if self._last_event is None:
                 self._last_event = self.clock()  # from now on, ask only for news
             return
-        self._last_event = max(event.time for event in events)
         self.recent_events = (self.recent_events + tuple(events))[-50:]
         if not first_poll:  # the first answer is history, not news
             self._chains[0].request()

@@ -122,7 +122,7 @@ class ServersScreen(TableScreen):
             return
         self.console_app.confirm(
             f"Stop {len(targets)} server{'s' if len(targets) > 1 else ''}?",
-            "Stops through the hub (the hub removes the swarm service):\n  " + "\n  ".join(r.key for r in targets),
+            "Stops through the hub (the hub removes the swarm service):" + _bullets(targets),
             lambda: self._stop(targets),
             confirm_label="Stop",
         )
@@ -143,7 +143,7 @@ class ServersScreen(TableScreen):
                 return
         self.console_app.confirm(
             f"Delete {len(targets)} named server{'s' if len(targets) > 1 else ''}?",
-            "Stops and removes from the hub:\n  " + "\n  ".join(r.key for r in targets),
+            "Stops and removes from the hub:" + _bullets(targets),
             lambda: self._delete(targets),
             confirm_label="Delete",
         )
@@ -180,8 +180,8 @@ class ServersScreen(TableScreen):
             return
         self.console_app.confirm(
             f"Restart {len(targets)} server{'s' if len(targets) > 1 else ''}?",
-            "Stops, then starts again with the same user_options, following the spawn progress:\n  "
-            + "\n  ".join(r.key for r in targets),
+            "Stops, then starts again with the same user_options, following the spawn progress:"
+            + _bullets(targets),
             lambda: self._open_restart(targets),
             confirm_label="Restart",
         )
@@ -223,6 +223,10 @@ class ServersScreen(TableScreen):
             yield SystemCommand(f"Stop {names}", "stop through the hub (asks first)", self.action_stop)
             yield SystemCommand(f"Restart {names}", "stop and start with the same options", self.action_restart)
             yield SystemCommand(f"Logs of {targets[0].key}", "open its service logs", self.action_logs)
+
+
+def _bullets(rows: list[ServerRow]) -> str:
+    return "".join(f"\n • {row.key}" for row in rows)
 
 
 def _names(rows: list[ServerRow]) -> str:

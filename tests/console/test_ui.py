@@ -229,6 +229,19 @@ async def test_docker_events_trigger_a_refresh_before_the_interval(make_app, fak
         assert app.screen.refresh_chain.runs > runs
 
 
+async def test_health_check_execs_are_not_news(make_app, fake, wait_for):
+    app = make_app(refresh_interval=3600)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_servers(pilot, wait_for)
+        await wait_for(pilot, lambda: len(app.recent_events) == 3, "the first events")
+        runs = app.screen.refresh_chain.runs
+        fake.add_event("container", "exec_start: /usr/local/bin/xnat-jupyterhub-healthcheck", "hub.1.x")
+        fake.add_event("container", "die", "jupyter-dave.1.y")
+        await wait_for(pilot, lambda: len(app.recent_events) == 4, "the real event")
+        assert [e.action for e in app.recent_events][-1] == "die"
+        await wait_for(pilot, lambda: app.screen.refresh_chain.runs == runs + 1, "one refresh, for the die")
+
+
 # -- actions and safety ----------------------------------------------------------------------------
 async def test_marks_and_bulk_stop_ask_first(make_app, fake, wait_for):
     app = make_app()
