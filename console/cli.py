@@ -222,6 +222,9 @@ async def cmd_status(backend, config: ConsoleConfig, args) -> int:
 async def cmd_servers(backend, config: ConsoleConfig, args) -> int:
     _need_token(config)
     rows = await backend.hub_servers(include_stopped=args.all, stats=not args.no_stats)
+    if any(r.stats and r.stats.cpu_percent is None and not r.stats.unavailable_reason for r in rows):
+        await asyncio.sleep(1.0)  # CPU % is the change between two samples: take the second one
+        rows = await backend.hub_servers(include_stopped=args.all, stats=True)
     if args.json:
         print_json(rows)
     else:

@@ -193,7 +193,8 @@ def _env_tls(host: str, env: dict[str, str]) -> TLSConfig | None:
 
 
 def make_client(endpoint: Endpoint, timeout: float) -> docker.DockerClient:
-    kwargs: dict[str, Any] = {"base_url": endpoint.host, "timeout": timeout, "version": "auto"}
+    # A larger pool than the SDK's 10: screens' thread workers and the stats sampler share one client.
+    kwargs: dict[str, Any] = {"base_url": endpoint.host, "timeout": timeout, "version": "auto", "max_pool_size": 24}
     if endpoint.tls is not None:
         kwargs["tls"] = endpoint.tls
     if endpoint.host.startswith("ssh://"):

@@ -196,3 +196,30 @@ def test_check_json_against_the_standin(env, xnat_standin_thread):
     env["JH_XNAT_URL"] = "http://127.0.0.1:9"
     assert cli("check", env=env).returncode == 3
 
+
+
+def test_servers_table_joins_the_swarm_with_live_cpu(hub_env, local_hub, make_service):
+    with local_hub.admin() as admin:
+        admin.post("users", json={"usernames": ["jill-cli"]})
+        admin.post("users/jill-cli/servers/nb", json={"xsiType": "xnat:subjectData", "itemId": "S1"})
+        wait_for(lambda: admin.get("users/jill-cli").json()["servers"]["nb"]["ready"], 30, "jill's server")
+    try:
+        make_service("jill-cli-nb", "yes > /dev/null",
+                     labels={"org.xnat.jupyterhub.user": "jill-cli", "org.xnat.jupyterhub.server": "nb"})
+
+        def joined():
+            rows = json.loads(cli("servers", "--json", env=hub_env).stdout)
+            row = next(r for r in rows if r["user"] == "jill-cli")
+            return row if row["task_state"] == "running" and row["stats"] else None
+
+        row = wait_for(joined, 90, "jill's row with its running task and stats", interval=1)
+        assert row["service_name"] == TEST_PREFIX + "jill-cli-nb" and row["node"]
+        assert row["stats"]["cpu_percent"] is not None and row["stats"]["cpu_percent"] > 5  # two samples, `yes` busy
+        assert row["stats"]["mem_bytes"] > 0
+        line = next(line for line in cli("servers", env=hub_env).stdout.splitlines() if line.startswith("jill-cli"))
+        assert "xnat:subjectData S1" in line and TEST_PREFIX + "jill-cli-nb" in line and "%" in line
+    finally:
+        with local_hub.admin() as admin:
+            admin.request("DELETE", "users/jill-cli/servers/nb", json={"remove": True})
+            wait_for(lambda: "nb" not in admin.get("users/jill-cli").json()["servers"], 30, "jill's server to go")
+            admin.delete("users/jill-cli")
