@@ -57,6 +57,11 @@ up() {
     stack secrets --dir "$secrets_dir" | sed 's/^/  - /'
     echo "  - $(ls "$secrets_dir" | wc -l) secret files present"
 
+    # The stack's variables (no secrets), so the console's deploy later uses the same ones.
+    mkdir -p "$state_dir"
+    env | grep -E '^(JH_(XNAT_URL|XNAT_USERNAME|IMAGE|NETWORK|PORT|STACK_NAME|SECRETS_PREFIX|UID|GID|MOUNT_ALLOWED_PREFIXES)|NB_UID|NB_GID)=' \
+        | sort >"$state_dir/stack.env"
+
     step "Stack $JH_STACK_NAME (docker-stack.yml; Docker secrets created from those files)"
     stack deploy --secrets-dir "$secrets_dir" | sed 's/^/  - /'
 
@@ -119,8 +124,8 @@ down() {
         && token_args=(--token-file "$secrets_dir/${JH_SECRETS_PREFIX}_console_token")
     stack stop "${token_args[@]}" --remove-data --remove-secrets | sed 's/^/  - /'
     step "Files"
-    rm -rf "$secrets_dir"
-    echo "  - removed $secrets_dir"
+    rm -rf "$secrets_dir" "$state_dir/stack.env"
+    echo "  - removed $secrets_dir and $state_dir/stack.env"
     if [ -f "$console_config" ] && grep -q '^# Written by scripts/demo.sh up' "$console_config"; then
         rm -f "$console_config"
         echo "  - removed $console_config"

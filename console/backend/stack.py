@@ -71,10 +71,15 @@ class StackSettings:
 
     @classmethod
     def from_env(cls, **overrides: Any) -> StackSettings:
+        """Settings from the environment, over the variables file of the last deploy (`JH_STACK_ENV_FILE`,
+        default `$XDG_STATE_HOME/xnat-jupyterhub/stack.env`, written by scripts/demo.sh), so a console opened
+        later redeploys with the same values."""
         env = os.environ
+        recorded = read_env_file(Path(env.get("JH_STACK_ENV_FILE") or default_env_file()))
         values: dict[str, Any] = {
-            "stack_file": Path(env.get("JH_STACK_FILE") or REPO_STACK_FILE),
-            "stack_name": env.get("JH_STACK_NAME") or STACK_NAME,
+            "stack_file": Path(env.get("JH_STACK_FILE") or recorded.get("JH_STACK_FILE") or REPO_STACK_FILE),
+            "stack_name": env.get("JH_STACK_NAME") or recorded.get("JH_STACK_NAME") or STACK_NAME,
+            "variables": {name: env.get(name) or value for name, value in recorded.items()},
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
@@ -123,6 +128,31 @@ class StackSettings:
     @property
     def secret_names(self) -> list[str]:
         return [self.secret_name(key) for key in SECRET_KEYS]
+
+
+def default_env_file() -> Path:
+    state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(state) / "xnat-jupyterhub" / "stack.env"
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """`NAME=value` lines (no quoting, # comments); {} when the file does not exist."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return {}
+    except OSError as e:
+        raise StackError(f"cannot read {path}: {e.strerror}") from None
+    values = {}
+    for number, line in enumerate(text.splitlines(), 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        name, sep, value = line.partition("=")
+        if not sep or not name.strip().isidentifier():
+            raise StackError(f"{path}:{number}: expected NAME=value")
+        values[name.strip()] = value.strip()
+    return values
 
 
 # -- helpers ---------------------------------------------------------------------------------------------------
