@@ -19,7 +19,7 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import PREFIX, Node2, wait_for
+from node2_fixtures import PREFIX, Node2, wait_for
 from test_spawner_hub import SERVER, RealHub, free_port, start_failing
 
 from hub.standin.options import user_options

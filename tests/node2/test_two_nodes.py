@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import PREFIX, Node2, Xnat, make_spawner, wait_for
+from node2_fixtures import PREFIX, Node2, Xnat, make_spawner, wait_for
 
 from console.backend.docker import DockerUnavailable
 from console.backend.live import LiveBackend

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Notebook
+from secrets_fixtures import Notebook
 from live_fault_stack import STACK, FaultStack
 
 from console.backend.live import READ_ONLY, LiveBackend, ReadOnlyRefused

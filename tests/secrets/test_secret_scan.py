@@ -24,7 +24,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import Notebook
+from secrets_fixtures import Notebook
 from e2e.test_login import login
 from live_fault_stack import HUB_SERVICE, STANDIN, FaultStack, service_logs
 
