@@ -1,4 +1,8 @@
-"""Typed models the backend returns and the screens and CLI render."""
+"""Typed models the backend returns and the screens and CLI render.
+
+Added by the backend helper (backward-compatible, every new field has a default): `HubIdentity` (what
+`HubClient.whoami()` returns) and `HubInfo.excess_scopes` (scopes the console's token holds beyond its needs).
+"""
 
 from __future__ import annotations
 
