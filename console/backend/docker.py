@@ -324,9 +324,9 @@ class DockerAccess:
         try:
             version = self._call(lambda api: api.version())
             info = self._call(lambda api: api.info())
-        except (DockerUnavailable, docker.errors.NotFound) as e:
+        except Exception as e:  # anything at all: health is where a broken engine is reported, not raised
             return [
-                ComponentHealth("engine", Health.DOWN, str(e)),
+                ComponentHealth("engine", Health.DOWN, str(e) or type(e).__name__),
                 ComponentHealth("swarm", Health.UNKNOWN, "engine not reachable"),
             ]
         engine = ComponentHealth(
@@ -342,8 +342,8 @@ class DockerAccess:
             return [engine, ComponentHealth("swarm", Health.DEGRADED, "this engine is a worker, not a manager")]
         try:
             nodes = self.nodes()
-        except DockerUnavailable as e:
-            return [engine, ComponentHealth("swarm", Health.DEGRADED, str(e))]
+        except Exception as e:
+            return [engine, ComponentHealth("swarm", Health.DEGRADED, str(e) or type(e).__name__)]
         managers = [n for n in nodes if n.role == "manager"]
         down = [n for n in nodes if n.state != "ready"]
         detail = f"{len(nodes)} node(s), {len(managers)} manager(s)"

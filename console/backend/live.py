@@ -169,8 +169,9 @@ class LiveBackend:
     def tasks(self, service: str) -> list[TaskInfo]:
         return self.docker.tasks(self.resolve_service(service))
 
-    def events(self, since: datetime | None = None) -> list[DockerEvent]:
-        return self.docker.events(since)
+    def events(self, since: datetime | None = None, until: datetime | None = None) -> list[DockerEvent]:
+        """Events in [since, until] (default: the last 15 minutes, up to now); never waits for new ones."""
+        return self.docker.events(since, until)
 
     def container_stats(self, task: TaskInfo) -> ContainerStats:
         return self.docker.container_stats(task)
