@@ -3,7 +3,9 @@ error and a documented exit code (2 usage/config, 3 unreachable, 1 failed), neve
 console's last-resort "unexpected error" line (which would be a crash in disguise).
 
 tests/console/test_cli.py has hand-picked cases; here hypothesis generates the values (in process, through
-`console.cli.main`), and a table of broken config files goes through the installed command.
+`console.cli.main`), and a table of broken config files goes through the installed command. The cases this run
+first found (a URL or docker host with an unbalanced "[", `~nobody/...`, a file name too long, a NUL in a
+configured path) are kept below as regression tests; console/config.py now refuses each with exit 2.
 XNATJH_HYPOTHESIS_EXAMPLES=N runs N examples instead of 300.
 """
 
@@ -91,29 +93,14 @@ def assert_clean(code: int, output: str, argv: list[str]) -> None:
     assert error_lines or status_table or code == 1, (argv, output[-500:])
 
 
-# Known bugs (tests below): a URL with an unbalanced "[" makes urllib raise "Invalid IPv6 URL", which escapes the
-# config check and reaches the last-resort guard. Kept out of the general property until fixed.
-def unbalanced_bracket(value: str) -> bool:
-    return "[" in value and "]" not in value.split("[", 1)[1]
-
-
-# Known bugs (tests below): a path naming an unknown user's home (`~nobody/token`) raises RuntimeError from
-# Path.expanduser, and a path whose name is too long for the filesystem raises OSError (ENAMETOOLONG); both reach
-# the last-resort guard.
-def bad_path(value: str) -> bool:
-    return value.startswith("~") or any(len(part.encode()) > 255 for part in value.split("/"))
-
-
 @examples(300)
-@given(FLAGS, ARGV_VALUES.filter(lambda v: not unbalanced_bracket(v) and not bad_path(v)), COMMANDS)
+@given(FLAGS, ARGV_VALUES, COMMANDS)
 def test_generated_flag_values(sandbox: Path, capsys: pytest.CaptureFixture[str], flag: str, value: str,
                                command: list[str]) -> None:
     argv = ["--timeout", "2", f"{flag}={value}", *command]
     assert_clean(*run_main(argv, capsys), argv)
 
 
-@pytest.mark.xfail(strict=True, reason="bug in console/config.py (URL check, line ~201): urllib's ValueError "
-                                       "'Invalid IPv6 URL' is not turned into a ConfigError")
 @pytest.mark.parametrize("flag", ["--hub-url", "--xnat-url"])
 def test_a_url_with_an_unbalanced_bracket_is_a_config_error(sandbox: Path, capsys: pytest.CaptureFixture[str],
                                                              flag: str) -> None:
@@ -122,24 +109,17 @@ def test_a_url_with_an_unbalanced_bracket_is_a_config_error(sandbox: Path, capsy
     assert code == 2 and "unexpected error" not in output, output
 
 
-@pytest.mark.xfail(strict=True, reason="bug in console/backend/docker.py (make_client, line ~201) and "
-                                       "console/config.py: docker_host is not validated; the docker SDK's "
-                                       "ValueError reaches the last-resort guard")
 def test_a_docker_host_with_an_unbalanced_bracket_is_a_config_error(sandbox: Path,
                                                                     capsys: pytest.CaptureFixture[str]) -> None:
     code, output = run_main(["--timeout", "2", "--docker-host=[", "status", "--no-xnat"], capsys)
     assert code == 2 and "unexpected error" not in output, output
 
 
-@pytest.mark.xfail(strict=True, reason="bug in console/config.py (path expansion): `~nobody/...` raises "
-                                       "RuntimeError('Could not determine home directory') instead of a ConfigError")
 def test_a_path_in_an_unknown_home_is_a_config_error(sandbox: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, output = run_main(["--timeout", "2", "--token-file=~no-such-user-xjh/token", "status", "--no-xnat"], capsys)
     assert code == 2 and "unexpected error" not in output, output
 
 
-@pytest.mark.xfail(strict=True, reason="bug in console/config.py (reading --config/token files): a file name "
-                                       "too long for the filesystem raises OSError ENAMETOOLONG, not a ConfigError")
 def test_a_path_too_long_for_the_filesystem_is_a_config_error(sandbox: Path,
                                                               capsys: pytest.CaptureFixture[str]) -> None:
     code, output = run_main(["--timeout", "2", f"--config={'x' * 300}", "status", "--no-xnat"], capsys)
@@ -175,15 +155,7 @@ CONFIGS = {
 }
 
 
-KNOWN_CONFIG_BUGS = {"NUL in a path": "bug in console/config.py: a NUL byte in a configured path (TOML allows "
-                                       "\\u0000) raises ValueError 'embedded null byte', not a ConfigError"}
-
-
-@pytest.mark.parametrize("case", [
-    pytest.param(case, marks=pytest.mark.xfail(strict=True, reason=KNOWN_CONFIG_BUGS[case]))
-    if case in KNOWN_CONFIG_BUGS else case
-    for case in CONFIGS
-])
+@pytest.mark.parametrize("case", list(CONFIGS))
 def test_broken_config_files_through_the_installed_command(sandbox: Path, tmp_path: Path, case: str) -> None:
     text, message = CONFIGS[case]
     config = tmp_path / "config.toml"
