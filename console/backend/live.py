@@ -36,7 +36,6 @@ from console.backend.models import (
     Health,
     HubIdentity,
     HubInfo,
-    LogLine,
     NodeInfo,
     Overview,
     ServerRow,

@@ -7,7 +7,6 @@ import http.server
 import logging
 import threading
 
-import httpx
 import pytest
 
 from backend_fixtures import local_hub  # noqa: F401 (fixture)

@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from backend_fixtures import TEST_PREFIX, docker_client, local_hub, make_service, tiny_image, wait_for  # noqa: F401
+from backend_fixtures import TEST_PREFIX, docker_client, local_hub, make_service, tiny_image  # noqa: F401 (fixtures)
 from console.backend.live import LiveBackend, ReadOnlyRefused, join_swarm
 from console.backend.models import Health, ServerRow, ServiceInfo, TaskInfo
 from console.config import ConsoleConfig
