@@ -120,25 +120,32 @@ class ResourceTable(DataTable):
             return cells
         return (MARK if key in self.marked else NO_MARK, *cells)
 
-    def _apply(self) -> None:
+    def _apply(self, resort: bool = False) -> None:
+        """Bring the shown rows in line with the data: remove, add, update changed cells; re-sort only when
+        the order can have changed (a row came or went, a sort cell changed, or the sort itself did)."""
         cursor_key = self.cursor_key
         visible = {
             key: self._row_cells(key, cells) for key, cells in self._all.items() if self._matches(cells)
         }
         column_keys = ([MARK_COLUMN] if self.markable else []) + [key for key, _ in self.column_spec]
         with self.app.batch_update():
-            for key in [key for key in self._shown if key not in visible]:
+            gone = [key for key in self._shown if key not in visible]
+            for key in gone:
                 self.remove_row(key)
+            resort = resort or bool(gone)
             for key, cells in visible.items():
                 old = self._shown.get(key)
                 if old is None:
                     self.add_row(*cells, key=key)
+                    resort = True
                 elif old != cells:
                     for column, before, after in zip(column_keys, old, cells, strict=True):
                         if before != after:
                             self.update_cell(key, column, after, update_width=True)
+                            resort = resort or column == self.sort_column
             self._shown = visible
-            self._sort()
+            if resort:
+                self._sort()
             if cursor_key in visible:
                 self.move_cursor(row=self.get_row_index(cursor_key), animate=False)
 
@@ -166,7 +173,7 @@ class ResourceTable(DataTable):
             reverse = not self.sort_reverse if column == self.sort_column else False
         self.sort_column, self.sort_reverse = column, reverse
         self._update_headers()
-        self._apply()
+        self._apply(resort=True)
         self.post_message(self.SortChanged(self, column, reverse))
 
     def column_for(self, name: str) -> str | None:
