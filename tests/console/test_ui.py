@@ -169,7 +169,7 @@ async def test_filter_matches_any_column_and_inverts(make_app, wait_for):
         assert shown_keys(app) == ["bob/analysis", "carol", "dave"]
 
 
-async def test_sort_by_command_key_and_header(make_app, wait_for):
+async def test_sort_by_command_key_and_header(make_app, fake, wait_for):
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
         await open_servers(pilot, wait_for)
@@ -178,8 +178,13 @@ async def test_sort_by_command_key_and_header(make_app, wait_for):
         assert shown_keys(app)[0] == "dave"
         await command(pilot, "sort activity")  # oldest activity first: sorted by time, not by the text
         assert shown_keys(app)[0] == "dave" and shown_keys(app)[-1] == "bob/analysis"
+        # A refresh that changes a sort cell moves the row; one that changes nothing leaves the order alone.
+        dave = next(r for r in await fake.hub_servers() if r.key == "dave")
+        fake.set_server(replace(dave, last_activity=fake.now))
+        app.screen.refresh_chain.request()
+        await wait_for(pilot, lambda: shown_keys(app)[-1] == "dave", "dave, now the most recent, last")
         await pilot.press("O")  # reverse
-        assert shown_keys(app)[0] == "bob/analysis"
+        assert shown_keys(app)[0] == "dave"
         await pilot.press("o")  # next column: XSITYPE
         assert table(app).sort_column == "xsi_type"
         assert shown_keys(app)[0] == "alice/mri"  # xnat:mrSessionData < xnat:projectData
