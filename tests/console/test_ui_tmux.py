@@ -49,10 +49,10 @@ class Terminal:
     def __init__(self, command: list[str], env: dict[str, str], size: tuple[int, int] = (200, 50)) -> None:
         self.socket = f"xjh-tui-{os.getpid()}"
         exports = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
-        shell = f"env {exports} {shlex.join(command)}; echo CONSOLE-EXITED=$?; sleep 600"
+        # COLUMNS/LINES inherited from a test runner would override the pane's real size.
+        shell = f"env -u COLUMNS -u LINES {exports} {shlex.join(command)}; echo CONSOLE-EXITED=$?; sleep 600"
         width, height = str(size[0]), str(size[1])
         self._tmux("new-session", "-d", "-s", "console", "-x", width, "-y", height, shell)
-        self._tmux("resize-window", "-t", "console", "-x", width, "-y", height)  # some tmux ignore -x/-y
 
     def _tmux(self, *args: str) -> str:
         return subprocess.run(["tmux", "-L", self.socket, *args], capture_output=True, text=True, check=True).stdout
