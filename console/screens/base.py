@@ -189,7 +189,7 @@ class ConsoleScreen(Screen):
 
     def focus_default(self) -> None:
         """Give focus back to the main widget after the command line or the filter closes."""
-        for widget in self.query("ResourceTable, LogView, #main-focus").results(Widget):
+        for widget in self.query("ResourceTable, LogView, RichLog").results(Widget):
             if widget.display:
                 widget.focus()
                 return
