@@ -30,6 +30,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests" / "console"))
 
 from backend_fixtures import LocalHub, wait_for  # noqa: E402  (the tests' throwaway-hub launcher)
+
 from console.backend.docker import DockerAccess  # noqa: E402
 from console.backend.hub import server_row  # noqa: E402
 from console.backend.live import LiveBackend, join_swarm  # noqa: E402
@@ -56,8 +57,19 @@ class FakeNotebookSwarm(DockerAccess):
         super().__init__(**kwargs)
         now = datetime.now(timezone.utc)
         self.fake_services = [
-            ServiceInfo(f"svc{i:04d}", f"jupyter-{u}--nb", "xnat-jupyterhub/singleuser:dev", "replicated", 1, 1, now,
-                        notebook_user=u, notebook_server="nb", cpu_limit=2.0, mem_limit=4 << 30)
+            ServiceInfo(
+                f"svc{i:04d}",
+                f"jupyter-{u}--nb",
+                "xnat-jupyterhub/singleuser:dev",
+                "replicated",
+                1,
+                1,
+                now,
+                notebook_user=u,
+                notebook_server="nb",
+                cpu_limit=2.0,
+                mem_limit=4 << 30,
+            )
             for i, u in enumerate(users)
         ]
         self.fake_tasks = [
@@ -105,8 +117,12 @@ async def baseline(backend: LiveBackend) -> int:
     await backend.hub.proxy_routes()
     users = await backend.hub.users(include_stopped_servers=True)
     count = len(users)
-    rows = [server_row(u["name"], name, m) for u in users for name, m in (u.get("servers") or {}).items()
-            if m.get("ready") or m.get("pending")]
+    rows = [
+        server_row(u["name"], name, m)
+        for u in users
+        for name, m in (u.get("servers") or {}).items()
+        if m.get("ready") or m.get("pending")
+    ]
     tasks = backend.docker.tasks()
     rows = join_swarm(rows, services, tasks)
     running = {t.service_id: t for t in tasks if t.state == "running"}
@@ -155,13 +171,18 @@ def main() -> int:
                 assert r.status_code in (201, 202), r.text
 
             def ready() -> bool:
-                page = admin.get("users", params={"state": "ready", "limit": 1},
-                                 headers={"Accept": "application/jupyterhub-pagination+json"}).json()
+                page = admin.get(
+                    "users",
+                    params={"state": "ready", "limit": 1},
+                    headers={"Accept": "application/jupyterhub-pagination+json"},
+                ).json()
                 return page["_pagination"]["total"] >= args.servers
 
             wait_for(ready, 300, f"{args.servers} servers to be ready", interval=0.5)
-        print(f"{args.users} users and {args.servers} running servers set up in {time.perf_counter() - t0:.1f} s",
-              flush=True)
+        print(
+            f"{args.users} users and {args.servers} running servers set up in {time.perf_counter() - t0:.1f} s",
+            flush=True,
+        )
 
         config = ConsoleConfig(hub_url=hub.api_url, token=hub.console_token, audit_log=str(hub.dir / "audit.log"))
         docker = FakeNotebookSwarm(names[: args.servers], timeout=10)
@@ -192,9 +213,13 @@ def main() -> int:
     print(f"{'full refresh, median (ms)':<30}{o:>10.1f}{b:>10.1f}{o / b:>11.2f}   <= 150")
     print(f"{'full refresh, p95 (ms)':<30}{o95:>10.1f}{b95:>10.1f}{o95 / b95:>11.2f}")
     h = statistics.median(hub_times) * 1000
-    print(f"{'  of which the hub lists the':<30}{h:>10.1f}   (GET /users?state=active alone: hub-bound, single-threaded)")
+    print(
+        f"{'  of which the hub lists the':<30}{h:>10.1f}   (GET /users?state=active alone: hub-bound, single-threaded)"
+    )
     print(f"{'  active servers (ms)':<30}")
-    print(f"{'process RSS (MB)':<30}{rss:>10.1f}{'':>10}{'':>11}   <= 150   (before the timed rounds: {rss_before:.1f})")
+    print(
+        f"{'process RSS (MB)':<30}{rss:>10.1f}{'':>10}{'':>11}   <= 150   (before the timed rounds: {rss_before:.1f})"
+    )
     ok = o <= 150 and rss <= 150
     print("goals met" if ok else "GOALS NOT MET")
     return 0 if ok else 1

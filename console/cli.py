@@ -45,14 +45,20 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Exit codes: 0 ok, 1 failed or degraded, 2 usage/config error, 3 engine or hub unreachable.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    parser.add_argument("--read-only", action="store_true", default=None, help="refuse every action that changes something")
-    parser.add_argument("--config", metavar="PATH", help="config file (default: $XDG_CONFIG_HOME/xnat-jh-console/config.toml)")
+    parser.add_argument(
+        "--read-only", action="store_true", default=None, help="refuse every action that changes something"
+    )
+    parser.add_argument(
+        "--config", metavar="PATH", help="config file (default: $XDG_CONFIG_HOME/xnat-jh-console/config.toml)"
+    )
     parser.add_argument("--hub-url", metavar="URL", help="hub API URL, e.g. http://127.0.0.1:8000/jupyterhub/hub/api")
     parser.add_argument("--token-file", metavar="PATH", help="file holding the console's hub token (mode 0600)")
     parser.add_argument("--xnat-url", metavar="URL")
     parser.add_argument("--xnat-username", metavar="NAME")
     parser.add_argument("--xnat-password-file", metavar="PATH")
-    parser.add_argument("--docker-host", metavar="URL", help="unix://, tcp:// or ssh:// (default: DOCKER_HOST, docker context)")
+    parser.add_argument(
+        "--docker-host", metavar="URL", help="unix://, tcp:// or ssh:// (default: DOCKER_HOST, docker context)"
+    )
     parser.add_argument("--ca-bundle", metavar="PATH", help="CA bundle for the hub and XNAT")
     parser.add_argument("--timeout", metavar="SECONDS", help="timeout of every call (default 10)")
     parser.add_argument("--stack", metavar="NAME", help="stack name (default xnat-jupyterhub)")
@@ -121,7 +127,7 @@ def table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
     """Aligned columns, two spaces apart, no trailing blanks."""
     cells = [[str(h) for h in headers]] + [["" if c is None else str(c) for c in row] for row in rows]
     widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in cells)
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in cells)
 
 
 def ago(when: datetime | None, now: datetime | None = None) -> str:
@@ -169,7 +175,8 @@ def _need_token(config: ConsoleConfig) -> None:
     if not config.token:
         raise CliError(
             "no hub token: set JH_CONSOLE_TOKEN or JH_CONSOLE_TOKEN_FILE, token_file in the config file, "
-            "or --token-file", USAGE,
+            "or --token-file",
+            USAGE,
         )
 
 
@@ -193,16 +200,33 @@ async def cmd_status(backend, config: ConsoleConfig, args) -> int:
                 overview_components.append(ComponentHealth("xnat", Health.OK, f"{len(steps)} checks passed or skipped"))
             else:
                 unreachable = failed[0].name in ("configuration", "DNS", "TCP", "TLS", "HTTP")
-                overview_components.append(ComponentHealth(
-                    "xnat", Health.DOWN if unreachable else Health.DEGRADED, f"{failed[0].name}: {failed[0].reason}"
-                ))
+                overview_components.append(
+                    ComponentHealth(
+                        "xnat", Health.DOWN if unreachable else Health.DEGRADED, f"{failed[0].name}: {failed[0].reason}"
+                    )
+                )
     if args.json:
         data = {"components": overview_components}
         if overview:
-            data.update({k: getattr(overview, k) for k in ("users", "running_servers", "pending_servers", "failed_tasks", "nodes", "managers", "hub_version")})
+            data.update(
+                {
+                    k: getattr(overview, k)
+                    for k in (
+                        "users",
+                        "running_servers",
+                        "pending_servers",
+                        "failed_tasks",
+                        "nodes",
+                        "managers",
+                        "hub_version",
+                    )
+                }
+            )
         print_json(data)
     else:
-        print(table(["COMPONENT", "HEALTH", "DETAIL"], [(c.name, c.health.value, c.detail) for c in overview_components]))
+        print(
+            table(["COMPONENT", "HEALTH", "DETAIL"], [(c.name, c.health.value, c.detail) for c in overview_components])
+        )
         if overview:
             print()
             print(
@@ -228,6 +252,7 @@ async def cmd_servers(backend, config: ConsoleConfig, args) -> int:
     if args.json:
         print_json(rows)
     else:
+
         def stats(r) -> tuple[str, str]:
             if r.stats is None:
                 return "-", "-"
@@ -236,19 +261,40 @@ async def cmd_servers(backend, config: ConsoleConfig, args) -> int:
             cpu = f"{r.stats.cpu_percent:.1f}%" if r.stats.cpu_percent is not None else "…"
             return cpu, size(r.stats.mem_bytes)
 
-        print(table(
-            ["USER", "SERVER", "STATE", "STARTED", "ACTIVITY", "ITEM", "SERVICE", "TASK", "NODE", "CPU", "MEM", "LIMITS"],
-            [
-                (
-                    r.user, r.server or "(default)", r.state, ago(r.started), ago(r.last_activity),
-                    " ".join(x for x in (r.xsi_type, r.item_id) if x) or "-",
-                    r.service_name or "-", (r.task_state + (f": {r.task_error}" if r.task_error else "")) or "-",
-                    r.node or "-", *stats(r),
-                    f"{r.cpu_limit:g} cpu/{size(r.mem_limit)}" if r.cpu_limit or r.mem_limit else "-",
-                )
-                for r in rows
-            ],
-        ))
+        print(
+            table(
+                [
+                    "USER",
+                    "SERVER",
+                    "STATE",
+                    "STARTED",
+                    "ACTIVITY",
+                    "ITEM",
+                    "SERVICE",
+                    "TASK",
+                    "NODE",
+                    "CPU",
+                    "MEM",
+                    "LIMITS",
+                ],
+                [
+                    (
+                        r.user,
+                        r.server or "(default)",
+                        r.state,
+                        ago(r.started),
+                        ago(r.last_activity),
+                        " ".join(x for x in (r.xsi_type, r.item_id) if x) or "-",
+                        r.service_name or "-",
+                        (r.task_state + (f": {r.task_error}" if r.task_error else "")) or "-",
+                        r.node or "-",
+                        *stats(r),
+                        f"{r.cpu_limit:g} cpu/{size(r.mem_limit)}" if r.cpu_limit or r.mem_limit else "-",
+                    )
+                    for r in rows
+                ],
+            )
+        )
         unavailable = sorted({r.stats.unavailable_reason for r in rows if r.stats and r.stats.unavailable_reason})
         for reason in unavailable:
             print(reason, file=sys.stderr)
@@ -261,21 +307,44 @@ async def cmd_services(backend, config: ConsoleConfig, args) -> int:
         if args.json:
             print_json(tasks)
         else:
-            print(table(
-                ["TASK", "SLOT", "NODE", "STATE", "DESIRED", "AGE", "ERROR"],
-                [(t.id[:12], t.slot or "-", t.node_name or "-", t.state, t.desired_state, ago(t.timestamp), t.error or t.message)
-                 for t in tasks],
-            ))
+            print(
+                table(
+                    ["TASK", "SLOT", "NODE", "STATE", "DESIRED", "AGE", "ERROR"],
+                    [
+                        (
+                            t.id[:12],
+                            t.slot or "-",
+                            t.node_name or "-",
+                            t.state,
+                            t.desired_state,
+                            ago(t.timestamp),
+                            t.error or t.message,
+                        )
+                        for t in tasks
+                    ],
+                )
+            )
         return FAILED if any(t.state in ("failed", "rejected") and t.desired_state == "running" for t in tasks) else OK
     services = await asyncio.to_thread(backend.services)
     if args.json:
         print_json(services)
     else:
-        print(table(
-            ["NAME", "MODE", "REPLICAS", "IMAGE", "UPDATED", "USER"],
-            [(s.name, s.mode, f"{s.replicas_running}/{s.replicas_desired}", s.image, ago(s.updated_at),
-              (s.notebook_user + (f"/{s.notebook_server}" if s.notebook_server else "")) or "-") for s in services],
-        ))
+        print(
+            table(
+                ["NAME", "MODE", "REPLICAS", "IMAGE", "UPDATED", "USER"],
+                [
+                    (
+                        s.name,
+                        s.mode,
+                        f"{s.replicas_running}/{s.replicas_desired}",
+                        s.image,
+                        ago(s.updated_at),
+                        (s.notebook_user + (f"/{s.notebook_server}" if s.notebook_server else "")) or "-",
+                    )
+                    for s in services
+                ],
+            )
+        )
     return FAILED if any(s.replicas_running < s.replicas_desired for s in services) else OK
 
 
@@ -283,7 +352,9 @@ def cmd_logs(backend, config: ConsoleConfig, args) -> int:
     since = parse_since(args.since)
     if args.tail is not None and args.tail < 0:
         raise CliError("--tail must be 0 or more", USAGE)
-    stream = backend.service_logs(args.target, follow=args.follow, since=since, tail=args.tail, timestamps=args.timestamps)
+    stream = backend.service_logs(
+        args.target, follow=args.follow, since=since, tail=args.tail, timestamps=args.timestamps
+    )
     try:
         for line in stream:
             if args.json:
@@ -348,7 +419,8 @@ def _print_result(result, as_json: bool) -> None:
     if as_json:
         print_json(result)
         return
-    print(f"{result.action} {result.target}: {'ok' if result.ok else 'FAILED'}{f' ({result.detail})' if result.detail else ''}")
+    detail = f" ({result.detail})" if result.detail else ""
+    print(f"{result.action} {result.target}: {'ok' if result.ok else 'FAILED'}{detail}")
     for item in result.removed:
         print(f"  removed {item}")
 
@@ -403,7 +475,13 @@ def run(args, config: ConsoleConfig) -> int:
 
     backend = LiveBackend(config)
     sync_commands = {"logs": cmd_logs, "deploy": cmd_deploy, "stop": cmd_stop}
-    async_commands = {"status": cmd_status, "servers": cmd_servers, "services": cmd_services, "check": cmd_check, "server": cmd_server}
+    async_commands = {
+        "status": cmd_status,
+        "servers": cmd_servers,
+        "services": cmd_services,
+        "check": cmd_check,
+        "server": cmd_server,
+    }
     if args.command in sync_commands:
         try:
             return sync_commands[args.command](backend, config, args)

@@ -103,7 +103,12 @@ _STR_KEYS = {
     "hub_url", "token", "token_file", "xnat_url", "xnat_username", "xnat_password", "xnat_password_file",
     "docker_host", "ca_bundle", "theme", "audit_log", "stack", "network", "hub_image",
 }  # fmt: skip
-_SECONDS_KEYS = {"timeout": (0, 600), "refresh_interval": (1, 3600), "events_interval": (1, 3600), "xnat_interval": (5, 86400)}
+_SECONDS_KEYS = {
+    "timeout": (0, 600),
+    "refresh_interval": (1, 3600),
+    "events_interval": (1, 3600),
+    "xnat_interval": (5, 86400),
+}
 _SECRET_KEYS = {"token", "xnat_password"}
 _SECRET_FILE_KEYS = {"token_file", "xnat_password_file"}
 KNOWN_KEYS = {f.name for f in fields(ConsoleConfig)} - {"path"}
@@ -206,8 +211,10 @@ def _validate(values: dict[str, Any], origin: str) -> dict[str, Any]:
                 raise ConfigError(f"{where} must be a whole number between 10000 and 10000000")
             out[key] = value
         elif key in ("keys", "node_engines"):
-            if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
-                raise ConfigError(f"{where} must be a table of strings, e.g. [{key}] name = \"value\"")
+            if not isinstance(value, dict) or not all(
+                isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+            ):
+                raise ConfigError(f'{where} must be a table of strings, e.g. [{key}] name = "value"')
             out[key] = dict(value)
     for key in ("hub_url", "xnat_url"):
         if key in out:
@@ -253,7 +260,10 @@ def _from_env(env: dict[str, str]) -> dict[str, Any]:
     for var, key in mapping.items():
         if env.get(var):
             values[key] = env[var]
-    for var, key, file_key in (("JH_CONSOLE_TOKEN", "token", "token_file"), ("JH_XNAT_PASSWORD", "xnat_password", "xnat_password_file")):
+    for var, key, file_key in (
+        ("JH_CONSOLE_TOKEN", "token", "token_file"),
+        ("JH_XNAT_PASSWORD", "xnat_password", "xnat_password_file"),
+    ):
         direct, path = env.get(var), env.get(f"{var}_FILE")
         if direct and path:
             raise ConfigError(f"set {var} or {var}_FILE, not both")
@@ -308,7 +318,9 @@ def load_config(
         )
     if config.xnat_password is None and config.xnat_password_file:
         config.xnat_password = read_secret_file(
-            config.xnat_password_file, "XNAT password file (xnat_password_file)", check_private=config.xnat_password_file not in env_named
+            config.xnat_password_file,
+            "XNAT password file (xnat_password_file)",
+            check_private=config.xnat_password_file not in env_named,
         )
     if config.ca_bundle and not as_path(config.ca_bundle, "ca_bundle").is_file():
         raise ConfigError(f"ca_bundle {config.ca_bundle} is not a readable file")

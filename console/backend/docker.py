@@ -223,7 +223,12 @@ def _explain(error: Exception, endpoint: Endpoint) -> str:
         return f"the engine refused: {explanation}"
     if "Permission denied" in text:
         return f"no permission to use {endpoint.describe()}; is this user in the docker group?"
-    if "No such file" in text or "Connection refused" in text or "ConnectionRefused" in text or "Unable to connect" in text:
+    if (
+        "No such file" in text
+        or "Connection refused" in text
+        or "ConnectionRefused" in text
+        or "Unable to connect" in text
+    ):
         return f"no Docker engine answers at {endpoint.describe()}"
     if isinstance(error, requests.exceptions.Timeout) or "timed out" in text.lower():
         return f"the Docker engine at {endpoint.describe()} did not answer in time"
@@ -433,7 +438,9 @@ class DockerAccess:
                     redact_spec(data[key])
         return data
 
-    def events(self, since: datetime | None = None, until: datetime | None = None, limit: int = 200) -> list[DockerEvent]:
+    def events(
+        self, since: datetime | None = None, until: datetime | None = None, limit: int = 200
+    ) -> list[DockerEvent]:
         """Recent events in [since, until] (default: the last 15 minutes up to now). Does not block."""
         now = datetime.now(timezone.utc)
         since = since or datetime.fromtimestamp(now.timestamp() - 900, timezone.utc)
@@ -443,7 +450,9 @@ class DockerAccess:
         def read(api):
             # A fractional `until` (the engine takes seconds.nanoseconds): a whole second in the future would
             # make the engine hold the answer until then.
-            stream = api.events(since=f"{since.timestamp():.6f}", until=f"{until.timestamp():.6f}", decode=True, filters=filters)
+            stream = api.events(
+                since=f"{since.timestamp():.6f}", until=f"{until.timestamp():.6f}", decode=True, filters=filters
+            )
             try:
                 return list(stream)
             finally:
@@ -460,7 +469,9 @@ class DockerAccess:
                     time=datetime.fromtimestamp(when / 1e9 if when else e.get("time", 0), timezone.utc),
                     type=e.get("Type", ""),
                     action=e.get("Action", ""),
-                    actor=attributes.get("name") or attributes.get("com.docker.swarm.service.name") or actor.get("ID", "")[:12],
+                    actor=attributes.get("name")
+                    or attributes.get("com.docker.swarm.service.name")
+                    or actor.get("ID", "")[:12],
                 )
             )
         return out
@@ -568,7 +579,9 @@ class LogStream:
     """An iterator of LogLine over one service-logs response. `close()` may be called from another thread
     to stop a follow; iteration then ends quietly."""
 
-    def __init__(self, docker_access: DockerAccess, response, name: str, service_id: str, *, tty: bool, timestamps: bool):
+    def __init__(
+        self, docker_access: DockerAccess, response, name: str, service_id: str, *, tty: bool, timestamps: bool
+    ):
         self._docker = docker_access
         self._response = response
         self._name = name

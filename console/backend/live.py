@@ -71,7 +71,10 @@ def join_swarm(rows: list[ServerRow], services: list[ServiceInfo], tasks: list[T
         current = newest.get(t.service_id)
         # Prefer the task meant to run, then the most recent.
         rank = (t.desired_state == "running", t.timestamp.timestamp() if t.timestamp else 0)
-        if current is None or rank > (current.desired_state == "running", current.timestamp.timestamp() if current.timestamp else 0):
+        if current is None or rank > (
+            current.desired_state == "running",
+            current.timestamp.timestamp() if current.timestamp else 0,
+        ):
             newest[t.service_id] = t
     out = []
     for row in rows:
@@ -127,7 +130,9 @@ class LiveBackend:
     def hub(self) -> HubClient:
         if self._hub is None:
             if not self.config.token:
-                raise HubError("no hub token: set JH_CONSOLE_TOKEN or JH_CONSOLE_TOKEN_FILE, or token_file in the config")
+                raise HubError(
+                    "no hub token: set JH_CONSOLE_TOKEN or JH_CONSOLE_TOKEN_FILE, or token_file in the config"
+                )
             self._hub = HubClient(
                 self.config.hub_url,
                 self.config.token,
@@ -241,7 +246,9 @@ class LiveBackend:
         except stack.StackError as e:
             result = ActionResult("stop", self.config.stack, ok=False, detail=str(e))
         self.audit.record(
-            "stop", self.config.stack, "ok" if result.ok else "failed",
+            "stop",
+            self.config.stack,
+            "ok" if result.ok else "failed",
             result.detail + (f"; removed: {', '.join(result.removed)}" if result.removed else ""),
         )
         return result
@@ -325,12 +332,14 @@ class LiveBackend:
         """Stats for every running container, sampling at most STATS_BATCH of them per call (never-sampled and
         oldest first) and reusing the last sample for the rest, so a refresh costs the same with 500 servers."""
         running = {t.service_id: t for t in tasks if t.state == "running" and t.desired_state == "running"}
-        wanted = {running[row.service_id].container_id: running[row.service_id] for row in rows if row.service_id in running}
+        wanted = {
+            running[row.service_id].container_id: running[row.service_id] for row in rows if row.service_id in running
+        }
         due = sorted(wanted, key=lambda c: self._stats_age.get(c, 0.0))[:STATS_BATCH]
         loop = asyncio.get_running_loop()
         jobs = [loop.run_in_executor(self._stats_pool, self.docker.container_stats, wanted[c]) for c in due]
         now = time.monotonic()
-        for container, value in zip(due, await asyncio.gather(*jobs, return_exceptions=True)):
+        for container, value in zip(due, await asyncio.gather(*jobs, return_exceptions=True), strict=True):
             if isinstance(value, BaseException):
                 value = ContainerStats(unavailable_reason=f"n/a: {value}")
             self._stats_cache[container] = value
@@ -417,7 +426,9 @@ class LiveBackend:
         if refused := self._refuse("delete", target):
             return refused
         if not server:
-            return self.audit.result(ActionResult("delete", target, ok=False, detail="the default server cannot be deleted; stop it"))
+            return self.audit.result(
+                ActionResult("delete", target, ok=False, detail="the default server cannot be deleted; stop it")
+            )
         try:
             outcome = await self.hub.stop_server(user, server, remove=True)
             if outcome == "stopping":
@@ -480,6 +491,12 @@ class LiveBackend:
         try:
             steps = await asyncio.to_thread(check_in_hub_network, self.docker, self.hub_service)
         except DockerUnavailable as e:
-            return [CheckStep("from the hub's network", CheckStatus.FAIL, str(e),
-                              "Is the stack deployed? The check clones the hub service to run inside its network.")]
+            return [
+                CheckStep(
+                    "from the hub's network",
+                    CheckStatus.FAIL,
+                    str(e),
+                    "Is the stack deployed? The check clones the hub service to run inside its network.",
+                )
+            ]
         return [replace(s, name=f"{s.name} (hub network)") for s in steps]

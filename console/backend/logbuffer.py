@@ -115,7 +115,9 @@ class LogBuffer:
             times=array("d", self._open_times) if self._open_has_time else None,
             size=0,
         )
-        chunk.size = sys.getsizeof(text) + starts.itemsize * len(starts) + chunk.tasks.itemsize * len(texts) + len(texts)
+        chunk.size = (
+            sys.getsizeof(text) + starts.itemsize * len(starts) + chunk.tasks.itemsize * len(texts) + len(texts)
+        )
         if chunk.times is not None:
             chunk.size += 8 * len(texts)
         self._sealed.append(chunk)
@@ -162,7 +164,12 @@ class LogBuffer:
     def line(self, n: int) -> LogLine:
         chunk, i = self._locate(n)
         if chunk is None:
-            text, task, stream, when = self._open_text[i], self._open_tasks[i], self._open_streams[i], self._open_times[i]
+            text, task, stream, when = (
+                self._open_text[i],
+                self._open_tasks[i],
+                self._open_streams[i],
+                self._open_times[i],
+            )
         else:
             text, task, stream = chunk.line_text(i), chunk.tasks[i], chunk.streams[i]
             when = chunk.times[i] if chunk.times is not None else math.nan
@@ -224,7 +231,9 @@ class LogBuffer:
                 found.append(open_first + i)
         return found
 
-    def filter(self, pattern: str | re.Pattern, *, regex: bool = False, ignore_case: bool = False, invert: bool = False) -> array:
+    def filter(
+        self, pattern: str | re.Pattern, *, regex: bool = False, ignore_case: bool = False, invert: bool = False
+    ) -> array:
         """Absolute numbers of the lines a filtered view shows."""
         hits = self.search(pattern, regex=regex, ignore_case=ignore_case)
         if not invert:

@@ -79,8 +79,12 @@ async def check(settings: XnatCheckSettings) -> AsyncIterator[CheckStep]:
     url = (settings.xnat_url or "").rstrip("/")
     parts = urlsplit(url)
     if not url or parts.scheme not in ("http", "https") or not parts.hostname:
-        yield CheckStep("configuration", CheckStatus.FAIL, f"XNAT URL is {'not set' if not url else repr(url[:60])}",
-                        "Set JH_XNAT_URL (or xnat_url in the config file) to http(s)://host[:port].")
+        yield CheckStep(
+            "configuration",
+            CheckStatus.FAIL,
+            f"XNAT URL is {'not set' if not url else repr(url[:60])}",
+            "Set JH_XNAT_URL (or xnat_url in the config file) to http(s)://host[:port].",
+        )
         for step in _skip_rest(LATER, "no XNAT URL"):
             yield step
         return
@@ -95,8 +99,12 @@ async def check(settings: XnatCheckSettings) -> AsyncIterator[CheckStep]:
         addresses = sorted({info[4][0] for info in infos})
         yield CheckStep("DNS", CheckStatus.PASS, f"{host} resolves to {', '.join(addresses[:3])}")
     except (OSError, asyncio.TimeoutError) as e:
-        yield CheckStep("DNS", CheckStatus.FAIL, f"{host} does not resolve: {e}",
-                        "Check the name in JH_XNAT_URL and this node's DNS (/etc/resolv.conf, /etc/hosts).")
+        yield CheckStep(
+            "DNS",
+            CheckStatus.FAIL,
+            f"{host} does not resolve: {e}",
+            "Check the name in JH_XNAT_URL and this node's DNS (/etc/resolv.conf, /etc/hosts).",
+        )
         for step in _skip_rest(_after("DNS"), "DNS failed"):
             yield step
         return
@@ -106,14 +114,20 @@ async def check(settings: XnatCheckSettings) -> AsyncIterator[CheckStep]:
     try:
         _, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
         writer.close()
-        yield CheckStep("TCP", CheckStatus.PASS, f"connected to {host}:{port} in {(time.monotonic() - started) * 1000:.0f} ms")
+        yield CheckStep(
+            "TCP", CheckStatus.PASS, f"connected to {host}:{port} in {(time.monotonic() - started) * 1000:.0f} ms"
+        )
     except (OSError, asyncio.TimeoutError) as e:
         if isinstance(e, asyncio.TimeoutError):
             reason = f"timed out after {timeout:g} s"
         else:
             reason = os.strerror(e.errno) if e.errno else str(e)
-        yield CheckStep("TCP", CheckStatus.FAIL, f"cannot connect to {host}:{port}: {reason}",
-                        "Is XNAT running? Check the port in JH_XNAT_URL and any firewall between this node and XNAT.")
+        yield CheckStep(
+            "TCP",
+            CheckStatus.FAIL,
+            f"cannot connect to {host}:{port}: {reason}",
+            "Is XNAT running? Check the port in JH_XNAT_URL and any firewall between this node and XNAT.",
+        )
         for step in _skip_rest(_after("TCP"), "TCP failed"):
             yield step
         return
@@ -123,43 +137,76 @@ async def check(settings: XnatCheckSettings) -> AsyncIterator[CheckStep]:
         try:
             ctx = _ssl_context(settings)
         except (OSError, ssl.SSLError) as e:
-            yield CheckStep("TLS", CheckStatus.FAIL, f"cannot load the CA bundle {settings.ca_bundle}: {e}",
-                            "Point ca_bundle / JH_TLS_CA_CERT at a PEM file.")
+            yield CheckStep(
+                "TLS",
+                CheckStatus.FAIL,
+                f"cannot load the CA bundle {settings.ca_bundle}: {e}",
+                "Point ca_bundle / JH_TLS_CA_CERT at a PEM file.",
+            )
             for step in _skip_rest(_after("TLS"), "TLS failed"):
                 yield step
             return
         try:
-            _, writer = await asyncio.wait_for(asyncio.open_connection(host, port, ssl=ctx, server_hostname=host), timeout)
+            _, writer = await asyncio.wait_for(
+                asyncio.open_connection(host, port, ssl=ctx, server_hostname=host), timeout
+            )
             cert = writer.get_extra_info("peercert") or {}
             writer.close()
             if not settings.verify:
-                yield CheckStep("TLS", CheckStatus.WARN, "certificate NOT verified (verification is off)",
-                                "Turn verification back on and give the CA bundle instead.")
+                yield CheckStep(
+                    "TLS",
+                    CheckStatus.WARN,
+                    "certificate NOT verified (verification is off)",
+                    "Turn verification back on and give the CA bundle instead.",
+                )
             else:
-                days = (ssl.cert_time_to_seconds(cert["notAfter"]) - time.time()) / 86400 if "notAfter" in cert else None
+                days = (
+                    (ssl.cert_time_to_seconds(cert["notAfter"]) - time.time()) / 86400 if "notAfter" in cert else None
+                )
                 if days is not None and days < 0:
-                    yield CheckStep("TLS", CheckStatus.FAIL, f"certificate expired {-days:.0f} days ago", "Renew XNAT's certificate.")
+                    yield CheckStep(
+                        "TLS",
+                        CheckStatus.FAIL,
+                        f"certificate expired {-days:.0f} days ago",
+                        "Renew XNAT's certificate.",
+                    )
                 elif days is not None and days < EXPIRY_WARN_DAYS:
-                    yield CheckStep("TLS", CheckStatus.WARN, f"certificate verified, but expires in {days:.0f} days",
-                                    "Renew XNAT's certificate soon.")
+                    yield CheckStep(
+                        "TLS",
+                        CheckStatus.WARN,
+                        f"certificate verified, but expires in {days:.0f} days",
+                        "Renew XNAT's certificate soon.",
+                    )
                 else:
                     expires = f", expires in {days:.0f} days" if days is not None else ""
                     yield CheckStep("TLS", CheckStatus.PASS, f"certificate verified{expires}")
         except ssl.SSLCertVerificationError as e:
-            yield CheckStep("TLS", CheckStatus.FAIL, f"certificate not trusted: {e.verify_message}",
-                            "Give the CA that signed XNAT's certificate (ca_bundle / JH_CONSOLE_CA_BUNDLE / JH_TLS_CA_CERT).")
+            yield CheckStep(
+                "TLS",
+                CheckStatus.FAIL,
+                f"certificate not trusted: {e.verify_message}",
+                "Give the CA that signed XNAT's certificate (ca_bundle / JH_CONSOLE_CA_BUNDLE / JH_TLS_CA_CERT).",
+            )
             for step in _skip_rest(_after("TLS"), "TLS failed"):
                 yield step
             return
         except (OSError, ssl.SSLError, asyncio.TimeoutError) as e:
-            yield CheckStep("TLS", CheckStatus.FAIL, f"TLS handshake failed: {e or 'timed out'}",
-                            "Is this port speaking TLS? Check https:// against the port in JH_XNAT_URL.")
+            yield CheckStep(
+                "TLS",
+                CheckStatus.FAIL,
+                f"TLS handshake failed: {e or 'timed out'}",
+                "Is this port speaking TLS? Check https:// against the port in JH_XNAT_URL.",
+            )
             for step in _skip_rest(_after("TLS"), "TLS failed"):
                 yield step
             return
     else:
-        yield CheckStep("TLS", CheckStatus.WARN, "plain HTTP: the service account's password travels unencrypted",
-                        "Use https:// for XNAT outside a private network.")
+        yield CheckStep(
+            "TLS",
+            CheckStatus.WARN,
+            "plain HTTP: the service account's password travels unencrypted",
+            "Use https:// for XNAT outside a private network.",
+        )
 
     try:
         verify: bool | ssl.SSLContext = _ssl_context(settings) if parts.scheme == "https" else True
@@ -183,22 +230,32 @@ async def _http_steps(client: httpx.AsyncClient, settings: XnatCheckSettings, au
     try:
         r = await client.get("/")
         if r.status_code >= 500:
-            yield CheckStep("HTTP", CheckStatus.FAIL, f"GET / answered {r.status_code}", "XNAT is up but failing; see its logs.")
+            yield CheckStep(
+                "HTTP", CheckStatus.FAIL, f"GET / answered {r.status_code}", "XNAT is up but failing; see its logs."
+            )
             for step in _skip_rest(_after("HTTP"), "HTTP failed"):
                 yield step
             return
         yield CheckStep("HTTP", CheckStatus.PASS, f"GET / answered {r.status_code}")
     except httpx.HTTPError as e:
-        yield CheckStep("HTTP", CheckStatus.FAIL, f"GET / failed: {type(e).__name__}: {str(e)[:120]}",
-                        "Something answers on the port but not as an HTTP server.")
+        yield CheckStep(
+            "HTTP",
+            CheckStatus.FAIL,
+            f"GET / failed: {type(e).__name__}: {str(e)[:120]}",
+            "Something answers on the port but not as an HTTP server.",
+        )
         for step in _skip_rest(_after("HTTP"), "HTTP failed"):
             yield step
         return
 
     # Service account and its role
     if auth is None:
-        yield CheckStep("service account", CheckStatus.FAIL, "no service account username/password configured",
-                        "Set JH_XNAT_USERNAME and JH_XNAT_PASSWORD (or JH_XNAT_PASSWORD_FILE).")
+        yield CheckStep(
+            "service account",
+            CheckStatus.FAIL,
+            "no service account username/password configured",
+            "Set JH_XNAT_USERNAME and JH_XNAT_PASSWORD (or JH_XNAT_PASSWORD_FILE).",
+        )
         for step in _skip_rest(_after("service account"), "no service account"):
             yield step
         return
@@ -215,23 +272,36 @@ async def _http_steps(client: httpx.AsyncClient, settings: XnatCheckSettings, au
         except ValueError:
             roles = None
         if roles is None:
-            yield CheckStep("service account", CheckStatus.FAIL, "the roles answer is not a JSON list",
-                            "Is this URL really XNAT (and not a login page in front of it)?")
+            yield CheckStep(
+                "service account",
+                CheckStatus.FAIL,
+                "the roles answer is not a JSON list",
+                "Is this URL really XNAT (and not a login page in front of it)?",
+            )
             for step in _skip_rest(_after("service account"), "service account failed"):
                 yield step
             return
         if SERVICE_ROLE in roles:
             yield CheckStep("service account", CheckStatus.PASS, f"{user} logs in and holds the {SERVICE_ROLE} role")
         else:
-            yield CheckStep("service account", CheckStatus.FAIL,
-                            f"{user} logs in but lacks the {SERVICE_ROLE} role (has: {', '.join(roles) or 'none'})",
-                            f"In XNAT: Administer > Users > {user} > add the {SERVICE_ROLE} role.")
+            yield CheckStep(
+                "service account",
+                CheckStatus.FAIL,
+                f"{user} logs in but lacks the {SERVICE_ROLE} role (has: {', '.join(roles) or 'none'})",
+                f"In XNAT: Administer > Users > {user} > add the {SERVICE_ROLE} role.",
+            )
     else:
         status = r.status_code if r is not None else None
         if status == 401:
-            reason, hint = f"XNAT refused {user}'s password (401)", "Check JH_XNAT_USERNAME/JH_XNAT_PASSWORD; is the account enabled?"
+            reason, hint = (
+                f"XNAT refused {user}'s password (401)",
+                "Check JH_XNAT_USERNAME/JH_XNAT_PASSWORD; is the account enabled?",
+            )
         elif status is not None:
-            reason, hint = f"/xapi/users/{user}/roles answered {status}", "The account may be disabled or not allowed to read its roles."
+            reason, hint = (
+                f"/xapi/users/{user}/roles answered {status}",
+                "The account may be disabled or not allowed to read its roles.",
+            )
         else:
             hint = "XNAT stopped answering; run the check again."
         yield CheckStep("service account", CheckStatus.FAIL, reason, hint)
@@ -245,16 +315,32 @@ async def _http_steps(client: httpx.AsyncClient, settings: XnatCheckSettings, au
         r = await client.get("/xapi/jupyterhub/preferences", auth=auth)
         if r.status_code == 200 and isinstance(r.json(), dict):
             prefs = r.json()
-            yield CheckStep("JupyterHub plugin", CheckStatus.PASS, f"/xapi/jupyterhub/preferences answered ({len(prefs)} preferences)")
+            yield CheckStep(
+                "JupyterHub plugin",
+                CheckStatus.PASS,
+                f"/xapi/jupyterhub/preferences answered ({len(prefs)} preferences)",
+            )
         elif r.status_code == 404:
-            yield CheckStep("JupyterHub plugin", CheckStatus.FAIL, "/xapi/jupyterhub/preferences: 404",
-                            "Install the XNAT JupyterHub plugin and restart XNAT.")
+            yield CheckStep(
+                "JupyterHub plugin",
+                CheckStatus.FAIL,
+                "/xapi/jupyterhub/preferences: 404",
+                "Install the XNAT JupyterHub plugin and restart XNAT.",
+            )
         else:
-            yield CheckStep("JupyterHub plugin", CheckStatus.FAIL, f"/xapi/jupyterhub/preferences answered {r.status_code}",
-                            "Check the plugin is enabled and the service account may read its preferences.")
+            yield CheckStep(
+                "JupyterHub plugin",
+                CheckStatus.FAIL,
+                f"/xapi/jupyterhub/preferences answered {r.status_code}",
+                "Check the plugin is enabled and the service account may read its preferences.",
+            )
     except (httpx.HTTPError, ValueError) as e:
-        yield CheckStep("JupyterHub plugin", CheckStatus.FAIL, f"/xapi/jupyterhub/preferences: {type(e).__name__}",
-                        "The answer was not JSON; is the plugin installed?")
+        yield CheckStep(
+            "JupyterHub plugin",
+            CheckStatus.FAIL,
+            f"/xapi/jupyterhub/preferences: {type(e).__name__}",
+            "The answer was not JSON; is the plugin installed?",
+        )
     if not prefs:
         for step in _skip_rest(_after("JupyterHub plugin"), "the plugin did not answer"):
             yield step
@@ -281,17 +367,25 @@ async def _http_steps(client: httpx.AsyncClient, settings: XnatCheckSettings, au
         elif Path(root).is_dir():
             yield CheckStep(name, CheckStatus.PASS, f"{root} exists on this node")
         else:
-            yield CheckStep(name, CheckStatus.FAIL, f"{pref} = {root} does not exist on this node",
-                            "Mount XNAT's archive/workspace here (NFS/bind) or fix the path-translation preference; "
-                            "notebook tasks are rejected with 'invalid mount config' otherwise.")
+            yield CheckStep(
+                name,
+                CheckStatus.FAIL,
+                f"{pref} = {root} does not exist on this node",
+                "Mount XNAT's archive/workspace here (NFS/bind) or fix the path-translation preference; "
+                "notebook tasks are rejected with 'invalid mount config' otherwise.",
+            )
 
 
 async def _hub_steps(prefs: dict, settings: XnatCheckSettings) -> AsyncIterator[CheckStep]:
     api_url = str(prefs.get("jupyterHubApiUrl") or "").rstrip("/")
     token = prefs.get("jupyterHubToken")
     if not api_url:
-        yield CheckStep("hub API URL", CheckStatus.FAIL, "XNAT has no jupyterHubApiUrl preference",
-                        "In XNAT's JupyterHub plugin settings, set the hub API URL (…/jupyterhub/hub/api).")
+        yield CheckStep(
+            "hub API URL",
+            CheckStatus.FAIL,
+            "XNAT has no jupyterHubApiUrl preference",
+            "In XNAT's JupyterHub plugin settings, set the hub API URL (…/jupyterhub/hub/api).",
+        )
         yield CheckStep("hub token", CheckStatus.SKIP, "no hub API URL")
         return
     async with httpx.AsyncClient(timeout=settings.timeout, follow_redirects=False, verify=_hub_verify(settings)) as hub:
@@ -305,29 +399,48 @@ async def _hub_steps(prefs: dict, settings: XnatCheckSettings) -> AsyncIterator[
             yield CheckStep("hub API URL", CheckStatus.PASS, f"{api_url} answers (JupyterHub {version})")
         else:
             why = f"answered {r.status_code}" if r is not None else reason
-            yield CheckStep("hub API URL", CheckStatus.FAIL, f"XNAT's hub API URL {api_url} {why}",
-                            "XNAT reaches the hub by this URL: fix jupyterHubApiUrl (it ends in /hub/api). Names "
-                            "differ by network; compare with the check run from inside the hub's network.")
+            yield CheckStep(
+                "hub API URL",
+                CheckStatus.FAIL,
+                f"XNAT's hub API URL {api_url} {why}",
+                "XNAT reaches the hub by this URL: fix jupyterHubApiUrl (it ends in /hub/api). Names "
+                "differ by network; compare with the check run from inside the hub's network.",
+            )
             yield CheckStep("hub token", CheckStatus.SKIP, "the hub API URL does not answer")
             return
         if not isinstance(token, str) or not token:
-            yield CheckStep("hub token", CheckStatus.FAIL, "XNAT holds no jupyterHubToken (or the service account may not read it)",
-                            f"Give the service account the {SERVICE_ROLE} role and set the token in XNAT's plugin settings.")
+            yield CheckStep(
+                "hub token",
+                CheckStatus.FAIL,
+                "XNAT holds no jupyterHubToken (or the service account may not read it)",
+                f"Give the service account the {SERVICE_ROLE} role and set the token in XNAT's plugin settings.",
+            )
             return
         try:
             r = await hub.get(api_url + "/info", headers={"Authorization": f"token {token}"})
         except httpx.HTTPError as e:
-            yield CheckStep("hub token", CheckStatus.FAIL, f"GET /info failed: {type(e).__name__}", "Run the check again.")
+            yield CheckStep(
+                "hub token", CheckStatus.FAIL, f"GET /info failed: {type(e).__name__}", "Run the check again."
+            )
             return
         default = " (it is still the plugin's default)" if token == DEFAULT_HUB_TOKEN else ""
         if r.status_code == 200:
             yield CheckStep("hub token", CheckStatus.PASS, "the hub accepts the token XNAT holds")
         elif r.status_code in (401, 403):
-            yield CheckStep("hub token", CheckStatus.FAIL, f"the hub refuses the token XNAT holds ({r.status_code}){default}",
-                            "Set XNAT's jupyterHubToken to the hub's XNAT service token (the secret "
-                            "xnat_jupyterhub_xnat_service_token); it needs read:hub, admin:users, admin:servers, tokens.")
+            yield CheckStep(
+                "hub token",
+                CheckStatus.FAIL,
+                f"the hub refuses the token XNAT holds ({r.status_code}){default}",
+                "Set XNAT's jupyterHubToken to the hub's XNAT service token (the secret "
+                "xnat_jupyterhub_xnat_service_token); it needs read:hub, admin:users, admin:servers, tokens.",
+            )
         else:
-            yield CheckStep("hub token", CheckStatus.FAIL, f"GET /info with XNAT's token answered {r.status_code}", "See the hub's log.")
+            yield CheckStep(
+                "hub token",
+                CheckStatus.FAIL,
+                f"GET /info with XNAT's token answered {r.status_code}",
+                "See the hub's log.",
+            )
 
 
 def _hub_verify(settings: XnatCheckSettings) -> bool | ssl.SSLContext:
@@ -378,7 +491,10 @@ def check_in_hub_network(docker_access, hub_service: str, *, timeout: float = 60
             command=["python", "-c", _script_source()],
             name=name,
             env=list(container.get("Env") or []),
-            secrets=[docker.types.SecretReference(s["SecretID"], s["SecretName"], s["File"]["Name"]) for s in container.get("Secrets") or []],
+            secrets=[
+                docker.types.SecretReference(s["SecretID"], s["SecretName"], s["File"]["Name"])
+                for s in container.get("Secrets") or []
+            ],
             networks=[docker.types.NetworkAttachmentConfig(n["Target"]) for n in template.get("Networks") or []],
             restart_policy=docker.types.RestartPolicy(condition="none"),
             healthcheck=docker.types.Healthcheck(test=["NONE"]),  # the image's own checks the hub's port
@@ -405,7 +521,11 @@ def check_in_hub_network(docker_access, hub_service: str, *, timeout: float = 60
                     continue
                 try:
                     data = json.loads(text)
-                    steps.append(CheckStep(data["name"], CheckStatus(data["status"]), data.get("reason", ""), data.get("hint", "")))
+                    steps.append(
+                        CheckStep(
+                            data["name"], CheckStatus(data["status"]), data.get("reason", ""), data.get("hint", "")
+                        )
+                    )
                 except (ValueError, KeyError):
                     continue
         if not steps:

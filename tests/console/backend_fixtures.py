@@ -276,8 +276,11 @@ def make_service(docker_client, tiny_image):
         except Exception:
             pass
     # Wait for the containers to go, so nothing is left behind.
-    wait_for(lambda: not docker_client.containers.list(all=True, filters={"label": "xjc-test=1"}), 30,
-             "the test services' containers to be removed")
+    wait_for(
+        lambda: not docker_client.containers.list(all=True, filters={"label": "xjc-test=1"}),
+        30,
+        "the test services' containers to be removed",
+    )
 
 
 def task_state(docker_client, service, states) -> dict | None:

@@ -10,8 +10,8 @@ from datetime import datetime, timedelta, timezone
 
 import docker.types
 import pytest
-
 from backend_fixtures import TEST_PREFIX, docker_client, make_service, tiny_image, wait_for  # noqa: F401 (fixtures)
+
 from console.backend.docker import (
     REDACTED,
     DockerAccess,
@@ -63,7 +63,8 @@ def test_dead_engine_is_down_in_health_and_unavailable_elsewhere(tmp_path):
 
 def test_notebook_services_tasks_limits(access, make_service):
     make_service(
-        "alice", COUNTER,
+        "alice",
+        COUNTER,
         labels={"org.xnat.jupyterhub.user": "alice", "org.xnat.jupyterhub.server": "mri"},
         limits={"cpu_limit": 500_000_000, "mem_limit": 64 * 1024 * 1024},
     )
@@ -95,9 +96,16 @@ def test_rejected_task_carries_dockers_error_text(access, make_service):
 
 def test_inspect_redacts_secret_env_and_args(access, make_service):
     make_service(
-        "secrets", "sleep 60",
-        env=["JUPYTERHUB_API_TOKEN=tok-123456", "XNAT_PASS=pw-abc", "XNAT_USER=alias-tok", "JH_XNAT_PASSWORD_FILE=/run/secrets/x",
-             "JUPYTERHUB_USER=alice", "AWS_SECRET_ACCESS_KEY=aws-1"],
+        "secrets",
+        "sleep 60",
+        env=[
+            "JUPYTERHUB_API_TOKEN=tok-123456",
+            "XNAT_PASS=pw-abc",
+            "XNAT_USER=alias-tok",
+            "JH_XNAT_PASSWORD_FILE=/run/secrets/x",
+            "JUPYTERHUB_USER=alice",
+            "AWS_SECRET_ACCESS_KEY=aws-1",
+        ],
         args=None,
     )
     spec = access.inspect_service(TEST_PREFIX + "secrets")
@@ -113,7 +121,12 @@ def test_inspect_redacts_secret_env_and_args(access, make_service):
 
 
 def test_secret_names():
-    assert all(map(is_secret_name, ["JUPYTERHUB_API_TOKEN", "JPY_COOKIE_SECRET", "CONFIGPROXY_AUTH_TOKEN", "db_password", "API_KEY"]))
+    assert all(
+        map(
+            is_secret_name,
+            ["JUPYTERHUB_API_TOKEN", "JPY_COOKIE_SECRET", "CONFIGPROXY_AUTH_TOKEN", "db_password", "API_KEY"],
+        )
+    )
     assert not any(map(is_secret_name, ["JUPYTERHUB_USER", "JH_XNAT_PASSWORD_FILE", "PATH", "HOME", "KEYBOARD_LAYOUT"]))
     assert redact_env(["A=1", "MY_TOKEN=", "X_TOKEN=v"]) == ["A=1", "MY_TOKEN=", f"X_TOKEN={REDACTED}"]
 
@@ -138,7 +151,7 @@ def test_service_logs_merge_tasks_with_prefix_and_streams(access, make_service):
 
 
 def test_service_logs_tail_since_timestamps(access, make_service):
-    make_service("tail", 'seq 1 40; sleep 600')
+    make_service("tail", "seq 1 40; sleep 600")
     name = TEST_PREFIX + "tail"
     wait_for(lambda: len(list(access.service_logs(name))) >= 40, 60, "all 40 lines")
     assert [line.text for line in access.service_logs(name, tail=3)] == ["38", "39", "40"]
@@ -212,9 +225,11 @@ def _write_context(config_dir, name, host, *, tls_files=(), skip_verify=False):
     digest = hashlib.sha256(name.encode()).hexdigest()
     meta = config_dir / "contexts" / "meta" / digest
     meta.mkdir(parents=True)
-    (meta / "meta.json").write_text(json.dumps(
-        {"Name": name, "Metadata": {}, "Endpoints": {"docker": {"Host": host, "SkipTLSVerify": skip_verify}}}
-    ))
+    (meta / "meta.json").write_text(
+        json.dumps(
+            {"Name": name, "Metadata": {}, "Endpoints": {"docker": {"Host": host, "SkipTLSVerify": skip_verify}}}
+        )
+    )
     tls = config_dir / "contexts" / "tls" / digest / "docker"
     if tls_files:
         tls.mkdir(parents=True)
@@ -229,8 +244,12 @@ def test_context_made_by_the_docker_cli_reaches_the_engine(tmp_path, docker_clie
     if shutil.which("docker") is None:
         pytest.skip("the docker CLI is not installed; cannot create a context the way operators do")
     env = {"DOCKER_CONFIG": str(tmp_path), "PATH": "/usr/bin:/bin"}
-    subprocess.run(["docker", "context", "create", "xjc-local", "--docker", "host=unix:///var/run/docker.sock"],
-                   env=env, check=True, capture_output=True)
+    subprocess.run(
+        ["docker", "context", "create", "xjc-local", "--docker", "host=unix:///var/run/docker.sock"],
+        env=env,
+        check=True,
+        capture_output=True,
+    )
     subprocess.run(["docker", "context", "use", "xjc-local"], env=env, check=True, capture_output=True)
     endpoint = resolve_endpoint(env=env)
     assert endpoint.host == "unix:///var/run/docker.sock" and "xjc-local" in endpoint.source

@@ -8,8 +8,8 @@ import logging
 import threading
 
 import pytest
-
 from backend_fixtures import local_hub  # noqa: F401 (fixture)
+
 from console.backend.hub import CONSOLE_SCOPES, HubClient, HubError, missing_scopes
 
 pytestmark = pytest.mark.timeout(120)

@@ -6,8 +6,8 @@ import asyncio
 from datetime import datetime, timezone
 
 import pytest
-
 from backend_fixtures import TEST_PREFIX, docker_client, local_hub, make_service, tiny_image  # noqa: F401 (fixtures)
+
 from console.backend.live import LiveBackend, ReadOnlyRefused, join_swarm
 from console.backend.models import Health, ServerRow, ServiceInfo, TaskInfo
 from console.config import ConsoleConfig
@@ -20,8 +20,11 @@ OPTIONS = {"xsiType": "xnat:mrSessionData", "itemId": "XNAT_E00001", "projectId"
 @pytest.fixture
 def config(local_hub, tmp_path) -> ConsoleConfig:
     return ConsoleConfig(
-        hub_url=local_hub.api_url, token=local_hub.console_token, audit_log=str(tmp_path / "audit.log"),
-        stack="xjc-test-stack", timeout=10,
+        hub_url=local_hub.api_url,
+        token=local_hub.console_token,
+        audit_log=str(tmp_path / "audit.log"),
+        stack="xjc-test-stack",
+        timeout=10,
     )
 
 
@@ -65,9 +68,12 @@ async def test_hub_info_reports_version_scopes_routes(backend):
 async def test_servers_join_swarm_service_task_stats(backend, hub_user, make_service):
     user = hub_user("alice-live")
     await start_ready(backend, user, "mri", OPTIONS)
-    make_service("alice-live-mri", "sleep 600",
-                 labels={"org.xnat.jupyterhub.user": user, "org.xnat.jupyterhub.server": "mri"},
-                 limits={"cpu_limit": 1_000_000_000, "mem_limit": 128 * 1024 * 1024})
+    make_service(
+        "alice-live-mri",
+        "sleep 600",
+        labels={"org.xnat.jupyterhub.user": user, "org.xnat.jupyterhub.server": "mri"},
+        limits={"cpu_limit": 1_000_000_000, "mem_limit": 128 * 1024 * 1024},
+    )
 
     async def joined():
         rows = {r.key: r for r in await backend.hub_servers()}
@@ -102,7 +108,9 @@ def test_join_marks_a_pending_spawn_with_a_rejected_task_failed():
     ]
     tasks = [
         TaskInfo("t1", "s1", 1, "n1", "node1", "rejected", "shutdown", "rejected", "invalid mount config", now),
-        TaskInfo("t2", "s1", 1, "n1", "node1", "rejected", "running", "rejected", "bind source path does not exist", now),
+        TaskInfo(
+            "t2", "s1", 1, "n1", "node1", "rejected", "running", "rejected", "bind source path does not exist", now
+        ),
         TaskInfo("t3", "s2", 1, "n1", "node1", "running", "running", "started", "", now),
     ]
     bob, carol = join_swarm(rows, services, tasks)
@@ -132,7 +140,10 @@ async def test_stop_restart_delete_are_audited(backend, hub_user, config):
 
     entries = backend.audit.entries()
     assert [(e["action"], e["outcome"]) for e in entries] == [
-        ("restart", "ok"), ("stop", "ok"), ("delete", "ok"), ("delete", "failed")
+        ("restart", "ok"),
+        ("stop", "ok"),
+        ("delete", "ok"),
+        ("delete", "failed"),
     ]
     assert config.token not in (backend.audit.path.read_text())
 
@@ -153,7 +164,11 @@ async def test_read_only_refuses_every_change_and_changes_nothing(config, hub_us
         assert (await backend.hub.server(user, "nb")).state == "ready"  # nothing was stopped
         entries = backend.audit.entries()
         assert [(e["action"], e["outcome"]) for e in entries] == [
-            ("stop", "refused"), ("delete", "refused"), ("restart", "refused"), ("deploy", "refused"), ("stop", "refused")
+            ("stop", "refused"),
+            ("delete", "refused"),
+            ("restart", "refused"),
+            ("deploy", "refused"),
+            ("stop", "refused"),
         ]
         await backend.hub.stop_server(user, "nb", remove=True)
     finally:
@@ -169,7 +184,9 @@ async def test_restart_of_a_missing_server_fails_cleanly(backend, hub_user):
 
 
 async def test_dead_hub_is_a_connection_error_not_a_crash(tmp_path):
-    backend = LiveBackend(ConsoleConfig(hub_url="http://127.0.0.1:9/hub/api", token="t", audit_log=str(tmp_path / "a"), timeout=2))
+    backend = LiveBackend(
+        ConsoleConfig(hub_url="http://127.0.0.1:9/hub/api", token="t", audit_log=str(tmp_path / "a"), timeout=2)
+    )
     try:
         with pytest.raises(ConnectionError, match="cannot connect"):
             await backend.hub_info()

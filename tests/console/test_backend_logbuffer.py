@@ -18,8 +18,14 @@ def test_append_and_read_back_with_metadata():
     buf = LogBuffer()
     when = datetime(2026, 11, 27, 10, 0, tzinfo=timezone.utc)
     for i in range(CHUNK + 10):  # spans a sealed chunk and the open one
-        buf.append(LogLine(task=f"svc.1.t{i % 3}@n1", text=f"line {i}", timestamp=when if i % 2 else None,
-                           stream="stderr" if i % 5 == 0 else "stdout"))
+        buf.append(
+            LogLine(
+                task=f"svc.1.t{i % 3}@n1",
+                text=f"line {i}",
+                timestamp=when if i % 2 else None,
+                stream="stderr" if i % 5 == 0 else "stdout",
+            )
+        )
     assert len(buf) == CHUNK + 10 and buf.total == CHUNK + 10 and buf.dropped == 0
     for n in (0, 1, CHUNK - 1, CHUNK, CHUNK + 9):
         line = buf.line(n)
@@ -103,7 +109,10 @@ def test_new_lines_since_mark_and_clear():
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.lists(st.text(alphabet="abc xyz\n", max_size=12), max_size=CHUNK + 50), st.text(alphabet="abcxyz", min_size=1, max_size=3))
+@given(
+    st.lists(st.text(alphabet="abc xyz\n", max_size=12), max_size=CHUNK + 50),
+    st.text(alphabet="abcxyz", min_size=1, max_size=3),
+)
 def test_search_agrees_with_a_plain_scan(lines, needle):
     buf = LogBuffer()
     buf.extend(lines)

@@ -13,12 +13,12 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from backend_fixtures import docker_client, local_hub, xnat_standin_thread  # noqa: F401 (fixtures)
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from backend_fixtures import docker_client, local_hub, xnat_standin_thread  # noqa: F401 (fixtures)
 from console.backend.models import CheckStatus
 from console.backend.xnat_check import XnatCheckSettings, check
 
@@ -34,19 +34,31 @@ def healthy(xnat_standin, xnat_service_account, local_hub, tmp_path):
     archive, workspace = tmp_path / "archive", tmp_path / "workspace"
     archive.mkdir()
     workspace.mkdir()
-    xnat_standin.set_preferences({
-        "jupyterHubApiUrl": local_hub.api_url,
-        "jupyterHubToken": local_hub.admin_token,
-        "pathTranslationArchiveDockerPrefix": str(archive),
-        "pathTranslationWorkspaceDockerPrefix": str(workspace),
-    })
+    xnat_standin.set_preferences(
+        {
+            "jupyterHubApiUrl": local_hub.api_url,
+            "jupyterHubToken": local_hub.admin_token,
+            "pathTranslationArchiveDockerPrefix": str(archive),
+            "pathTranslationWorkspaceDockerPrefix": str(workspace),
+        }
+    )
     return XnatCheckSettings(xnat_standin.url, xnat_service_account.name, xnat_service_account.password, timeout=5)
 
 
 async def test_every_step_passes_on_a_good_setup(healthy, xnat_standin):
     steps = await run(healthy)
-    assert list(steps) == ["DNS", "TCP", "TLS", "HTTP", "service account", "JupyterHub plugin", "hub API URL",
-                           "hub token", "archive root", "workspace root"]
+    assert list(steps) == [
+        "DNS",
+        "TCP",
+        "TLS",
+        "HTTP",
+        "service account",
+        "JupyterHub plugin",
+        "hub API URL",
+        "hub token",
+        "archive root",
+        "workspace root",
+    ]
     assert steps["TLS"].status == CheckStatus.WARN  # plain http
     others = {k: v for k, v in steps.items() if k != "TLS"}
     assert all(s.status == CheckStatus.PASS for s in others.values()), others
@@ -78,7 +90,10 @@ async def test_wrong_password_and_missing_role(healthy, xnat_standin, xnat_servi
     assert steps["JupyterHub plugin"].status == CheckStatus.SKIP
     xnat_standin.add_user("plainuser", "pw", ["Jupyter"])
     steps = await run(XnatCheckSettings(xnat_standin.url, "plainuser", "pw", timeout=5))
-    assert steps["service account"].status == CheckStatus.FAIL and "lacks the JupyterHub role" in steps["service account"].reason
+    assert (
+        steps["service account"].status == CheckStatus.FAIL
+        and "lacks the JupyterHub role" in steps["service account"].reason
+    )
 
 
 async def test_path_roots_missing_on_this_node(healthy, xnat_standin, tmp_path):
@@ -112,8 +127,12 @@ def make_cert(tmp_path, days: int):
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
     now = dt.datetime.now(dt.timezone.utc)
     cert = (
-        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-        .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(days=1))
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=1))
         .not_valid_after(now + dt.timedelta(days=days))
         .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
@@ -121,8 +140,9 @@ def make_cert(tmp_path, days: int):
     )
     cert_path, key_path = tmp_path / f"cert{days}.pem", tmp_path / f"key{days}.pem"
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
+    key_path.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
     return cert_path, key_path
 
 
@@ -176,8 +196,13 @@ async def test_tls_certificate_expiring_soon_warns(tls_server):
 def test_script_prints_json_steps_from_the_hubs_variables(xnat_standin_thread):
     url, account = xnat_standin_thread
     env = {"JH_XNAT_URL": url, "JH_XNAT_USERNAME": account[0], "JH_XNAT_PASSWORD": account[1], "PATH": "/usr/bin:/bin"}
-    out = subprocess.run([sys.executable, "-m", "console.backend.xnat_check", "--json", "--no-paths"],
-                         capture_output=True, text=True, env=env, timeout=60)
+    out = subprocess.run(
+        [sys.executable, "-m", "console.backend.xnat_check", "--json", "--no-paths"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
     steps = [json.loads(line) for line in out.stdout.splitlines()]
     by_name = {s["name"]: s for s in steps}
     assert by_name["service account"]["status"] == "pass"
@@ -185,7 +210,6 @@ def test_script_prints_json_steps_from_the_hubs_variables(xnat_standin_thread):
     assert account[1] not in out.stdout + out.stderr
     # The hub URL in the stand-in's defaults (172.17.0.1) does not answer here: a failed step, exit code 1.
     assert out.returncode == 1
-
 
 
 # -- from inside the hub's network ----------------------------------------------------------------
@@ -201,8 +225,8 @@ def test_check_runs_inside_the_hub_network_with_the_hubs_settings(docker_client)
 
     import docker.errors
     import docker.types
-
     from backend_fixtures import TEST_PREFIX, wait_for
+
     from console.backend.docker import DockerAccess
     from console.backend.xnat_check import check_in_hub_network
 
@@ -216,24 +240,42 @@ def test_check_runs_inside_the_hub_network_with_the_hubs_settings(docker_client)
     secret = docker_client.secrets.create(name=TEST_PREFIX + "xnat-pw", data=password.encode())
     secret_ref = docker.types.SecretReference(secret.id, secret.name)
     try:
-        common = dict(networks=[network.id], secrets=[secret_ref], labels={"xjc-test": "1"},
-                      container_labels={"xjc-test": "1"}, endpoint_spec=docker.types.EndpointSpec(mode="dnsrr"),
-                      healthcheck=docker.types.Healthcheck(test=["NONE"]))  # the image's checks the hub's port
+        common = dict(
+            networks=[network.id],
+            secrets=[secret_ref],
+            labels={"xjc-test": "1"},
+            container_labels={"xjc-test": "1"},
+            endpoint_spec=docker.types.EndpointSpec(mode="dnsrr"),
+            healthcheck=docker.types.Healthcheck(test=["NONE"]),
+        )  # the image's checks the hub's port
         pw_file = f"/run/secrets/{secret.name}"
-        made.append(docker_client.services.create(
-            HUB_IMAGE, name=TEST_PREFIX + "standin",
-            command=["python", "-m", "hub.standin", "--host", "0.0.0.0", "--port", "8080", "--seed-demo"],
-            env=[f"JH_XNAT_PASSWORD_FILE={pw_file}"], **common,
-        ))
+        made.append(
+            docker_client.services.create(
+                HUB_IMAGE,
+                name=TEST_PREFIX + "standin",
+                command=["python", "-m", "hub.standin", "--host", "0.0.0.0", "--port", "8080", "--seed-demo"],
+                env=[f"JH_XNAT_PASSWORD_FILE={pw_file}"],
+                **common,
+            )
+        )
         hub_like = docker_client.services.create(
-            HUB_IMAGE, name=TEST_PREFIX + "hublike", command=["python", "-c", "import time; time.sleep(600)"],
-            env=[f"JH_XNAT_URL=http://{TEST_PREFIX}standin:8080", "JH_XNAT_USERNAME=jupyterhub",
-                 f"JH_XNAT_PASSWORD_FILE={pw_file}"], **common,
+            HUB_IMAGE,
+            name=TEST_PREFIX + "hublike",
+            command=["python", "-c", "import time; time.sleep(600)"],
+            env=[
+                f"JH_XNAT_URL=http://{TEST_PREFIX}standin:8080",
+                "JH_XNAT_USERNAME=jupyterhub",
+                f"JH_XNAT_PASSWORD_FILE={pw_file}",
+            ],
+            **common,
         )
         made.append(hub_like)
         access = DockerAccess(timeout=30)
         for service in made:
-            wait_for(lambda s=service: any(t.state == "running" for t in access.tasks(s.name)), 90, f"{service.name} to run")
+            wait_for(
+                lambda s=service: any(t.state == "running" for t in access.tasks(s.name)), 90, f"{service.name} to run"
+            )
+
         # The stand-in answers once its process is up; the check itself reports TCP failure until then.
         def checked():
             steps = {s.name: s for s in check_in_hub_network(access, hub_like.name, timeout=90)}
@@ -253,8 +295,11 @@ def test_check_runs_inside_the_hub_network_with_the_hubs_settings(docker_client)
                 service.remove()
             except docker.errors.APIError:
                 pass
-        wait_for(lambda: not docker_client.containers.list(all=True, filters={"label": "xjc-test=1"}), 60,
-                 "the test containers to go")
+        wait_for(
+            lambda: not docker_client.containers.list(all=True, filters={"label": "xjc-test=1"}),
+            60,
+            "the test containers to go",
+        )
 
         def removed(thing):
             try:

@@ -9,9 +9,14 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from backend_fixtures import (  # noqa: F401 (fixtures)
-    TEST_PREFIX, docker_client, local_hub, make_service, tiny_image, wait_for, xnat_standin_thread,
+    TEST_PREFIX,
+    docker_client,
+    local_hub,
+    make_service,
+    tiny_image,
+    wait_for,
+    xnat_standin_thread,
 )
 
 pytestmark = pytest.mark.timeout(180)
@@ -106,8 +111,17 @@ def test_status_table_when_the_hub_is_dead(env, tmp_path):
     token = tmp_path / "t"
     token.write_text("x")
     token.chmod(0o600)
-    result = cli("--hub-url", "http://127.0.0.1:9/hub/api", "--token-file", str(token), "--timeout", "2",
-                 "status", "--no-xnat", env=env)
+    result = cli(
+        "--hub-url",
+        "http://127.0.0.1:9/hub/api",
+        "--token-file",
+        str(token),
+        "--timeout",
+        "2",
+        "status",
+        "--no-xnat",
+        env=env,
+    )
     assert result.returncode == 3
     hub_line = next(line for line in result.stdout.splitlines() if line.startswith("hub"))
     assert "down" in hub_line and "cannot connect" in hub_line
@@ -116,7 +130,9 @@ def test_status_table_when_the_hub_is_dead(env, tmp_path):
 def test_servers_and_server_stop_and_read_only(hub_env, local_hub):
     with local_hub.admin() as admin:
         admin.post("users", json={"usernames": ["gina-cli"]})
-        assert admin.post("users/gina-cli/servers/nb", json={"xsiType": "xnat:projectData", "itemId": "P1"}).status_code in (201, 202)
+        assert admin.post(
+            "users/gina-cli/servers/nb", json={"xsiType": "xnat:projectData", "itemId": "P1"}
+        ).status_code in (201, 202)
         wait_for(lambda: admin.get("users/gina-cli").json()["servers"]["nb"]["ready"], 30, "gina's server")
     try:
         result = cli("servers", "--json", "--no-stats", env=hub_env)
@@ -170,7 +186,9 @@ def test_services_and_logs_of_a_test_service(env, make_service):
     assert result.returncode == 0
     assert [line.split(" | ")[1] for line in result.stdout.splitlines()] == ["4", "5"]
     assert all(line.startswith(name + ".1.") for line in result.stdout.splitlines())
-    as_json = [json.loads(line) for line in cli("logs", name, "--tail", "1", "--json", "-t", env=env).stdout.splitlines()]
+    as_json = [
+        json.loads(line) for line in cli("logs", name, "--tail", "1", "--json", "-t", env=env).stdout.splitlines()
+    ]
     assert as_json[0]["text"] == "5" and as_json[0]["timestamp"]
     services = cli("services", "--json", env=env)
     assert name in {s["name"] for s in json.loads(services.stdout)}
@@ -197,15 +215,17 @@ def test_check_json_against_the_standin(env, xnat_standin_thread):
     assert cli("check", env=env).returncode == 3
 
 
-
 def test_servers_table_joins_the_swarm_with_live_cpu(hub_env, local_hub, make_service):
     with local_hub.admin() as admin:
         admin.post("users", json={"usernames": ["jill-cli"]})
         admin.post("users/jill-cli/servers/nb", json={"xsiType": "xnat:subjectData", "itemId": "S1"})
         wait_for(lambda: admin.get("users/jill-cli").json()["servers"]["nb"]["ready"], 30, "jill's server")
     try:
-        make_service("jill-cli-nb", "yes > /dev/null",
-                     labels={"org.xnat.jupyterhub.user": "jill-cli", "org.xnat.jupyterhub.server": "nb"})
+        make_service(
+            "jill-cli-nb",
+            "yes > /dev/null",
+            labels={"org.xnat.jupyterhub.user": "jill-cli", "org.xnat.jupyterhub.server": "nb"},
+        )
 
         def joined():
             rows = json.loads(cli("servers", "--json", env=hub_env).stdout)

@@ -30,7 +30,9 @@ def test_defaults_without_a_file(env, tmp_path):
 def test_the_demo_file_is_read_from_the_xdg_dir(env, tmp_path):
     token = write(tmp_path / "console-token", "tok-from-file\n")
     password = write(tmp_path / "xnat-password", "pw-from-file")
-    write(default_config_path(env), f'''
+    write(
+        default_config_path(env),
+        f'''
 hub_url = "http://hub.example:8000/jupyterhub/hub/api/"
 token_file = "{token}"
 xnat_url = "https://xnat.example"
@@ -41,7 +43,8 @@ read_only = true
 theme = "nord"
 [keys]
 refresh = "ctrl+r"
-''')
+''',
+    )
     config = load_config(env=env)
     assert config.hub_url == "http://hub.example:8000/jupyterhub/hub/api"
     assert config.token == "tok-from-file" and config.xnat_password == "pw-from-file"
@@ -51,8 +54,13 @@ refresh = "ctrl+r"
 
 
 def test_environment_beats_file_and_flags_beat_environment(env, tmp_path):
-    write(default_config_path(env), 'hub_url = "http://file:1/hub/api"\nxnat_username = "file-user"\ntoken = "file-token"\n')
-    env.update({"JH_HUB_API_URL": "http://env:2/hub/api", "JH_CONSOLE_TOKEN": "env-token", "JH_XNAT_USERNAME": "env-user"})
+    write(
+        default_config_path(env),
+        'hub_url = "http://file:1/hub/api"\nxnat_username = "file-user"\ntoken = "file-token"\n',
+    )
+    env.update(
+        {"JH_HUB_API_URL": "http://env:2/hub/api", "JH_CONSOLE_TOKEN": "env-token", "JH_XNAT_USERNAME": "env-user"}
+    )
     config = load_config(env=env)
     assert (config.hub_url, config.token, config.xnat_username) == ("http://env:2/hub/api", "env-token", "env-user")
     flag_token = write(tmp_path / "flag-token", "flag-token")
