@@ -30,6 +30,7 @@ SINCE_PRESETS: list[tuple[str, timedelta | None]] = [
 ]
 DEFAULT_TAIL = 1000
 DRAIN_INTERVAL = 0.1  # the UI takes what the stream thread collected this often: natural batching
+FILTER_DELAY = 0.3
 
 
 def _close(stream: object) -> None:
@@ -70,6 +71,7 @@ class LogsScreen(ConsoleScreen):
         self._stream_lock = threading.Lock()
         self._drain_timer: Timer | None = None
         self._retry_timer: Timer | None = None
+        self._filter_timer: Timer | None = None
         self._last_timestamp: datetime | None = None
         self._resume_after: datetime | None = None
 
@@ -267,8 +269,18 @@ class LogsScreen(ConsoleScreen):
 
     @on(Input.Changed, "#log-filter")
     def _log_filter_changed(self, event: Input.Changed) -> None:
+        # Filter as you type, but only once typing pauses: a million lines take a moment to filter.
+        if self._filter_timer is not None:
+            self._filter_timer.stop()
+        self._filter_timer = self.set_timer(FILTER_DELAY, lambda: self._apply_filter(event.value))
+
+    def _apply_filter(self, text: str) -> None:
+        self._filter_timer = None
+        view = self.query_one(LogView)
+        if text == view.filter_text:
+            return
         try:
-            self.query_one(LogView).set_filter(event.value)
+            view.set_filter(text)
         except ValueError:
             return  # half-typed regex: keep the last valid filter until it parses
         self.update_status()
@@ -276,6 +288,9 @@ class LogsScreen(ConsoleScreen):
     @on(Input.Submitted, "#log-filter")
     def _log_filter_submitted(self, event: Input.Submitted) -> None:
         event.stop()
+        if self._filter_timer is not None:
+            self._filter_timer.stop()
+        self._apply_filter(event.value)
         event.input.display = bool(event.value)
         self.query_one(LogView).focus()
 
