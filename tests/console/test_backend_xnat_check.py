@@ -218,7 +218,7 @@ HUB_IMAGE = "xnat-jupyterhub/hub:dev"
 
 
 @pytest.mark.docker
-def test_check_runs_inside_the_hub_network_with_the_hubs_settings(docker_client):
+def test_check_runs_inside_the_hub_network_with_the_hubs_settings(docker_client, tmp_path):
     """A stand-in XNAT and a hub look-alike (the hub image, its env and password secret) on an overlay network
     of our own; the check runs in a one-off clone of the hub service and reaches XNAT by its service name."""
     import secrets as secrets_module
@@ -260,7 +260,7 @@ def test_check_runs_inside_the_hub_network_with_the_hubs_settings(docker_client)
         )
         hub_like = docker_client.services.create(
             HUB_IMAGE,
-            name=TEST_PREFIX + "hublike",
+            name=TEST_PREFIX + "stack_jupyterhub",  # the hub service of a stack named xjc-test-stack
             command=["python", "-c", "import time; time.sleep(600)"],
             env=[
                 f"JH_XNAT_URL=http://{TEST_PREFIX}standin:8080",
@@ -289,6 +289,17 @@ def test_check_runs_inside_the_hub_network_with_the_hubs_settings(docker_client)
         # The one-off service is gone, and never held the password in its spec.
         assert not [s for s in docker_client.services.list() if s.name.startswith("xjc-xnat-check-")]
         assert password not in json.dumps(hub_like.attrs)
+        # The same through the command: the stack's hub service is found by the stack's name.
+        env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "XDG_STATE_HOME": str(tmp_path / "state"),
+               "XDG_CONFIG_HOME": str(tmp_path / "cfg")}  # fmt: skip
+        out = subprocess.run(
+            [sys.executable, "-m", "console", "--stack", TEST_PREFIX + "stack", "check", "--json", "--hub-network"],
+            capture_output=True, text=True, env=env, timeout=180,
+        )  # fmt: skip
+        by_name = {s["name"]: s for s in json.loads(out.stdout)}
+        assert by_name["configuration"]["status"] == "fail"  # no XNAT URL for the console itself here
+        assert by_name["service account (hub network)"]["status"] == "pass", out.stdout
+        assert out.returncode == 1 and password not in out.stdout + out.stderr
     finally:
         for service in made:
             try:
