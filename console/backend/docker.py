@@ -19,6 +19,7 @@ import hashlib
 import json
 import os
 import re
+import socket
 import struct
 import threading
 import time
@@ -566,13 +567,14 @@ class DockerAccess:
         def open_stream(api):
             url = api._url("/services/{0}/logs", spec["ID"])
             response = api._get(url, params=params, stream=True)
-            api._raise_for_status(response)
-            return response
+            # The raw socket (or SSH channel) under the response: shutting it down is what wakes a reader
+            # blocked on a silent follow; closing the response alone waits for that reader.
+            return response, api._get_raw_response_socket(response)
 
-        response = self._call(open_stream)
+        response, sock = self._call(open_stream)
         tty = bool(((spec.get("Spec") or {}).get("TaskTemplate") or {}).get("ContainerSpec", {}).get("TTY"))
         name = (spec.get("Spec") or {}).get("Name", service)
-        return LogStream(self, response, name, spec["ID"], tty=tty, timestamps=timestamps)
+        return LogStream(self, response, name, spec["ID"], tty=tty, timestamps=timestamps, sock=sock)
 
 
 class LogStream:
@@ -580,10 +582,19 @@ class LogStream:
     to stop a follow; iteration then ends quietly."""
 
     def __init__(
-        self, docker_access: DockerAccess, response, name: str, service_id: str, *, tty: bool, timestamps: bool
+        self,
+        docker_access: DockerAccess,
+        response,
+        name: str,
+        service_id: str,
+        *,
+        tty: bool,
+        timestamps: bool,
+        sock: Any = None,
     ):
         self._docker = docker_access
         self._response = response
+        self._sock = sock
         self._name = name
         self._service_id = service_id
         self._tty = tty
@@ -600,7 +611,18 @@ class LogStream:
         return next(self._gen)
 
     def close(self) -> None:
+        """Stop now, from any thread: a reader blocked in a silent follow wakes up and ends quietly."""
+        if self._closed:
+            return
         self._closed = True
+        raw_socket = getattr(self._sock, "_sock", self._sock)  # SocketIO wraps the socket
+        try:
+            if hasattr(raw_socket, "shutdown"):
+                raw_socket.shutdown(socket.SHUT_RDWR)
+            elif hasattr(raw_socket, "close"):  # an SSH channel
+                raw_socket.close()
+        except OSError:
+            pass  # already gone
         try:
             self._response.close()
         except Exception:

@@ -180,6 +180,21 @@ def test_follow_yields_new_lines_and_close_from_another_thread_ends_it(access, m
     assert done.wait(10), "close() did not end the follow"
 
 
+def test_close_wakes_a_reader_blocked_on_a_silent_follow(access, make_service):
+    make_service("silent", "sleep 600")
+    name = TEST_PREFIX + "silent"
+    running_task(access, name)
+    stream = access.service_logs(name, follow=True, tail=0)
+    done = threading.Event()
+    threading.Thread(target=lambda: (list(stream), done.set()), daemon=True).start()
+    time.sleep(0.5)  # let the reader block in its read: nothing will ever arrive
+    started = time.monotonic()
+    stream.close()
+    assert done.wait(5), "the blocked reader did not wake up"
+    assert time.monotonic() - started < 2
+    assert access.health()[0].health == Health.OK  # the client is still fine for other calls
+
+
 def test_container_stats_cpu_from_deltas_and_memory(access, make_service):
     make_service("busy", "yes > /dev/null", limits={"mem_limit": 64 * 1024 * 1024})
     task = running_task(access, TEST_PREFIX + "busy")
