@@ -4,21 +4,26 @@ tests' stack (tests/e2e) must not feel that, so this one is the same demo (`scri
 `xjh_flt_*`, stand-in `xjh-flt-standin`, free ports, its own state directories. `scripts/demo.sh down` removes
 it all.
 
-`fault_stack_up()` is shared by every user in one process (tests/faults, tests/secrets, bench/bench_faults.py):
-the first caller brings the stack up, the last one to leave takes it down.
+`fault_stack_up()` is shared by every user in one process (tests/faults, tests/secrets, tests/hostile,
+bench/bench_faults.py): the first caller brings the stack up, the last one to leave takes it down. Between
+processes, an exclusive lock (/var/tmp/xjh-flt.lock) makes a second run wait for the first instead of tearing its
+stack down under it: the names are fixed, so that a run that was killed is cleaned up by the next one.
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 import httpx
 
@@ -80,14 +85,41 @@ def _engine_answers() -> bool:
 
 _shared: FaultStack | None = None
 _users = 0
+_lock: IO[str] | None = None
+LOCK_FILE = Path("/var/tmp/xjh-flt.lock")
+LOCK_WAIT = 1800.0  # a slow run of another session can take this long
+
+
+def _take_lock() -> IO[str]:
+    lock = open(LOCK_FILE, "a+")
+    deadline = time.monotonic() + LOCK_WAIT
+    told = False
+    while True:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return lock
+        except BlockingIOError:
+            if time.monotonic() > deadline:
+                lock.close()
+                raise RuntimeError(f"another run has held the fault stack ({LOCK_FILE}) for {LOCK_WAIT:g} s") from None
+            if not told:
+                print(f"waiting for another run of the fault stack to finish ({LOCK_FILE})", file=sys.stderr)
+                told = True
+            time.sleep(1.0)
 
 
 @contextmanager
 def fault_stack_up() -> Iterator[FaultStack]:
     """The fault stack, up for as long as the outermost `with` lasts. Raises RuntimeError if it cannot come up."""
-    global _shared, _users
+    global _shared, _users, _lock
     if _shared is None:
-        _shared = _bring_up()
+        _lock = _take_lock()
+        try:
+            _shared = _bring_up()
+        except BaseException:
+            _lock.close()
+            _lock = None
+            raise
     _users += 1
     try:
         yield _shared
@@ -95,8 +127,13 @@ def fault_stack_up() -> Iterator[FaultStack]:
         _users -= 1
         if _users == 0:
             stack, _shared = _shared, None
-            stack.demo("down")
-            shutil.rmtree(stack.work_dir, ignore_errors=True)
+            try:
+                stack.demo("down")
+                shutil.rmtree(stack.work_dir, ignore_errors=True)
+            finally:
+                if _lock is not None:
+                    _lock.close()  # releases the flock
+                    _lock = None
 
 
 def _bring_up() -> FaultStack:

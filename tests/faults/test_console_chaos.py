@@ -110,8 +110,17 @@ async def run_chaos(chaos: Chaos, kinds: list[str]) -> None:
                 await chaos.one(kind)
             assert app.is_running
     finally:
-        chaos.stack.clear_faults()
-        chaos.node2.run("up")
+        try:  # never hide the failure that got us here behind a second one
+            chaos.stack.clear_faults()
+            chaos.node2.run("up")
+        except Exception as e:
+            from live_fault_stack import STANDIN
+
+            state = subprocess.run(["docker", "ps", "-a", "--filter", f"name={STANDIN}", "--format",
+                                    "{{.Names}} {{.Status}}"], capture_output=True, text=True).stdout
+            logs = subprocess.run(["docker", "logs", "--tail", "20", STANDIN], stdout=subprocess.PIPE,
+                                  stderr=subprocess.STDOUT, text=True).stdout
+            print(f"cleanup after the chaos run failed: {e!r}\nstand-in: {state}\n{logs}")
         await app.backend.aclose()
     print("\n".join(chaos.log))
 
