@@ -20,6 +20,7 @@ from console.backend.models import (
     HubInfo,
     LogLine,
     NodeInfo,
+    Overview,
     ServerRow,
     ServiceInfo,
     TaskInfo,
@@ -38,9 +39,12 @@ class Backend(Protocol):
     def services(self) -> list[ServiceInfo]:
         """The stack's services and every notebook service the hub spawned."""
 
+    def resolve_service(self, target: str) -> str:
+        """The service name for `hub`, a service name, or `USER[/SERVER]`; LookupError if none."""
+
     def tasks(self, service: str) -> list[TaskInfo]: ...
 
-    def events(self, since: datetime | None = None) -> list[DockerEvent]: ...
+    def events(self, since: datetime | None = None, until: datetime | None = None) -> list[DockerEvent]: ...
 
     def container_stats(self, task: TaskInfo) -> ContainerStats: ...
 
@@ -66,8 +70,11 @@ class Backend(Protocol):
     # -- Hub (async) -------------------------------------------------------------------------
     async def hub_info(self) -> HubInfo: ...
 
-    async def hub_servers(self) -> list[ServerRow]:
+    async def hub_servers(self, *, include_stopped: bool = False, stats: bool = True) -> list[ServerRow]:
         """Every server of every user, with the swarm columns joined in."""
+
+    async def overview(self) -> Overview:
+        """Health of every part and the counts; a dead part is DOWN, never an exception."""
 
     async def stop_server(self, user: str, server: str) -> ActionResult: ...
 
@@ -79,3 +86,9 @@ class Backend(Protocol):
     # -- XNAT (async) ------------------------------------------------------------------------
     def xnat_check(self) -> AsyncIterator[CheckStep]:
         """The connectivity check, one step at a time."""
+
+    async def xnat_check_in_hub_network(self) -> list[CheckStep]:
+        """The same check, run once from inside the hub's overlay network."""
+
+    async def aclose(self) -> None:
+        """Close the hub and XNAT clients."""

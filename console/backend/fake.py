@@ -256,9 +256,11 @@ class FakeBackend:
                 return tasks
         return []
 
-    def events(self, since: datetime | None = None) -> list[DockerEvent]:
+    def events(self, since: datetime | None = None, until: datetime | None = None) -> list[DockerEvent]:
         self._check("engine")
-        return [e for e in self._events if since is None or e.time > since]
+        return [
+            e for e in self._events if (since is None or e.time > since) and (until is None or e.time <= until)
+        ]
 
     def container_stats(self, task: TaskInfo) -> ContainerStats:
         for row in self._servers.values():
