@@ -248,11 +248,15 @@ class DockerAccess:
         *,
         timeout: float = 10.0,
         stack: str = "xnat-jupyterhub",
+        network: str | None = None,
         node_engines: dict[str, str] | None = None,
         env: dict[str, str] | None = None,
     ):
         self.timeout = timeout
         self.stack = stack
+        # Notebook services count as this deployment's only on its network: other hubs on the same swarm
+        # use the same `jupyter-` names and labels.
+        self.network = network
         self._host = host
         self._env = env
         self.node_engines = dict(node_engines or {})
@@ -383,12 +387,24 @@ class DockerAccess:
     def services(self, *, all_services: bool = False) -> list[ServiceInfo]:
         """The stack's services and every notebook service (or, with `all_services`, everything)."""
         raw = self._call(lambda api: api.services(status=True))
+        network_id = self._our_network_id()
         out = []
         for s in raw:
             info = _service(s)
-            if all_services or info.stack == self.stack or info.notebook_user or info.name.startswith(NOTEBOOK_PREFIX):
+            notebook = bool(info.notebook_user) or info.name.startswith(NOTEBOOK_PREFIX)
+            ours = network_id is None or network_id in info.networks
+            if all_services or info.stack == self.stack or (notebook and ours):
                 out.append(info)
         return sorted(out, key=lambda s: s.name)
+
+    def _our_network_id(self) -> str | None:
+        """The id of the deployment's network, or None (no filtering) when unset or not there."""
+        if not self.network:
+            return None
+        # Not cached: a redeploy recreates the network under a new id.
+        found = self._call(lambda api: api.networks(names=[self.network]))
+        exact = [n["Id"] for n in found if n.get("Name") == self.network]
+        return exact[0] if exact else None
 
     def tasks(self, service: str | None = None, *, desired_running: bool = False) -> list[TaskInfo]:
         filters: dict[str, Any] = {}
@@ -738,4 +754,5 @@ def _service(s: dict) -> ServiceInfo:
         notebook_server=labels.get(SERVER_LABEL, ""),
         cpu_limit=(limits["NanoCPUs"] / 1e9) if limits.get("NanoCPUs") else None,
         mem_limit=int(limits["MemoryBytes"]) if limits.get("MemoryBytes") else None,
+        networks=tuple(n.get("Target", "") for n in (template.get("Networks") or spec.get("Networks") or [])),
     )

@@ -28,6 +28,9 @@ PAGINATION = "application/jupyterhub-pagination+json"
 MAX_REDIRECTS = 5
 # The hub sends a keepalive every 8 s on the progress stream; allow a little more between two reads.
 PROGRESS_READ_TIMEOUT = 30.0
+# Start and stop requests wait up to the hub's slow_spawn_timeout / slow_stop_timeout (10 s by default)
+# before it answers 202, so they get more time than reads.
+CHANGE_TIMEOUT = 30.0
 
 # Scopes the console needs, and what each is for (shown when one is missing). `GET /hub/api/user` returns the
 # token's *expanded* scopes, so a parent scope (`servers`, `admin:users`) shows up as these.
@@ -185,11 +188,12 @@ class HubClient:
     async def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         url = self._url(path)
         what = f"{method} {urlsplit(url).path}"
+        timeout = kwargs.get("timeout", self.timeout)
         for _ in range(MAX_REDIRECTS + 1):
             try:
                 response = await self._client.request(method, url, **kwargs)
             except httpx.TimeoutException:
-                raise HubError(f"hub did not answer {what} within {self.timeout:g} s") from None
+                raise HubError(f"hub did not answer {what} within {timeout:g} s") from None
             except httpx.ConnectError as e:
                 raise HubError(f"cannot connect to the hub at {self.api_url}: {_reason(e)}") from None
             except httpx.HTTPError as e:
@@ -294,8 +298,9 @@ class HubClient:
             return total
         return 0
 
-    async def user(self, name: str) -> dict:
-        data = await self._json("GET", f"users/{quote(name, safe='')}")
+    async def user(self, name: str, *, include_stopped: bool = False) -> dict:
+        params = {"include_stopped_servers": "1"} if include_stopped else None
+        data = await self._json("GET", f"users/{quote(name, safe='')}", params=params)
         if not isinstance(data, dict):
             raise HubError("hub answered /users/NAME with an unexpected shape")
         return data
@@ -317,9 +322,9 @@ class HubClient:
                 rows.append(server_row(name, server_name, model))
         return rows
 
-    async def server(self, user: str, server: str) -> ServerRow | None:
-        """One server's row, or None when it does not exist (or is stopped and not kept)."""
-        model = (await self.user(user)).get("servers", {}).get(server)
+    async def server(self, user: str, server: str, *, include_stopped: bool = False) -> ServerRow | None:
+        """One server's row, or None when it does not exist (or is stopped, unless `include_stopped`)."""
+        model = (await self.user(user, include_stopped=include_stopped)).get("servers", {}).get(server)
         return server_row(user, server, model) if model else None
 
     async def proxy_route_count(self) -> int:
@@ -339,7 +344,9 @@ class HubClient:
 
     async def start_server(self, user: str, server: str, user_options: dict | None = None) -> str:
         """Start a server with `user_options` as the body. Returns "started" (201) or "pending" (202)."""
-        response = await self._request("POST", _server_path(user, server), json=user_options or {})
+        response = await self._request(
+            "POST", _server_path(user, server), json=user_options or {}, timeout=max(self.timeout, CHANGE_TIMEOUT)
+        )
         if response.status_code == 201:
             return "started"
         if response.status_code == 202:
@@ -349,7 +356,9 @@ class HubClient:
     async def stop_server(self, user: str, server: str, remove: bool = False) -> str:
         """Stop a server (and with `remove`, delete a named one). Returns "stopped" (204) or "stopping" (202)."""
         path = _server_path(user, server)
-        kwargs: dict[str, Any] = {"json": {"remove": True}} if remove else {}
+        kwargs: dict[str, Any] = {"timeout": max(self.timeout, CHANGE_TIMEOUT)}
+        if remove:
+            kwargs["json"] = {"remove": True}
         response = await self._request("DELETE", path, **kwargs)
         if response.status_code == 204:
             return "stopped"

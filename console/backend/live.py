@@ -117,7 +117,11 @@ class LiveBackend:
         self.config = config
         self.read_only = config.read_only
         self.docker = docker or DockerAccess(
-            config.docker_host, timeout=config.timeout, stack=config.stack, node_engines=config.node_engines
+            config.docker_host,
+            timeout=config.timeout,
+            stack=config.stack,
+            network=config.network,
+            node_engines=config.node_engines,
         )
         self._hub = hub
         self.audit = audit or AuditLog(config.audit_log, secrets=config.secrets())
@@ -444,15 +448,16 @@ class LiveBackend:
         if self._refuse("restart", target):
             raise ReadOnlyRefused(READ_ONLY)
         try:
-            row = await self.hub.server(user, server)
+            row = await self.hub.server(user, server, include_stopped=True)
             if row is None:
                 raise HubError(f"{target} has no server to restart")
             options = dict(row.user_options)
-            yield f"stopping {target}"
-            if await self.hub.stop_server(user, server) == "stopping":
-                if not await self._wait_gone(user, server):
-                    raise HubError(f"{target} is still stopping after {STOP_WAIT:g} s")
-            yield "stopped"
+            if row.state != "stopped":
+                yield f"stopping {target}"
+                if await self.hub.stop_server(user, server) == "stopping":
+                    if not await self._wait_gone(user, server):
+                        raise HubError(f"{target} is still stopping after {STOP_WAIT:g} s")
+                yield "stopped"
             what = " ".join(str(options[k]) for k in ("xsiType", "itemId") if options.get(k))
             yield f"starting with the same user_options{f' ({what})' if what else ''}"
             await self.hub.start_server(user, server, options)

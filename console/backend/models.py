@@ -71,6 +71,7 @@ class ServiceInfo:
     notebook_server: str = ""
     cpu_limit: float | None = None  # CPUs
     mem_limit: int | None = None  # bytes
+    networks: tuple[str, ...] = ()  # network ids the tasks attach to
 
 
 @dataclass(frozen=True)

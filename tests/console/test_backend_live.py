@@ -194,3 +194,15 @@ async def test_dead_hub_is_a_connection_error_not_a_crash(tmp_path):
         assert {c.name: c.health for c in overview.components}["hub"] == Health.DOWN
     finally:
         await backend.aclose()
+
+
+async def test_restart_starts_a_stopped_named_server_with_its_user_options(backend, hub_user):
+    user = hub_user("gina-live")
+    await start_ready(backend, user, "nb", OPTIONS)
+    assert (await backend.stop_server(user, "nb")).ok
+
+    messages = [m async for m in backend.restart_server(user, "nb")]
+    assert not any(m.startswith("stopping") for m in messages)  # nothing to stop
+    row = await backend.hub.server(user, "nb")
+    assert row.state == "ready" and row.user_options == OPTIONS
+    await backend.hub.stop_server(user, "nb", remove=True)
