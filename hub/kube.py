@@ -36,12 +36,12 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-from tornado import web
 
 import hub
 from hub import roles, settings
-from hub.user_options import LaunchSpec, MountSpec, UserOptionsError, parse_user_options
-from hub.xnat import XnatClient, XnatError, XnatNotFound, get_xnat_client
+from hub.launch import SpawnRefused, XnatLaunchMixin
+from hub.user_options import LaunchSpec, MountSpec, UserOptionsError
+from hub.xnat import XnatClient
 
 __all__ = [
     "ARCHIVE_VOLUME",
@@ -407,30 +407,14 @@ def _merged(section: Any, key: str, ours: list[dict[str, Any]]) -> list[dict[str
     return [entry for entry in configured if entry.get("name") not in names] + ours
 
 
-class SpawnRefused(web.HTTPError):
-    """A spawn that cannot go ahead; the message is shown to the user as is (progress and API answers).
-
-    The same contract as `hub.spawner.SpawnRefused`, which cannot be imported here: that module needs Docker's
-    libraries, which the Kubernetes hub image does not carry.
-    """
-
-    def __init__(self, status: int, message: str):
-        super().__init__(status, message)
-        self.jupyterhub_message = message
-
-
 # -- the spawner -----------------------------------------------------------------------------------------------
 
 
 def _make_spawner_class() -> type:
     from kubespawner import KubeSpawner
-    from traitlets import Bool, Dict, TraitError, Unicode, default, validate
+    from traitlets import Dict, TraitError, Unicode, default, validate
 
-    def ignore_user_options(spawner: Any, user_options: dict[str, Any]) -> None:
-        """XNAT's start body is bookkeeping (eventTrackingId and friends), not launch settings: never applied."""
-        spawner.log.debug("Not applying the start request's user_options for %s", spawner._log_name)
-
-    class XnatKubeSpawner(KubeSpawner):
+    class XnatKubeSpawner(XnatLaunchMixin, KubeSpawner):
         """KubeSpawner that runs what XNAT stored for this server, fetched and translated afresh on every start.
 
         The body of the start request (`user_options`) never chooses anything, and `profile_list` is not offered:
@@ -485,35 +469,6 @@ def _make_spawner_class() -> type:
             help="""XNAT generic resource kind -> Kubernetes extended resource name (e.g. amd.com/gpu).""",
         ).tag(config=True)
 
-        mount_allowed_prefixes = Unicode(
-            help="""Colon-separated host roots every bind source must lie inside, as on Swarm.
-
-            Default: $JH_MOUNT_ALLOWED_PREFIXES.
-            """,
-        ).tag(config=True)
-
-        @default("mount_allowed_prefixes")
-        def _default_mount_allowed_prefixes(self) -> str:
-            return settings.env_str("JH_MOUNT_ALLOWED_PREFIXES", "") or ""
-
-        allow_token_in_url = Bool(
-            help="""Let the notebook accept `?token=...` in page URLs (JUPYTERHUB_ALLOW_TOKEN_IN_URL), which is how
-            XNAT opens a user's notebook; JupyterHub 5 refuses it otherwise.
-
-            Default: $JH_ALLOW_TOKEN_IN_URL, else true.
-            """,
-        ).tag(config=True)
-
-        @default("allow_token_in_url")
-        def _default_allow_token_in_url(self) -> bool:
-            return settings.env_bool("JH_ALLOW_TOKEN_IN_URL", True)
-
-        @default("apply_user_options")
-        def _default_apply_user_options(self) -> Any:
-            return ignore_user_options
-
-        launch: LaunchSpec | None = None
-
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
             # The configured values, before any launch changed them: every launch starts from these.
@@ -536,24 +491,8 @@ def _make_spawner_class() -> type:
                 setattr(self, name, value)
             self.launch = spec
 
-        async def fetch_launch(self) -> LaunchSpec:
-            """XNAT's launch options for this server, validated and translated. SpawnRefused if unusable."""
-            try:
-                # the hub user's exact name: XNAT usernames are case-sensitive
-                payload = await get_xnat_client(self).get_user_options(self.user.name, self.name)
-            except XnatNotFound as e:
-                self.log.warning("Not spawning %s: %s", self._log_name, e.log_detail)
-                raise SpawnRefused(404, str(e)) from None
-            except XnatError as e:
-                self.log.warning("Not spawning %s: %s", self._log_name, e.log_detail)
-                raise SpawnRefused(502, str(e)) from None
-            try:
-                spec = parse_user_options(payload, allowed_prefixes=self.mount_allowed_prefixes or ())
-                kube_settings(spec, self.kube_site, self._configured)  # refuse before changing anything
-            except UserOptionsError as e:
-                self.log.warning("Not spawning %s: XNAT's launch options refused: %s", self._log_name, e)
-                raise SpawnRefused(400, f"The launch options XNAT holds for this server cannot be used: {e}") from None
-            return spec
+        def check_launch(self, spec: LaunchSpec) -> None:
+            kube_settings(spec, self.kube_site, self._configured)  # refuse before changing anything
 
         async def load_user_options(self) -> None:
             """Called by KubeSpawner at the start of every spawn: XNAT's launch replaces profiles and the body."""
@@ -567,15 +506,7 @@ def _make_spawner_class() -> type:
             """XNAT's env under the hub's own: XNAT adds variables, but never replaces JupyterHub's (the API token,
             URLs) or the operator's `environment`, as on Swarm. Not passed through KubeSpawner's `{...}`
             expansion, so XNAT's values arrive verbatim."""
-            hub_env = super().get_env()
-            if "JUPYTERHUB_ALLOW_TOKEN_IN_URL" not in self.environment:
-                hub_env["JUPYTERHUB_ALLOW_TOKEN_IN_URL"] = "1" if self.allow_token_in_url else "0"
-            xnat_env = dict(self.launch.env) if self.launch else {}
-            shadowed = sorted(set(xnat_env) & set(hub_env))
-            if shadowed:
-                self.log.warning("XNAT's env for %s sets %s; the hub's values are kept", self._log_name,
-                                 ", ".join(shadowed))
-            return {**xnat_env, **hub_env}
+            return self.with_xnat_env(super().get_env())
 
     XnatKubeSpawner.__qualname__ = "XnatKubeSpawner"
     return XnatKubeSpawner

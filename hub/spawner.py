@@ -24,12 +24,11 @@ from docker.errors import APIError, DockerException, NotFound
 from docker.types import ContainerSpec, EndpointSpec, Mount, Placement, Resources, TaskTemplate
 from dockerspawner import SwarmSpawner
 from requests.exceptions import RequestException
-from tornado import web
-from traitlets import Bool, Float, List, TraitError, Unicode, default, validate
+from traitlets import Float, TraitError, Unicode, default, validate
 
 from hub import settings
-from hub.user_options import LaunchSpec, UserOptionsError, parse_allowed_prefixes, parse_user_options
-from hub.xnat import XnatError, XnatNotFound, get_xnat_client
+from hub.launch import SpawnRefused, XnatLaunchMixin
+from hub.user_options import LaunchSpec
 
 LABEL_USER = "org.xnat.jupyterhub.user"
 LABEL_SERVER = "org.xnat.jupyterhub.server"
@@ -39,15 +38,6 @@ LABEL_SERVER = "org.xnat.jupyterhub.server"
 _ENDED_STATES = frozenset({"complete", "failed", "orphaned"})
 
 
-class SpawnRefused(web.HTTPError):
-    """A spawn that cannot go ahead. The message is shown to the user as is: JupyterHub puts
-    `jupyterhub_message` in the progress stream and the HTTP error's message in API answers, without a traceback."""
-
-    def __init__(self, status: int, message: str):
-        super().__init__(status, message)
-        self.jupyterhub_message = message
-
-
 def _positive_seconds(name: str, default: int) -> int:
     value = settings.env_int(name, default)
     if value is None or value <= 0:
@@ -55,12 +45,7 @@ def _positive_seconds(name: str, default: int) -> int:
     return value
 
 
-def _ignore_user_options(spawner: XnatSwarmSpawner, user_options: dict[str, Any]) -> None:
-    """XNAT's start body is bookkeeping (eventTrackingId and friends), not launch settings: never applied."""
-    spawner.log.debug("Not applying the start request's user_options for %s", spawner._log_name)
-
-
-class XnatSwarmSpawner(SwarmSpawner):
+class XnatSwarmSpawner(XnatLaunchMixin, SwarmSpawner):
     """Spawns each notebook as a Docker Swarm service from the launch options XNAT stored for the server."""
 
     # -- options ------------------------------------------------------------------------------------------------
@@ -82,10 +67,6 @@ class XnatSwarmSpawner(SwarmSpawner):
         # The service name resolves straight to the task's address: no virtual IP, which needs IPVS (absent on
         # some kernels) and can go stale (dockerspawner#279). Needs use_internal_ip (no published ports).
         return {"mode": "dnsrr"}
-
-    @default("apply_user_options")
-    def _default_apply_user_options(self) -> Any:
-        return _ignore_user_options
 
     @validate("allowed_images")
     def _validate_allowed_images(self, proposal: Any) -> Any:  # replaces dockerspawner's validator
@@ -124,33 +105,6 @@ class XnatSwarmSpawner(SwarmSpawner):
             raise TraitError(f"{name} must be a number, got {value[:20]!r}")
         return value
 
-    mount_allowed_prefixes = List(
-        Unicode(),
-        help="""Host directories that bind mounts from XNAT may come from. When set, a bind source must be one of
-        them or lie below one (after normalisation, whole path components: /data2 is not inside /data). When
-        empty, bind sources that are / or lie under /etc, /proc, /sys, /dev, /boot, /root, /run, /var/run or
-        /var/lib/docker are refused instead. Sources with a '..' segment and the Docker socket are always
-        refused. Set it to the host side of XNAT's archive and workspace paths (its path translation prefixes).
-
-        Default: $JH_MOUNT_ALLOWED_PREFIXES, colon-separated (e.g. /data/xnat/archive:/data/xnat/workspaces).
-        """,
-    ).tag(config=True)
-
-    @default("mount_allowed_prefixes")
-    def _default_mount_allowed_prefixes(self) -> list[str]:
-        raw = settings.env_str("JH_MOUNT_ALLOWED_PREFIXES")
-        try:
-            return list(parse_allowed_prefixes(raw))
-        except ValueError as e:
-            raise settings.SettingsError(str(e)) from None
-
-    @validate("mount_allowed_prefixes")
-    def _normalise_prefixes(self, proposal: Any) -> list[str]:
-        try:
-            return list(parse_allowed_prefixes(proposal["value"]))
-        except ValueError as e:
-            raise TraitError(str(e)) from None
-
     rejected_task_timeout = Float(
         2.0,
         help="""Seconds a new notebook service may go on without a running task once one of its tasks went
@@ -180,25 +134,7 @@ class XnatSwarmSpawner(SwarmSpawner):
         0.5, help="""Seconds between two looks at the new service's task while waiting for it to run."""
     ).tag(config=True)
 
-    allow_token_in_url = Bool(
-        True,
-        help="""Let the notebook accept `?token=...` in page URLs (JUPYTERHUB_ALLOW_TOKEN_IN_URL). XNAT opens
-        notebooks as {host}{server url}?token=..., with a token scoped to that user's servers, so XNAT's "open"
-        button needs it; JupyterHub 5 turned it off by default because a shared link then logs the visitor in
-        as its owner. Turn it off if users only reach notebooks through the hub.
-
-        Default: $JH_ALLOW_TOKEN_IN_URL, else true.
-        """,
-    ).tag(config=True)
-
-    @default("allow_token_in_url")
-    def _default_allow_token_in_url(self) -> bool:
-        return settings.env_bool("JH_ALLOW_TOKEN_IN_URL", True)
-
     # -- per-spawn state ----------------------------------------------------------------------------------------
-
-    # XNAT's launch for the spawn in progress (or the last one). Replaced, never merged, on every start().
-    launch: LaunchSpec | None = None
 
     def __init__(self, **kwargs: Any):
         super().__init__(**kwargs)
@@ -226,24 +162,6 @@ class XnatSwarmSpawner(SwarmSpawner):
         return (self.launch.image if self.launch else None) or self.image
 
     # -- spawning -----------------------------------------------------------------------------------------------
-
-    async def fetch_launch(self) -> LaunchSpec:
-        """XNAT's launch options for this server, validated. SpawnRefused (nothing created) if unusable."""
-        client = get_xnat_client(self)
-        try:
-            # the hub user's exact name: XNAT usernames are case-sensitive
-            payload = await client.get_user_options(self.user.name, self.name)
-        except XnatNotFound as e:
-            self.log.warning("Not spawning %s: %s", self._log_name, e.log_detail)
-            raise SpawnRefused(404, str(e)) from None
-        except XnatError as e:
-            self.log.warning("Not spawning %s: %s", self._log_name, e.log_detail)
-            raise SpawnRefused(502, str(e)) from None
-        try:
-            return parse_user_options(payload, allowed_prefixes=self.mount_allowed_prefixes)
-        except UserOptionsError as e:
-            self.log.warning("Not spawning %s: XNAT's launch options refused: %s", self._log_name, e)
-            raise SpawnRefused(400, f"The launch options XNAT holds for this server cannot be used: {e}") from None
 
     async def start(self) -> tuple[str, int]:
         """Fetch XNAT's launch, create the service from it, wait for its task to run. Never reads user_options."""
@@ -321,12 +239,8 @@ class XnatSwarmSpawner(SwarmSpawner):
         return [*image["Config"]["Cmd"], *self.get_args()]
 
     def get_env(self) -> dict[str, str]:
-        """XNAT's env under the hub's own: XNAT adds variables, but never replaces JupyterHub's (the API token,
-        URLs) or the operator's `environment`."""
         hub_env = super().get_env()
         hub_env["JUPYTER_IMAGE_SPEC"] = self.launch_image
-        if "JUPYTERHUB_ALLOW_TOKEN_IN_URL" not in self.environment:
-            hub_env["JUPYTERHUB_ALLOW_TOKEN_IN_URL"] = "1" if self.allow_token_in_url else "0"
         if self.nb_uid and self.nb_gid:
             hub_env.setdefault("NB_UID", self.nb_uid)
             hub_env.setdefault("NB_GID", self.nb_gid)
@@ -339,12 +253,7 @@ class XnatSwarmSpawner(SwarmSpawner):
             hub_env.pop(name, None)
             if resources.get(key):
                 hub_env[name] = f"{resources[key] / 1e9:g}"
-        xnat_env = dict(self.launch.env) if self.launch else {}
-        shadowed = sorted(set(xnat_env) & set(hub_env))
-        if shadowed:
-            self.log.warning("XNAT's env for %s sets %s; the hub's values are kept", self._log_name,
-                             ", ".join(shadowed))
-        return {**xnat_env, **hub_env}
+        return self.with_xnat_env(hub_env)
 
     @property
     def mounts(self) -> list[Mount]:
