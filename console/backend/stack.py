@@ -299,7 +299,7 @@ def preflight(settings: StackSettings, client: docker.DockerClient) -> Iterator[
     )
 
     hub_running = any(
-        t["Status"]["State"] == "running"
+        t["Status"]["State"] in UP_STATES
         for s in _stack_services(client, settings.stack_name)
         if s.name == settings.hub_service
         for t in s.tasks(filters={"desired-state": "running"})
@@ -371,6 +371,18 @@ def deploy(settings: StackSettings, client: docker.DockerClient | None = None) -
     if result.returncode != 0:
         raise StackError(f"`docker stack deploy` failed: {result.stderr.strip()[-800:]}")
     yield f"docker stack deploy -c {settings.stack_file.name} {settings.stack_name}: done"
+    for name, old_containers in _stale_services(client, settings.stack_name).items():
+        # Same tag, new build (no registry digest to tell them apart): swarm would keep the old container.
+        result = _run_docker(["service", "update", "--quiet", "--detach", "--force", name], settings.environment, 60)
+        if result.returncode != 0:
+            raise StackError(f"could not restart {name} on its rebuilt image: {result.stderr.strip()[-300:]}")
+        since = time.time() - 1
+        yield f"{name}: its image was rebuilt; restarting it on the new one"
+        deadline = time.monotonic() + settings.timeout
+        while {c.id for c in client.containers.list()} & old_containers:
+            if time.monotonic() > deadline:
+                raise StackError(f"the old container of {name} did not stop within {settings.timeout:g} s")
+            time.sleep(POLL)
 
     deadline = time.monotonic() + settings.timeout
     converged = False
@@ -393,6 +405,22 @@ def deploy(settings: StackSettings, client: docker.DockerClient | None = None) -
     raise StackError(
         f"{what} within {settings.timeout:g} s; see `docker service logs {settings.hub_service}`"
     )
+
+
+def _stale_services(client: docker.DockerClient, stack: str) -> dict[str, set[str]]:
+    """Stack services whose containers on this node run an older build of the image's tag, with those containers."""
+    stale = {}
+    for service in _stack_services(client, stack):
+        image = service.attrs["Spec"]["TaskTemplate"]["ContainerSpec"]["Image"].split("@")[0]
+        try:
+            current = client.images.get(image).id
+        except docker.errors.ImageNotFound:
+            continue
+        containers = client.containers.list(filters={"label": f"com.docker.swarm.service.name={service.name}"})
+        old = {c.id for c in containers if c.attrs.get("Image") != current}
+        if old:
+            stale[service.name] = old
+    return stale
 
 
 def _unconverged(client: docker.DockerClient, stack: str) -> list[str]:
