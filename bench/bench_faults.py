@@ -1,7 +1,7 @@
 """The hub API's latency while XNAT is down, slow or answering garbage, on a live stack, against the same hub with
 XNAT healthy in the same run; and how long a login takes to be refused under each fault.
 
-    .venv/bin/python bench/bench_faults.py [--requests 300] [--logins 1]
+    .venv/bin/python bench/bench_faults.py [--requests 300] [--logins 1] [--conditions down,slow-10s,...]
 
 Brings up the fault stack (tests/faults/live_fault_stack.py: the demo under the names `xjh-flt*`, free ports), launches
 one notebook the XNAT way, then for each condition keeps `--logins` login loops hammering /hub/login through the
@@ -99,7 +99,13 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=300, help="API requests timed per condition")
     parser.add_argument("--logins", type=int, default=1,
                         help="login loops (a user retrying) during each condition; 0 measures the fault alone")
+    parser.add_argument("--conditions", default=",".join(CONDITIONS),
+                        help=f"comma-separated subset of {', '.join(CONDITIONS)} (healthy is always measured first)")
     args = parser.parse_args()
+    wanted = ["healthy", *[c for c in args.conditions.split(",") if c and c != "healthy"]]
+    unknown = [c for c in wanted if c not in CONDITIONS]
+    if unknown:
+        parser.error(f"unknown condition(s): {', '.join(unknown)}")
 
     print("bringing up the fault stack (scripts/demo.sh up under xjh-flt names) ...", flush=True)
     with fault_stack_up() as stack:
@@ -107,7 +113,8 @@ def main() -> int:
         print(f"notebook {USER}/{server} running; {args.logins} login loops per condition, "
               f"{args.requests} API requests timed\n", flush=True)
         rows = []
-        for name, fault in CONDITIONS.items():
+        for name in wanted:
+            fault = CONDITIONS[name]
             if fault:
                 stack.fault(**fault)
             try:
