@@ -121,8 +121,10 @@ def test_generated_options_through_the_spawner_with_the_deny_list(rig: Rig, payl
 
 def test_the_generated_options_reached_both_outcomes(rig: Rig) -> None:
     """Runs after the two above (same module rig): the generators exercised refusals and accepted launches."""
-    assert rig.outcomes["refused"] > 0
-    assert sum(rig.outcomes.values()) >= 2 * min(500, int(_OVERRIDE) if _OVERRIDE else 500) * 0.9
+    if not sum(rig.outcomes.values()):
+        pytest.skip("counts the outcomes of the two generated-options tests above: run the module whole")
+    print(f"outcomes: {rig.outcomes}")
+    assert rig.outcomes["refused"] > 0 and rig.outcomes["accepted"] > 0, rig.outcomes
 
 
 # -- through a real JupyterHub: the refusal is the user's spawn message -------------------------------------------
