@@ -17,7 +17,7 @@ import time
 
 from livestack import STACK, bench_stack, build_images, launch_and_wait
 
-from console.backend.stack import POLL, USER_LABEL, _run_docker, notebook_services, remove_standin, stop
+from console.backend.stack import POLL, _run_docker, notebook_services, remove_standin, stop
 from hub.standin import options as xnat_options
 
 GOAL_SECONDS = 10.0
@@ -41,9 +41,9 @@ def network_exists(name: str, env) -> bool:
 
 def by_hand(settings) -> float:
     started = time.perf_counter()
-    ids = _run_docker(["service", "ls", "-q", "--filter", f"label={USER_LABEL}"], settings.environment, 30).stdout.split()
-    if ids:
-        _run_docker(["service", "rm", *ids], settings.environment, 60)
+    names = [s.name for s in notebook_services(_client(), settings.network)]
+    if names:
+        _run_docker(["service", "rm", *names], settings.environment, 60)
     _run_docker(["stack", "rm", settings.stack_name], settings.environment, 60)
     while network_exists(settings.network, settings.environment):
         _run_docker(["network", "rm", settings.network], settings.environment, 30)
@@ -73,12 +73,12 @@ def main() -> int:
                 stack.start_standin()
             print(f"{name}: starting {args.servers} servers", flush=True)
             asyncio.run(start_servers(stack, args.servers))
-            running = notebook_services(_client(), stack.settings.network)
+            running = {s.name for s in notebook_services(_client(), stack.settings.network)}
             assert len(running) == args.servers, f"{len(running)} notebook services run, not {args.servers}"
             remove_standin(stack.standin.name)  # not part of the stack: XNAT stays up when JupyterHub stops
             results[name] = ours(stack) if name == "ours" else by_hand(stack.settings)
-            left = _run_docker(["service", "ls", "-q", "--filter", f"label={USER_LABEL}"],
-                               stack.settings.environment, 30).stdout.split()
+            left = running & set(_run_docker(["service", "ls", "--format", "{{.Name}}"],
+                                             stack.settings.environment, 30).stdout.split())
             assert not left and not network_exists(stack.settings.network, stack.settings.environment), \
                 f"{name}: something was left ({len(left)} notebook services)"
             print(f"{name}: {args.servers} servers -> nothing left in {results[name]:.2f} s", flush=True)

@@ -21,6 +21,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -507,6 +508,7 @@ def stop(
     removed: list[str] = []
     problems: list[str] = []
 
+    notebooks = {s.name for s in notebook_services(client, settings.network)}
     hub_up = any(s.name == settings.hub_service for s in _stack_services(client, settings.stack_name))
     if hub_up and token:
         stopped, problem = asyncio.run(_stop_servers(settings.hub_api_url, token, started + 30, say))
@@ -534,6 +536,7 @@ def stop(
             problems.append(f"`docker stack rm` failed: {result.stderr.strip()[-300:]}")
         removed += [f"service {name}" for name in stack_services]
         say(f"docker stack rm {settings.stack_name}: removed {', '.join(stack_services)}")
+    _signal_removed(client, notebooks | set(stack_services))
 
     network_problem = _remove_network(client, settings.network, settings.stack_name, deadline)
     if network_problem is None:
@@ -559,6 +562,28 @@ def stop(
     seconds = time.monotonic() - started
     detail = f"{len(removed)} removed in {seconds:.1f} s" + (f"; {'; '.join(problems)}" if problems else "")
     return ActionResult(action="stop", target=settings.stack_name, ok=not problems, detail=detail, removed=tuple(removed))
+
+
+def _signal_removed(client: docker.DockerClient, services: set[str]) -> None:
+    """SIGTERM this node's containers of services already removed. Docker would send it too, but only after
+    first waiting some seconds for load balancers to forget the task, which nothing here needs (dnsrr, and
+    the whole stack is going away)."""
+    if not services:
+        return
+    gone = services - {s.name for s in client.services.list()}
+    containers = [
+        c for c in client.containers.list()
+        if c.labels.get("com.docker.swarm.service.name") in gone
+    ]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(_terminate, containers))
+
+
+def _terminate(container) -> None:
+    try:
+        container.kill(signal="SIGTERM")
+    except docker.errors.APIError:
+        pass  # exited meanwhile
 
 
 def _remove_network(client: docker.DockerClient, name: str, stack: str, deadline: float) -> str | None:
