@@ -29,6 +29,9 @@ try:
     # Every XNAT launch is a named server (named after its event-tracking id); XNAT enforces the limit itself.
     c.JupyterHub.allow_named_servers = True
     c.JupyterHub.shutdown_on_logout = True
+    # A hub that stops (update, node restart) leaves the notebook services running; the next hub picks them up
+    # from the database on the volume. JupyterHub's default would stop them all.
+    c.JupyterHub.cleanup_servers = False
 
     c.JupyterHub.authenticator_class = "hub.auth.XnatAuthenticator"
     c.JupyterHub.spawner_class = "hub.spawner.XnatSwarmSpawner"

@@ -84,7 +84,13 @@ class XnatPlugin:
         if not token:
             del request.headers["Authorization"]
         try:
-            response = await self._client.send(request)
+            try:
+                response = await self._client.send(request)
+            except httpx.RemoteProtocolError:
+                # A proxy may close an idle keep-alive connection just as we reuse it: a read is safe to repeat.
+                if method != "GET":
+                    raise
+                response = await self._client.send(request)
         except httpx.HTTPError as e:
             raise HubError(f"{method} {path}: {type(e).__name__}: {e}") from None
         if not (response.is_success or response.status_code in ok):

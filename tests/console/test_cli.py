@@ -243,3 +243,9 @@ def test_servers_table_joins_the_swarm_with_live_cpu(hub_env, local_hub, make_se
             admin.request("DELETE", "users/jill-cli/servers/nb", json={"remove": True})
             wait_for(lambda: "nb" not in admin.get("users/jill-cli").json()["servers"], 30, "jill's server to go")
             admin.delete("users/jill-cli")
+
+
+def test_help_lists_every_scriptable_command():
+    out = subprocess.run([*CLI, "--help"], capture_output=True, text=True, check=True).stdout
+    for command in ("status", "servers", "services", "logs", "check", "deploy", "stop", "server"):
+        assert command in out

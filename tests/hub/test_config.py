@@ -30,6 +30,7 @@ hub = app.config.JupyterHub
 print(json.dumps({
     "bind_url": app.bind_url, "base_url": app.base_url, "hub_bind_url": app.hub_bind_url,
     "hub_connect_url": app.hub_connect_url, "allow_named_servers": app.allow_named_servers,
+    "cleanup_servers": app.cleanup_servers,
     "authenticator_class": app.authenticator_class.__module__ + "." + app.authenticator_class.__name__,
     "spawner_class": hub.spawner_class, "template_paths": app.template_paths, "db_url": app.db_url,
     "cookie_secret_file": app.cookie_secret_file, "services": app.services, "load_roles": app.load_roles,
@@ -62,6 +63,7 @@ def test_hub_wiring(tmp_path):
     assert config["hub_bind_url"] == "http://:8081"
     assert config["hub_connect_url"] == "http://jupyterhub:8081"
     assert config["allow_named_servers"] is True
+    assert config["cleanup_servers"] is False  # a restarted hub keeps its running notebooks
     assert config["authenticator_class"] == "hub.auth.XnatAuthenticator"
     assert config["spawner_class"] == "hub.spawner.XnatSwarmSpawner"
     (templates,) = [p for p in config["template_paths"] if p.startswith(str(ROOT))]
