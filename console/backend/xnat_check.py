@@ -66,6 +66,15 @@ def _skip_rest(names: list[str], reason: str) -> list[CheckStep]:
     return [CheckStep(name, CheckStatus.SKIP, reason) for name in names]
 
 
+class _Blocked(Exception):
+    """A step failed that the later steps depend on: the run ends there, the rest marked skipped."""
+
+    def __init__(self, step: CheckStep, why: str) -> None:
+        super().__init__(step.reason)
+        self.step = step
+        self.why = why
+
+
 LATER = ["DNS", "TCP", "TLS", "HTTP", "service account", "JupyterHub plugin", "hub API URL", "hub token",
          "archive root", "workspace root"]  # fmt: skip
 
@@ -76,18 +85,26 @@ def _after(name: str) -> list[str]:
 
 async def check(settings: XnatCheckSettings) -> AsyncIterator[CheckStep]:
     """Run every step in order; yields each as soon as it is known."""
+    try:
+        async for step in _steps(settings):
+            yield step
+    except _Blocked as blocked:
+        yield blocked.step
+        later = _after(blocked.step.name) if blocked.step.name in LATER else LATER
+        for step in _skip_rest(later, blocked.why):
+            yield step
+
+
+async def _steps(settings: XnatCheckSettings) -> AsyncIterator[CheckStep]:
     url = (settings.xnat_url or "").rstrip("/")
     parts = urlsplit(url)
     if not url or parts.scheme not in ("http", "https") or not parts.hostname:
-        yield CheckStep(
+        raise _Blocked(CheckStep(
             "configuration",
             CheckStatus.FAIL,
             f"XNAT URL is {'not set' if not url else repr(url[:60])}",
             "Set JH_XNAT_URL (or xnat_url in the config file) to http(s)://host[:port].",
-        )
-        for step in _skip_rest(LATER, "no XNAT URL"):
-            yield step
-        return
+        ), "no XNAT URL")
     host = parts.hostname
     port = parts.port or (443 if parts.scheme == "https" else 80)
     timeout = settings.timeout
@@ -99,15 +116,12 @@ async def check(settings: XnatCheckSettings) -> AsyncIterator[CheckStep]:
         addresses = sorted({info[4][0] for info in infos})
         yield CheckStep("DNS", CheckStatus.PASS, f"{host} resolves to {', '.join(addresses[:3])}")
     except (OSError, asyncio.TimeoutError) as e:
-        yield CheckStep(
+        raise _Blocked(CheckStep(
             "DNS",
             CheckStatus.FAIL,
             f"{host} does not resolve: {e}",
             "Check the name in JH_XNAT_URL and this node's DNS (/etc/resolv.conf, /etc/hosts).",
-        )
-        for step in _skip_rest(_after("DNS"), "DNS failed"):
-            yield step
-        return
+        ), "DNS failed")
 
     # TCP
     started = time.monotonic()
@@ -122,30 +136,24 @@ async def check(settings: XnatCheckSettings) -> AsyncIterator[CheckStep]:
             reason = f"timed out after {timeout:g} s"
         else:
             reason = os.strerror(e.errno) if e.errno else str(e)
-        yield CheckStep(
+        raise _Blocked(CheckStep(
             "TCP",
             CheckStatus.FAIL,
             f"cannot connect to {host}:{port}: {reason}",
             "Is XNAT running? Check the port in JH_XNAT_URL and any firewall between this node and XNAT.",
-        )
-        for step in _skip_rest(_after("TCP"), "TCP failed"):
-            yield step
-        return
+        ), "TCP failed")
 
     # TLS
     if parts.scheme == "https":
         try:
             ctx = _ssl_context(settings)
         except (OSError, ssl.SSLError) as e:
-            yield CheckStep(
+            raise _Blocked(CheckStep(
                 "TLS",
                 CheckStatus.FAIL,
                 f"cannot load the CA bundle {settings.ca_bundle}: {e}",
                 "Point ca_bundle / JH_TLS_CA_CERT at a PEM file.",
-            )
-            for step in _skip_rest(_after("TLS"), "TLS failed"):
-                yield step
-            return
+            ), "TLS failed")
         try:
             _, writer = await asyncio.wait_for(
                 asyncio.open_connection(host, port, ssl=ctx, server_hostname=host), timeout
@@ -181,25 +189,19 @@ async def check(settings: XnatCheckSettings) -> AsyncIterator[CheckStep]:
                     expires = f", expires in {days:.0f} days" if days is not None else ""
                     yield CheckStep("TLS", CheckStatus.PASS, f"certificate verified{expires}")
         except ssl.SSLCertVerificationError as e:
-            yield CheckStep(
+            raise _Blocked(CheckStep(
                 "TLS",
                 CheckStatus.FAIL,
                 f"certificate not trusted: {e.verify_message}",
                 "Give the CA that signed XNAT's certificate (ca_bundle / JH_CONSOLE_CA_BUNDLE / JH_TLS_CA_CERT).",
-            )
-            for step in _skip_rest(_after("TLS"), "TLS failed"):
-                yield step
-            return
+            ), "TLS failed")
         except (OSError, ssl.SSLError, asyncio.TimeoutError) as e:
-            yield CheckStep(
+            raise _Blocked(CheckStep(
                 "TLS",
                 CheckStatus.FAIL,
                 f"TLS handshake failed: {e or 'timed out'}",
                 "Is this port speaking TLS? Check https:// against the port in JH_XNAT_URL.",
-            )
-            for step in _skip_rest(_after("TLS"), "TLS failed"):
-                yield step
-            return
+            ), "TLS failed")
     else:
         yield CheckStep(
             "TLS",
@@ -230,35 +232,26 @@ async def _http_steps(client: httpx.AsyncClient, settings: XnatCheckSettings, au
     try:
         r = await client.get("/")
         if r.status_code >= 500:
-            yield CheckStep(
+            raise _Blocked(CheckStep(
                 "HTTP", CheckStatus.FAIL, f"GET / answered {r.status_code}", "XNAT is up but failing; see its logs."
-            )
-            for step in _skip_rest(_after("HTTP"), "HTTP failed"):
-                yield step
-            return
+            ), "HTTP failed")
         yield CheckStep("HTTP", CheckStatus.PASS, f"GET / answered {r.status_code}")
     except httpx.HTTPError as e:
-        yield CheckStep(
+        raise _Blocked(CheckStep(
             "HTTP",
             CheckStatus.FAIL,
             f"GET / failed: {type(e).__name__}: {str(e)[:120]}",
             "Something answers on the port but not as an HTTP server.",
-        )
-        for step in _skip_rest(_after("HTTP"), "HTTP failed"):
-            yield step
-        return
+        ), "HTTP failed")
 
     # Service account and its role
     if auth is None:
-        yield CheckStep(
+        raise _Blocked(CheckStep(
             "service account",
             CheckStatus.FAIL,
             "no service account username/password configured",
             "Set JH_XNAT_USERNAME and JH_XNAT_PASSWORD (or JH_XNAT_PASSWORD_FILE).",
-        )
-        for step in _skip_rest(_after("service account"), "no service account"):
-            yield step
-        return
+        ), "no service account")
     user = settings.username or ""
     try:
         r = await client.get(f"/xapi/users/{quote(user, safe='')}/roles", auth=auth)
@@ -272,15 +265,12 @@ async def _http_steps(client: httpx.AsyncClient, settings: XnatCheckSettings, au
         except ValueError:
             roles = None
         if roles is None:
-            yield CheckStep(
+            raise _Blocked(CheckStep(
                 "service account",
                 CheckStatus.FAIL,
                 "the roles answer is not a JSON list",
                 "Is this URL really XNAT (and not a login page in front of it)?",
-            )
-            for step in _skip_rest(_after("service account"), "service account failed"):
-                yield step
-            return
+            ), "service account failed")
         if SERVICE_ROLE in roles:
             yield CheckStep("service account", CheckStatus.PASS, f"{user} logs in and holds the {SERVICE_ROLE} role")
         else:
@@ -304,10 +294,7 @@ async def _http_steps(client: httpx.AsyncClient, settings: XnatCheckSettings, au
             )
         else:
             hint = "XNAT stopped answering; run the check again."
-        yield CheckStep("service account", CheckStatus.FAIL, reason, hint)
-        for step in _skip_rest(_after("service account"), "service account failed"):
-            yield step
-        return
+        raise _Blocked(CheckStep("service account", CheckStatus.FAIL, reason, hint), "service account failed")
 
     # The plugin
     prefs: dict = {}
