@@ -99,6 +99,9 @@ class XnatAuthenticator(Authenticator):
         assert isinstance(username, str)
         if not isinstance(password, str) or password == "":
             raise self._refuse(403, WRONG_CREDENTIALS, username, "empty password")
+        if not _utf8(password):
+            # Basic auth sends UTF-8; a lone surrogate cannot be sent, so no XNAT password can match it
+            raise self._refuse(403, WRONG_CREDENTIALS, username, "password is not valid Unicode")
 
         try:
             async with self.xnat.exchange((username, password)) as xnat:
@@ -155,3 +158,11 @@ class XnatAuthenticator(Authenticator):
                 f"no {self.jupyter_role} role and {SITE_SWITCH} is off",
             )
         return False
+
+
+def _utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
