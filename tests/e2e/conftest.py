@@ -9,54 +9,21 @@ asserts that nothing is left).
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
-import tempfile
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from .live import NETWORK, SECRETS_PREFIX, STACK, STANDIN, LiveStack, free_port
-
-
-def _engine_answers() -> bool:
-    if shutil.which("docker") is None:
-        return False
-    return subprocess.run(["docker", "info"], capture_output=True).returncode == 0
+from .live import NETWORK, SECRETS_PREFIX, STACK, STANDIN, LiveStack, bring_up_demo
 
 
 @pytest.fixture(scope="session")
 def live_stack() -> Iterator[LiveStack]:
-    if not _engine_answers():
-        pytest.fail("no Docker engine answers: run the tests with scripts/test.sh, which starts one")
-    work_dir = Path(tempfile.mkdtemp(prefix="xjh-e2e-", dir="/var/tmp"))
-    allowed_root = work_dir / "xnat-data"
-    allowed_root.mkdir()
-    hub_port, standin_port, control_port = free_port(), free_port(), free_port()
-    env = {
-        **os.environ,
-        "JH_STACK_NAME": STACK,
-        "JH_NETWORK": NETWORK,
-        "JH_SECRETS_PREFIX": SECRETS_PREFIX,
-        "JH_PORT": str(hub_port),
-        "XJH_STANDIN_NAME": STANDIN,
-        "XJH_STANDIN_PORT": str(standin_port),
-        "XJH_STANDIN_CONTROL_PORT": str(control_port),
-        "XDG_STATE_HOME": str(work_dir / "state"),
-        "XDG_CONFIG_HOME": str(work_dir / "config"),
-        "JH_MOUNT_ALLOWED_PREFIXES": str(allowed_root),
-        "XJH_NO_CONSOLE": "1",
-        "XJH_SKIP_BOOTSTRAP": "1",
-    }
-    stack = LiveStack(env, hub_port, standin_port, control_port, work_dir, allowed_root, work_dir / "demo.log")
-    # A run that was killed may have left its stack behind: same names, so clear them first.
-    stack.demo("down")
-    result = stack.demo("up")
-    if result.returncode != 0:
-        stack.demo("down")
-        pytest.fail(f"scripts/demo.sh up failed (exit {result.returncode}):\n{result.stdout[-3000:]}")
+    try:
+        stack = bring_up_demo(LiveStack, stack=STACK, network=NETWORK, secrets_prefix=SECRETS_PREFIX, standin=STANDIN)
+    except RuntimeError as e:
+        pytest.fail(str(e))
     try:
         yield stack
     finally:
@@ -64,4 +31,4 @@ def live_stack() -> Iterator[LiveStack]:
             stack.demo("down")
         for volume in stack.created_volumes:
             subprocess.run(["docker", "volume", "rm", volume], capture_output=True)
-        shutil.rmtree(work_dir, ignore_errors=True)
+        shutil.rmtree(stack.work_dir, ignore_errors=True)

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import subprocess
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import pytest
@@ -49,6 +51,9 @@ def wait_for(condition, timeout: float, what: str, interval: float = 0.25):
         if time.monotonic() >= deadline:
             pytest.fail(f"timed out after {timeout:g} s waiting for {what}")
         time.sleep(interval)
+
+
+LiveStackT = TypeVar("LiveStackT", bound="LiveStack")
 
 
 @dataclass
@@ -141,3 +146,41 @@ async def xnat_launch(stack: LiveStack, user: str, server: str | None = None, op
         await plugin.start_server(user, server, body)
         model = await plugin.wait_ready(user, server, timeout=timeout, interval=0.25)
     return server, body, model
+
+
+def engine_answers() -> bool:
+    return shutil.which("docker") is not None and subprocess.run(["docker", "info"], capture_output=True).returncode == 0
+
+
+def bring_up_demo(cls: type[LiveStackT], *, stack: str, network: str, secrets_prefix: str, standin: str) -> LiveStackT:
+    """`scripts/demo.sh up` under these names, free ports and directories of its own (so an operator's demo and
+    the other test stacks are never touched). Raises RuntimeError if it cannot come up; leaves nothing then."""
+    if not engine_answers():
+        raise RuntimeError("no Docker engine answers: run the tests with scripts/test.sh, which starts one")
+    work_dir = Path(tempfile.mkdtemp(prefix=f"{stack}-", dir="/var/tmp"))
+    allowed_root = work_dir / "xnat-data"
+    allowed_root.mkdir()
+    hub_port, standin_port, control_port = free_port(), free_port(), free_port()
+    env = {
+        **os.environ,
+        "JH_STACK_NAME": stack,
+        "JH_NETWORK": network,
+        "JH_SECRETS_PREFIX": secrets_prefix,
+        "JH_PORT": str(hub_port),
+        "XJH_STANDIN_NAME": standin,
+        "XJH_STANDIN_PORT": str(standin_port),
+        "XJH_STANDIN_CONTROL_PORT": str(control_port),
+        "XDG_STATE_HOME": str(work_dir / "state"),
+        "XDG_CONFIG_HOME": str(work_dir / "config"),
+        "JH_MOUNT_ALLOWED_PREFIXES": str(allowed_root),
+        "XJH_NO_CONSOLE": "1",
+        "XJH_SKIP_BOOTSTRAP": "1",
+    }
+    live = cls(env, hub_port, standin_port, control_port, work_dir, allowed_root, work_dir / "demo.log")
+    live.demo("down")  # a killed run may have left its stack behind under the same names
+    result = live.demo("up")
+    if result.returncode != 0:
+        live.demo("down")
+        shutil.rmtree(work_dir, ignore_errors=True)
+        raise RuntimeError(f"scripts/demo.sh up failed (exit {result.returncode}):\n{result.stdout[-3000:]}")
+    return live

@@ -5,7 +5,6 @@ answers through the proxy, and DELETE with {"remove": true} removes its service.
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 
 import httpx
 import pytest

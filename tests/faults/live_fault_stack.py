@@ -13,11 +13,9 @@ stack down under it: the names are fixed, so that a run that was killed is clean
 from __future__ import annotations
 
 import fcntl
-import os
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -28,7 +26,7 @@ from typing import IO
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: the e2e package's helpers
-from e2e.live import LiveStack, free_port, wait_for  # noqa: E402
+from e2e.live import LiveStack, bring_up_demo, wait_for  # noqa: E402, F401 (wait_for: for the fault tests)
 
 from console.backend.stack import StackSettings  # noqa: E402
 
@@ -37,7 +35,7 @@ NETWORK = "xjh-flt-network"
 SECRETS_PREFIX = "xjh_flt"
 STANDIN = "xjh-flt-standin"
 HUB_SERVICE = f"{STACK}_jupyterhub"
-# The hub's XNAT timeout in the stack: JH_XNAT_TIMEOUT's default (docker-stack.yml does not pass it on).
+# The hub's XNAT timeout in the stack: JH_XNAT_TIMEOUT's default.
 XNAT_TIMEOUT = 10.0
 
 
@@ -87,10 +85,6 @@ def service_logs(service: str) -> str:
                        errors="replace", timeout=60).stdout
         for container in ids
     )
-
-
-def _engine_answers() -> bool:
-    return shutil.which("docker") is not None and subprocess.run(["docker", "info"], capture_output=True).returncode == 0
 
 
 _shared: FaultStack | None = None
@@ -147,32 +141,4 @@ def fault_stack_up() -> Iterator[FaultStack]:
 
 
 def _bring_up() -> FaultStack:
-    if not _engine_answers():
-        raise RuntimeError("no Docker engine answers: run the tests with scripts/test.sh, which starts one")
-    work_dir = Path(tempfile.mkdtemp(prefix="xjh-flt-", dir="/var/tmp"))
-    allowed_root = work_dir / "xnat-data"
-    allowed_root.mkdir()
-    hub_port, standin_port, control_port = free_port(), free_port(), free_port()
-    env = {
-        **os.environ,
-        "JH_STACK_NAME": STACK,
-        "JH_NETWORK": NETWORK,
-        "JH_SECRETS_PREFIX": SECRETS_PREFIX,
-        "JH_PORT": str(hub_port),
-        "XJH_STANDIN_NAME": STANDIN,
-        "XJH_STANDIN_PORT": str(standin_port),
-        "XJH_STANDIN_CONTROL_PORT": str(control_port),
-        "XDG_STATE_HOME": str(work_dir / "state"),
-        "XDG_CONFIG_HOME": str(work_dir / "config"),
-        "JH_MOUNT_ALLOWED_PREFIXES": str(allowed_root),
-        "XJH_NO_CONSOLE": "1",
-        "XJH_SKIP_BOOTSTRAP": "1",
-    }
-    stack = FaultStack(env, hub_port, standin_port, control_port, work_dir, allowed_root, work_dir / "demo.log")
-    stack.demo("down")  # a killed run may have left its stack behind under the same names
-    result = stack.demo("up")
-    if result.returncode != 0:
-        stack.demo("down")
-        shutil.rmtree(work_dir, ignore_errors=True)
-        raise RuntimeError(f"scripts/demo.sh up failed (exit {result.returncode}):\n{result.stdout[-3000:]}")
-    return stack
+    return bring_up_demo(FaultStack, stack=STACK, network=NETWORK, secrets_prefix=SECRETS_PREFIX, standin=STANDIN)
