@@ -1,4 +1,4 @@
-"""Modal dialogs: confirmation, typed confirmation, help, progress, and a path prompt."""
+"""Modal dialogs: confirmation, typed confirmation, help, progress, a path prompt, and a service's inspect."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Button, DataTable, Input, Label, RichLog, Static
+from textual.widgets import Button, DataTable, Input, Label, RichLog, Static, TextArea
 
 from console.backend.models import ActionResult
 
@@ -181,6 +181,28 @@ class HelpScreen(ModalScreen[None]):
         commands.add_columns("COMMAND", "WHAT")
         commands.add_rows([tuple(Text(cell) for cell in row) for row in self.commands])
         keys.focus()
+
+    def action_close(self) -> None:
+        self.dismiss(None)
+
+
+class InspectScreen(ModalScreen[None]):
+    """`docker service inspect` of one service, as the backend gives it: env values holding secrets redacted."""
+
+    BINDINGS = [Binding("escape,q", "close", "Close", id="inspect_close")]
+
+    def __init__(self, service: str, inspect_json: str) -> None:
+        super().__init__()
+        self.service = service
+        self.inspect_json = inspect_json
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog", classes="inspect"):
+            yield Label(f"inspect {self.service} (secrets redacted; Esc closes)", id="dialog-title", markup=False)
+            yield TextArea(self.inspect_json, read_only=True, show_line_numbers=True, id="inspect-text")
+
+    def on_mount(self) -> None:
+        self.query_one("#inspect-text", TextArea).focus()
 
     def action_close(self) -> None:
         self.dismiss(None)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 
 from rich.text import Text
@@ -12,6 +13,7 @@ from textual.widgets import DataTable, Static
 
 from console.backend.models import NodeInfo, ServiceInfo, TaskInfo
 from console.screens.base import TableScreen
+from console.screens.dialogs import InspectScreen
 from console.widgets.cells import Cell, age_cell, cpus_cell, size_cell, state_cell
 
 
@@ -26,6 +28,7 @@ class ServicesScreen(TableScreen):
     BINDINGS = [
         Binding("enter", "tasks", "Tasks", id="service_tasks"),
         Binding("l", "logs", "Logs", id="service_logs"),
+        Binding("i", "inspect", "Inspect", id="service_inspect"),
     ]
 
     @work(thread=True, exclusive=True, group="services", exit_on_error=False)
@@ -61,6 +64,21 @@ class ServicesScreen(TableScreen):
         if service:
             self.console_app.open_logs(service)
 
+    def action_inspect(self) -> None:
+        service = self.main_table().cursor_key
+        if service:
+            self.load_inspect(service)
+
+    @work(thread=True, exclusive=True, group="inspect", exit_on_error=False)
+    def load_inspect(self, service: str) -> None:
+        try:
+            inspected = self.console_app.backend.inspect_service(service)
+        except Exception as exc:
+            self.app.call_from_thread(self.notify, f"inspect {service}: {exc}", severity="error")
+            return
+        text = json.dumps(inspected, indent=2, sort_keys=True, default=str)
+        self.app.call_from_thread(self.app.push_screen, InspectScreen(service, text))
+
     @on(DataTable.RowSelected, "#main-table")
     def _selected(self) -> None:
         self.action_tasks()
@@ -70,6 +88,7 @@ class ServicesScreen(TableScreen):
         if service:
             yield SystemCommand(f"Tasks of {service}", "drill into the service's tasks", self.action_tasks)
             yield SystemCommand(f"Logs of {service}", "follow the service's logs", self.action_logs)
+            yield SystemCommand(f"Inspect {service}", "docker service inspect, secrets redacted", self.action_inspect)
 
 
 class TasksScreen(TableScreen):

@@ -205,6 +205,24 @@ async def test_services_drill_into_tasks_shows_dockers_error(make_app, wait_for)
         assert isinstance(app.screen, ServicesScreen)
 
 
+async def test_services_inspect_shows_the_backends_redacted_inspect(make_app, wait_for):
+    from textual.widgets import TextArea
+
+    from console.screens.dialogs import InspectScreen
+
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("3")
+        await wait_for(pilot, lambda: table(app).row_count == 6, "the services")
+        table(app).move_cursor(row=table(app).get_row_index("jupyter-carol"))
+        await pilot.press("i")
+        await wait_for(pilot, lambda: isinstance(app.screen, InspectScreen), "the inspect dialog")
+        text = app.screen.query_one("#inspect-text", TextArea).text
+        assert '"Name": "jupyter-carol"' in text and "JUPYTERHUB_API_TOKEN=<redacted>" in text
+        await pilot.press("escape")
+        assert isinstance(app.screen, ServicesScreen)
+
+
 async def test_refresh_updates_by_difference_and_keeps_the_cursor(make_app, fake, wait_for):
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
