@@ -88,7 +88,9 @@ The demo is up.
 EOF
     if [ -t 0 ] && [ -t 1 ] && [ -z "${XJH_NO_CONSOLE:-}" ]; then
         step "Opening the console (q quits; the demo keeps running)"
-        exec "$repo/.venv/bin/xnat-jh-console"
+        # The hub reaches XNAT by its name on the overlay network; the console, on this host, by the published
+        # port in its config file: don't let the stack's variables override that file.
+        exec env -u JH_XNAT_URL -u JH_XNAT_USERNAME "$repo/.venv/bin/xnat-jh-console"
     fi
 }
 
