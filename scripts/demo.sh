@@ -70,6 +70,9 @@ up() {
         --control-port "$standin_control_port" --password-file "$secrets_dir/${JH_SECRETS_PREFIX}_xnat_password" \
         | sed 's/^/  - /'
 
+    step "XNAT's JupyterHub preferences, as XNAT's admin sets them: the hub's API URL and the hub's token for XNAT"
+    set_standin_preferences
+
     step "Console configuration ($console_config)"
     write_console_config
     echo "  - written (0600)"
@@ -92,6 +95,25 @@ EOF
         # port in its config file: don't let the stack's variables override that file.
         exec env -u JH_XNAT_URL -u JH_XNAT_USERNAME "$repo/.venv/bin/xnat-jh-console"
     fi
+}
+
+set_standin_preferences() {
+    # XNAT, on the overlay network, reaches the hub through the host's published port, as XNAT's own compose
+    # setup does (the host's address on Docker's default bridge).
+    local gateway api_url
+    gateway=$(docker network inspect bridge --format '{{(index .IPAM.Config 0).Gateway}}' 2>/dev/null || true)
+    api_url="http://${gateway:-172.17.0.1}:$JH_PORT/jupyterhub/hub/api"
+    "$repo/.venv/bin/python" - "$standin_control_port" "$api_url" \
+        "$secrets_dir/${JH_SECRETS_PREFIX}_xnat_service_token" <<'PY'
+import json, sys, urllib.request
+port, api_url, token_file = sys.argv[1:]
+with open(token_file) as f:
+    body = {"jupyterHubApiUrl": api_url, "jupyterHubToken": f.read().strip()}
+request = urllib.request.Request(f"http://127.0.0.1:{port}/_standin/preferences", json.dumps(body).encode(),
+                                 method="PUT", headers={"Content-Type": "application/json"})
+urllib.request.urlopen(request, timeout=10).read()
+PY
+    echo "  - jupyterHubApiUrl = $api_url; jupyterHubToken = the xnat service's token"
 }
 
 write_console_config() {
