@@ -150,16 +150,22 @@ pids_under() {  # pids whose command line names one of our directories (our dock
     return 0
 }
 
+end_pids() {  # grace seconds, pids...: TERM them, wait until they have exited, KILL what is left at the deadline
+    local deadline=$((SECONDS + $1)) pid; shift
+    kill "$@" 2>/dev/null || true
+    for pid in "$@"; do
+        while kill -0 "$pid" 2>/dev/null && [ $SECONDS -lt $deadline ]; do sleep 0.2; done
+        if kill -0 "$pid" 2>/dev/null; then kill -9 "$pid" 2>/dev/null || true; fi
+    done
+    return 0
+}
+
 halt_engine() {  # the engine goes away but stays a swarm member (a node that crashed or was switched off)
     local role=$1 pid
     pid=$(pid_of "$role")
     [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || { say "engine $role is not running"; return; }
     say "stopping engine $role (pid $pid), keeping its swarm membership"
-    kill "$pid"
-    local deadline=$((SECONDS + 30))
-    while kill -0 "$pid" 2>/dev/null && [ $SECONDS -lt $deadline ]; do sleep 0.2; done
-    if kill -0 "$pid" 2>/dev/null; then kill -9 "$pid"; fi
-    return 0
+    end_pids 30 "$pid"
 }
 
 stop_engine() {
@@ -174,10 +180,7 @@ stop_engine() {
             [ -z "$ids" ] || dk "$role" rm -f $ids >/dev/null 2>&1 || true
         fi
         say "stopping engine $role (pid $pid)"
-        kill "$pid"
-        local deadline=$((SECONDS + 30))
-        while kill -0 "$pid" 2>/dev/null && [ $SECONDS -lt $deadline ]; do sleep 0.2; done
-        if kill -0 "$pid" 2>/dev/null; then kill -9 "$pid"; fi
+        end_pids 30 "$pid"
     fi
     return 0
 }
@@ -189,10 +192,7 @@ down() {
     leftover=$(pids_under)
     if [ -n "$leftover" ]; then
         say "ending leftover processes of ours: $(echo $leftover)"
-        kill $leftover 2>/dev/null || true
-        sleep 1
-        leftover=$(pids_under)
-        [ -z "$leftover" ] || kill -9 $leftover 2>/dev/null || true
+        end_pids 5 $leftover
     fi
     # mounts the engines made under our directories (overlay layers, netns files, shm), deepest first
     local m
