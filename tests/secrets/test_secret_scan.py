@@ -85,7 +85,8 @@ def test_the_consoles_inspect_redacts_what_docker_shows_in_plain_text(secrets_st
             inspected = backend.inspect_service(service)
             text = json.dumps(inspected)
             env = dict(e.split("=", 1) for e in inspected["Spec"]["TaskTemplate"]["ContainerSpec"]["Env"])
-            assert token not in text
+            shown = token in text  # a bare `token not in text` would print the token on failure
+            assert not shown, f"the notebook's JUPYTERHUB_API_TOKEN is in the console's inspect of {service}"
             for name, value in env.items():
                 if any(word in name for word in ("TOKEN", "PASSWORD", "SECRET")) and not name.endswith("_FILE"):
                     assert value == REDACTED, (service, name)
@@ -95,7 +96,8 @@ def test_the_consoles_inspect_redacts_what_docker_shows_in_plain_text(secrets_st
         assert notebook_env["JUPYTERHUB_USER"] == notebook.user  # the rest is left readable
     finally:
         asyncio.run(backend.aclose())
-    assert os.environ.get("JUPYTERHUB_API_TOKEN") != token
+    in_our_env = os.environ.get("JUPYTERHUB_API_TOKEN") == token
+    assert not in_our_env, "the notebook's JUPYTERHUB_API_TOKEN is in the test process's environment"
 
 
 # Last in the module: it stops the module's notebook through the console (for the audit log).
