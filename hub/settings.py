@@ -96,11 +96,14 @@ def env_file(name: str) -> str | None:
 
 
 def _shown(url: str) -> str:
-    """The URL as it may appear in an error message: bounded, and without any user:password@ part."""
+    """The URL as it may appear in an error message: bounded, without any user:password@ part, and with any
+    query or fragment (which may carry a token) replaced by `?***`."""
     scheme, sep, rest = url.partition("://")
-    if "@" in rest:
+    if "@" in rest:  # the last "@": a password may hold "@", "?" or "#"
         rest = "***@" + rest.rpartition("@")[2]
-    return repr((scheme + sep + rest)[:80])
+    cut = min((i for i in (rest.find("?"), rest.find("#")) if i >= 0), default=len(rest))
+    rest, tail = rest[:cut], ("?***" if cut < len(rest) else "")
+    return repr((scheme + sep + rest)[:80] + tail)
 
 
 def check_http_url(name: str, url: str) -> str:

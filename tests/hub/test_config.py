@@ -148,6 +148,8 @@ def test_readable_cookie_secret_refused(tmp_path):
         ({"JH_XNAT_TIMEOUT": "soon"}, "JH_XNAT_TIMEOUT must be a number, got 'soon'"),
         ({"JH_XNAT_URL": "ftp://xnat"}, "JH_XNAT_URL must be an http:// or https:// URL with a host"),
         ({"JH_XNAT_URL": ""}, "JH_XNAT_URL is not set: the hub needs XNAT's URL"),
+        ({"JH_XNAT_URL": "https://xnat/?token=query-secret-1234"},
+         "JH_XNAT_URL must not carry a query, a fragment or credentials, got 'https://xnat/?***'"),
         ({"JH_HUB_CONNECT_URL": "jupyterhub:8081"}, "JH_HUB_CONNECT_URL must be an http:// or https:// URL"),
         ({"JH_TLS_CA_CERT": "/nonexistent.pem"}, "JH_TLS_CA_CERT: /nonexistent.pem is not a file"),
         ({"JH_XNAT_SERVICE_TOKEN": "short-token"}, "JH_XNAT_SERVICE_TOKEN must be at least 16 characters"),
@@ -173,6 +175,7 @@ def test_bad_values_stop_the_hub_with_one_clear_line(tmp_path, settings, message
     for variable, value in settings.items():
         if variable.endswith("_TOKEN"):
             assert value not in result.stderr, "a token must never be echoed"
+    assert "query-secret-1234" not in result.stderr, "a URL's query may hold a token: never echoed"
 
 
 def test_jupyterhub_cli_stops_cleanly_on_a_bad_value(tmp_path):
