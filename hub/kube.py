@@ -40,7 +40,7 @@ from typing import Any
 import hub
 from hub import roles, settings
 from hub.launch import SpawnRefused, XnatLaunchMixin
-from hub.user_options import LaunchSpec, MountSpec, UserOptionsError
+from hub.user_options import LaunchSpec, MountSpec, UserOptionsError, short_repr
 from hub.xnat import XnatClient
 
 __all__ = [
@@ -127,10 +127,6 @@ def _literal(text: str) -> str:
     return text.replace("{", "{{").replace("}", "}}")
 
 
-def _short(value: str) -> str:
-    return repr(value) if len(value) <= 60 else repr(value[:57] + "...")
-
-
 # -- placement -------------------------------------------------------------------------------------------------
 
 
@@ -144,7 +140,7 @@ def _requirement(key: str, operator: str, values: Sequence[str] = ()) -> dict[st
 def _match(label: str, equal: bool, value: str, constraint: str) -> dict[str, Any]:
     if not is_label_value(value):
         raise UserOptionsError(
-            f"placement constraint {_short(constraint)}: {_short(value)} is not a valid Kubernetes label value"
+            f"placement constraint {short_repr(constraint)}: {short_repr(value)} is not a valid Kubernetes label value"
         )
     return _requirement(label, "In" if equal else "NotIn", [value])
 
@@ -152,13 +148,13 @@ def _match(label: str, equal: bool, value: str, constraint: str) -> dict[str, An
 def _constraint_requirement(constraint: str) -> dict[str, Any]:
     match = _CONSTRAINT_RE.match(constraint)
     if not match:  # the parser guarantees the form; this guards direct callers
-        raise UserOptionsError(f"placement constraint {_short(constraint)} must look like KEY==VALUE or KEY!=VALUE")
+        raise UserOptionsError(f"placement constraint {short_repr(constraint)} must look like KEY==VALUE or KEY!=VALUE")
     key, equal, value = match["key"], match["op"] == "==", match["value"]
     if key.startswith("node.labels."):
         label = key[len("node.labels."):]
         if not is_label_key(label):
             raise UserOptionsError(
-                f"placement constraint {_short(constraint)}: {_short(label)} is not a valid Kubernetes label name"
+                f"placement constraint {short_repr(constraint)}: {short_repr(label)} is not a valid Kubernetes label name"
             )
         return _match(label, equal, value, constraint)
     if key == "node.hostname":
@@ -171,7 +167,7 @@ def _constraint_requirement(constraint: str) -> dict[str, Any]:
         role = value.lower()
         if role not in ("manager", "worker"):
             raise UserOptionsError(
-                f"placement constraint {_short(constraint)}: node.role must be manager or worker"
+                f"placement constraint {short_repr(constraint)}: node.role must be manager or worker"
             )
         # A Swarm manager is a control-plane node; a worker is any other node.
         on_control_plane = (role == "manager") == equal
@@ -182,7 +178,7 @@ def _constraint_requirement(constraint: str) -> dict[str, Any]:
         reason = "Docker engine labels do not exist on Kubernetes; use node.labels.* instead"
     else:
         reason = "it has no Kubernetes equivalent"
-    raise UserOptionsError(f"placement constraint {_short(constraint)} cannot be used on Kubernetes: {reason}")
+    raise UserOptionsError(f"placement constraint {short_repr(constraint)} cannot be used on Kubernetes: {reason}")
 
 
 def node_selector_requirements(constraints: Sequence[str]) -> list[dict[str, Any]]:
@@ -271,7 +267,7 @@ def _mounts(spec: LaunchSpec, site: KubeSite, volumes: Any, volume_mounts: Any) 
             claim = site.volume_claims.get(mount.source)
             if claim is None:
                 raise UserOptionsError(
-                    f"mount #{index + 1} names the volume {_short(mount.source)}, which this hub has no "
+                    f"mount #{index + 1} names the volume {short_repr(mount.source)}, which this hub has no "
                     "Kubernetes volume claim for"
                 )
             name = claim_volumes.setdefault(claim, f"xnat-claim-{len(claim_volumes)}")
@@ -315,7 +311,7 @@ def _archive_sub_path(mount: MountSpec, site: KubeSite) -> dict[str, str]:
 def _labels(spec: LaunchSpec, labels: dict[str, Any], annotations: dict[str, Any]) -> None:
     for key, value in spec.labels.items():
         if not is_label_key(key):
-            raise UserOptionsError(f"label {_short(key)} is not a valid Kubernetes label name")
+            raise UserOptionsError(f"label {short_repr(key)} is not a valid Kubernetes label name")
         if key in _RESERVED_LABEL_KEYS or key.startswith(_RESERVED_LABEL_PREFIXES):
             raise UserOptionsError(f"label {key!r} is one the hub and Kubernetes set on notebook pods themselves")
         # A value Kubernetes refuses as a label value is still fine as an annotation.

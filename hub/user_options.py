@@ -122,7 +122,7 @@ class LaunchSpec:
     constraints: tuple[str, ...] = ()
 
 
-def _short(value: Any) -> str:
+def short_repr(value: Any) -> str:
     """A value shortened for a message."""
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
@@ -177,7 +177,7 @@ def _string_map(value: Any, what: str, key_re: re.Pattern[str], *, secret_values
     for key, item in items.items():
         key = _text(key, f"a key in {what}", max_len=256)
         if not key_re.match(key):
-            raise UserOptionsError(f"{what} has an invalid name {_short(key)}")
+            raise UserOptionsError(f"{what} has an invalid name {short_repr(key)}")
         if isinstance(item, bool) or not isinstance(item, (str, int, float)):
             raise UserOptionsError(f"{what} {key!r} must be text, got {type(item).__name__}")
         if isinstance(item, float) and not math.isfinite(item):
@@ -208,9 +208,9 @@ def _cpus(value: Any, what: str) -> float | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise UserOptionsError(f"{what} must be a number of CPUs, got {_short(value)}")
+        raise UserOptionsError(f"{what} must be a number of CPUs, got {short_repr(value)}")
     if isinstance(value, int) and abs(value) > MAX_CPUS:
-        raise UserOptionsError(f"{what} is too large ({_short(value)}; at most {MAX_CPUS:g} CPUs)")
+        raise UserOptionsError(f"{what} is too large ({short_repr(value)}; at most {MAX_CPUS:g} CPUs)")
     cpus = float(value)
     if not math.isfinite(cpus):
         raise UserOptionsError(f"{what} must be a finite number of CPUs")
@@ -234,7 +234,7 @@ def parse_memory(value: Any, what: str = "memory") -> int | None:
     if value is None:
         return None
     if isinstance(value, bool):
-        raise UserOptionsError(f"{what} must be a size such as 2G or 512M, got {_short(value)}")
+        raise UserOptionsError(f"{what} must be a size such as 2G or 512M, got {short_repr(value)}")
     if isinstance(value, int):
         amount: float | int = value
     elif isinstance(value, float):
@@ -244,10 +244,10 @@ def parse_memory(value: Any, what: str = "memory") -> int | None:
     elif isinstance(value, str):
         match = _MEMORY_RE.match(value) if len(value) <= 64 else None
         if not match:
-            raise UserOptionsError(f"{what} must be a size such as 2G or 512M, got {_short(value)}")
+            raise UserOptionsError(f"{what} must be a size such as 2G or 512M, got {short_repr(value)}")
         number, unit = match.groups()
         if len(number) > 30:
-            raise UserOptionsError(f"{what} is too large ({_short(value)})")
+            raise UserOptionsError(f"{what} is too large ({short_repr(value)})")
         amount = float(number) * _MEMORY_UNITS[unit.lower()]
     else:
         raise UserOptionsError(f"{what} must be a size such as 2G or 512M, got {type(value).__name__}")
@@ -268,15 +268,15 @@ def _generic_resources(value: Any) -> dict[str, int | str]:
     for kind, amount in items.items():
         kind = _text(kind, f"a resource kind in {what}", max_len=128)
         if not _RESOURCE_KIND_RE.match(kind):
-            raise UserOptionsError(f"{what} has an invalid resource kind {_short(kind)}")
+            raise UserOptionsError(f"{what} has an invalid resource kind {short_repr(kind)}")
         entry = f"generic resource {kind!r}"
         # An integer (or a string of digits, as XNAT stores them) is a count: a discrete resource.
         # Any other string names one specific resource: a named resource.
         if isinstance(amount, bool) or amount is None:
-            raise UserOptionsError(f"{entry} must be a count or a name, got {_short(amount)}")
+            raise UserOptionsError(f"{entry} must be a count or a name, got {short_repr(amount)}")
         if isinstance(amount, float):
             if not (math.isfinite(amount) and amount.is_integer()):
-                raise UserOptionsError(f"{entry} must be a whole count or a name, got {_short(amount)}")
+                raise UserOptionsError(f"{entry} must be a whole count or a name, got {short_repr(amount)}")
             amount = int(amount) if abs(amount) <= MAX_DISCRETE_RESOURCE else MAX_DISCRETE_RESOURCE + 1
         if isinstance(amount, str) and amount.strip().isdecimal() and amount.strip().isascii():
             digits = amount.strip()
@@ -301,10 +301,10 @@ def _generic_resources(value: Any) -> dict[str, int | str]:
 def _normal_path(path: str, what: str) -> str:
     """An absolute path with `.`, empty segments and trailing slashes removed. Refuses `..` segments."""
     if not path.startswith("/"):
-        raise UserOptionsError(f"{what} must be an absolute path, got {_short(path)}")
+        raise UserOptionsError(f"{what} must be an absolute path, got {short_repr(path)}")
     segments = path.split("/")
     if ".." in segments:
-        raise UserOptionsError(f"{what} must not contain '..', got {_short(path)}")
+        raise UserOptionsError(f"{what} must not contain '..', got {short_repr(path)}")
     # Built by hand: posixpath.normpath keeps a leading '//' (POSIX leaves it implementation-defined).
     return "/" + "/".join(s for s in segments if s not in ("", "."))
 
@@ -325,7 +325,7 @@ def parse_allowed_prefixes(raw: str | Iterable[str] | None) -> tuple[str, ...]:
     prefixes: list[str] = []
     for entry in entries:
         if not isinstance(entry, str):
-            raise ValueError(f"JH_MOUNT_ALLOWED_PREFIXES: entries must be paths, got {_short(entry)}")
+            raise ValueError(f"JH_MOUNT_ALLOWED_PREFIXES: entries must be paths, got {short_repr(entry)}")
         entry = entry.strip()
         if not entry:
             continue
@@ -366,12 +366,12 @@ def _mount(item: Any, index: int, allowed_prefixes: tuple[str, ...]) -> MountSpe
     if kind is None:
         kind = "bind"  # XNAT writes "bind" unless a compute environment names a volume
     if kind not in ("bind", "volume"):
-        raise UserOptionsError(f"{what} has type {_short(kind)}; only 'bind' and 'volume' are supported")
+        raise UserOptionsError(f"{what} has type {short_repr(kind)}; only 'bind' and 'volume' are supported")
     read_only = entry.get("read_only")
     if read_only is None:
         read_only = False
     if not isinstance(read_only, bool):
-        raise UserOptionsError(f"{what}: read_only must be true or false, got {_short(read_only)}")
+        raise UserOptionsError(f"{what}: read_only must be true or false, got {short_repr(read_only)}")
 
     target = _normal_path(_text(entry.get("target"), f"{what} target"), f"{what} target")
     if target == "/":
@@ -385,7 +385,7 @@ def _mount(item: Any, index: int, allowed_prefixes: tuple[str, ...]) -> MountSpe
         source = _text(raw_source, f"{what} volume name", max_len=255)
         if not _VOLUME_NAME_RE.match(source):
             raise UserOptionsError(
-                f"{what} has an invalid volume name {_short(source)} (letters, digits, '_', '.', '-'; "
+                f"{what} has an invalid volume name {short_repr(source)} (letters, digits, '_', '.', '-'; "
                 "at least 2 characters, starting with a letter or digit)"
             )
     return MountSpec(type=kind, source=source, target=target, read_only=read_only)
@@ -399,7 +399,7 @@ def _image(value: Any) -> str | None:
         return None
     image = _text(value, "container_spec.image", max_len=512)
     if not _IMAGE_RE.match(image):
-        raise UserOptionsError(f"container_spec.image {_short(image)} is not a valid image reference")
+        raise UserOptionsError(f"container_spec.image {short_repr(image)} is not a valid image reference")
     return image
 
 
@@ -430,7 +430,7 @@ def _constraints(value: Any) -> tuple[str, ...]:
         match = _CONSTRAINT_RE.match(text)
         if not match:
             raise UserOptionsError(
-                f"placement constraint {_short(text)} must look like 'node.labels.KEY==VALUE' or 'KEY!=VALUE'"
+                f"placement constraint {short_repr(text)} must look like 'node.labels.KEY==VALUE' or 'KEY!=VALUE'"
             )
         key, operator, expected = match.groups()
         known = key in _CONSTRAINT_KEYS or (
@@ -440,12 +440,12 @@ def _constraints(value: Any) -> tuple[str, ...]:
         )
         if not known:
             raise UserOptionsError(
-                f"placement constraint {_short(text)} uses an unknown attribute {key!r} (use node.id, "
+                f"placement constraint {short_repr(text)} uses an unknown attribute {key!r} (use node.id, "
                 "node.hostname, node.role, node.platform.os, node.platform.arch, node.labels.* or engine.labels.*)"
             )
         # Docker splits at the first operator, so a value holding one would be read as something else.
         if "==" in expected or "!=" in expected:
-            raise UserOptionsError(f"placement constraint {_short(text)} has more than one operator")
+            raise UserOptionsError(f"placement constraint {short_repr(text)} has more than one operator")
         constraints.append(f"{key}{operator}{expected}")
     return tuple(constraints)
 
