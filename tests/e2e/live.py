@@ -85,11 +85,13 @@ class LiveStack:
         return Path(self.env["XDG_STATE_HOME"]) / "xnat-jupyterhub" / "secrets"
 
     def secret(self, key: str) -> str:
-        return (self.secrets_dir / f"{SECRETS_PREFIX}_{key}").read_text().strip()
+        # the names come from env, so the fault and console stacks (other prefixes) read their own files
+        return (self.secrets_dir / f"{self.env['JH_SECRETS_PREFIX']}_{key}").read_text().strip()
 
     @property
     def settings(self) -> StackSettings:
-        return StackSettings(stack_name=STACK, variables={k: v for k, v in self.env.items() if k.startswith("JH_")})
+        return StackSettings(stack_name=self.env["JH_STACK_NAME"],
+                             variables={k: v for k, v in self.env.items() if k.startswith("JH_")})
 
     def plugin(self) -> XnatPlugin:
         """XNAT's side: the plugin's calls with the XNAT service token."""
