@@ -246,6 +246,11 @@ class XnatStandin:
             raise ValueError("a user needs a non-empty name")
         if not isinstance(password, str) or not password:
             raise ValueError(f"user {name!r} needs a non-empty password")
+        try:
+            password.encode("utf-8")
+        except UnicodeEncodeError:
+            # Basic auth could never send it, and comparing against it would fail every login with a 500
+            raise ValueError(f"user {name!r} has a password that is not valid Unicode text") from None
         if isinstance(roles, str):
             raise ValueError("roles must be a list of role names, not a string")
         roles = tuple(roles)
