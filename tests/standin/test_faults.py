@@ -165,6 +165,8 @@ async def test_down_cuts_a_request_waiting_in_latency(xnat):
     deadline = time.monotonic() + 5
     while standin.in_flight == 0 and time.monotonic() < deadline:  # the request reached the server
         await asyncio.sleep(0.01)
+    # otherwise the refused connection below would pass without any waiting request being cut
+    assert standin.in_flight == 1, "the request never reached the stand-in"
     standin.set_fault(down=True)
     with pytest.raises(httpx.TransportError):
         await asyncio.wait_for(pending, 3)
@@ -201,6 +203,7 @@ async def test_stop_ends_waiting_answers_and_frees_both_ports():
         deadline = time.monotonic() + 5
         while standin.in_flight == 0 and time.monotonic() < deadline:
             await asyncio.sleep(0.01)
+        assert standin.in_flight == 1, "the request never reached the stand-in"
         started = time.monotonic()
         await standin.stop()
         assert time.monotonic() - started < 5
