@@ -331,6 +331,11 @@ class DockerAccess:
 
     def health(self) -> list[ComponentHealth]:
         """Engine and swarm. Never raises."""
+        return self.health_and_nodes()[0]
+
+    def health_and_nodes(self) -> tuple[list[ComponentHealth], list[NodeInfo]]:
+        """Engine and swarm health, with the node list the swarm's health was judged from (empty when it could
+        not be read), so a refresh that wants both asks the manager once. Never raises."""
         try:
             version = self._call(lambda api: api.version())
             info = self._call(lambda api: api.info())
@@ -338,7 +343,7 @@ class DockerAccess:
             return [
                 ComponentHealth("engine", Health.DOWN, str(e) or type(e).__name__),
                 ComponentHealth("swarm", Health.UNKNOWN, "engine not reachable"),
-            ]
+            ], []
         engine = ComponentHealth(
             "engine",
             Health.OK,
@@ -347,20 +352,20 @@ class DockerAccess:
         swarm = info.get("Swarm") or {}
         state = swarm.get("LocalNodeState", "inactive")
         if state != "active":
-            return [engine, ComponentHealth("swarm", Health.DOWN, f"this engine's swarm state is {state!r}")]
+            return [engine, ComponentHealth("swarm", Health.DOWN, f"this engine's swarm state is {state!r}")], []
         if not swarm.get("ControlAvailable"):
-            return [engine, ComponentHealth("swarm", Health.DEGRADED, "this engine is a worker, not a manager")]
+            return [engine, ComponentHealth("swarm", Health.DEGRADED, "this engine is a worker, not a manager")], []
         try:
             nodes = self.nodes()
         except Exception as e:
-            return [engine, ComponentHealth("swarm", Health.DEGRADED, str(e) or type(e).__name__)]
+            return [engine, ComponentHealth("swarm", Health.DEGRADED, str(e) or type(e).__name__)], []
         managers = [n for n in nodes if n.role == "manager"]
         down = [n for n in nodes if n.state != "ready"]
         detail = f"{len(nodes)} node(s), {len(managers)} manager(s)"
         if down:
             names = ", ".join(n.hostname or n.id[:12] for n in down)
-            return [engine, ComponentHealth("swarm", Health.DEGRADED, f"{detail}; not ready: {names}")]
-        return [engine, ComponentHealth("swarm", Health.OK, detail)]
+            return [engine, ComponentHealth("swarm", Health.DEGRADED, f"{detail}; not ready: {names}")], nodes
+        return [engine, ComponentHealth("swarm", Health.OK, detail)], nodes
 
     # nodes, services, tasks ----------------------------------------------------------------
 
@@ -565,10 +570,7 @@ class DockerAccess:
         timestamps: bool = False,
     ) -> LogStream:
         """Every task's lines, merged by the manager, each with its task prefix. Close the stream to stop."""
-        try:
-            spec = self.inspect_service(service, redact=False)
-        except DockerUnavailable:
-            raise
+        spec = self.inspect_service(service, redact=False)
         params = {
             "details": True,  # the engine adds the task/node ids the prefix is made from, as the CLI does
             "follow": follow,

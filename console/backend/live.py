@@ -360,16 +360,35 @@ class LiveBackend:
 
     async def overview(self) -> Overview:
         """Counts for the status line / `status` command. Parts that fail show in `components`."""
-        components = list(await asyncio.to_thread(self.docker.health))
-        nodes: list[NodeInfo] = []
+        # The engine's side runs in a worker while the hub is asked, so a refresh waits for the slower, not both.
+        docker_side = asyncio.ensure_future(asyncio.to_thread(self._overview_docker))
+        hub_component, users, running, pending, version = await self._overview_hub()
+        components, nodes, failed_tasks = await docker_side
+        components.append(hub_component)
+        return Overview(
+            components=tuple(components),
+            users=users,
+            running_servers=running,
+            pending_servers=pending,
+            failed_tasks=failed_tasks,
+            nodes=len(nodes),
+            managers=sum(1 for n in nodes if n.role == "manager"),
+            hub_version=version,
+        )
+
+    def _overview_docker(self) -> tuple[list[ComponentHealth], list[NodeInfo], int]:
+        """Engine and swarm health, the nodes (read once, for the health and the counts) and failed tasks."""
+        components, nodes = self.docker.health_and_nodes()
         failed_tasks = 0
         if components[0].health == Health.OK:
             try:
-                nodes = await asyncio.to_thread(self.docker.nodes)
-                services, tasks = await asyncio.to_thread(self._notebook_swarm)
+                _, tasks = self._notebook_swarm()
                 failed_tasks = sum(1 for t in tasks if t.state in FAILED_TASK_STATES and t.desired_state == "running")
             except DockerUnavailable:
                 pass
+        return components, nodes, failed_tasks
+
+    async def _overview_hub(self) -> tuple[ComponentHealth, int, int, int, str]:
         users = running = pending = 0
         version = ""
         try:
@@ -384,23 +403,13 @@ class LiveBackend:
                 detail += f"; token lacks {', '.join(info.missing_scopes)}"
             if info.excess_scopes:
                 detail += f"; token holds more than needed: {', '.join(info.excess_scopes)}"
-            components.append(ComponentHealth("hub", health, detail))
-            users = await self.hub.user_count()
-            rows = await self.hub.servers()
+            component = ComponentHealth("hub", health, detail)
+            users, rows = await asyncio.gather(self.hub.user_count(), self.hub.servers())
             running = sum(1 for r in rows if r.state == "ready")
             pending = sum(1 for r in rows if r.state.startswith("pending"))
         except HubError as e:
-            components.append(ComponentHealth("hub", Health.DOWN, str(e)))
-        return Overview(
-            components=tuple(components),
-            users=users,
-            running_servers=running,
-            pending_servers=pending,
-            failed_tasks=failed_tasks,
-            nodes=len(nodes),
-            managers=sum(1 for n in nodes if n.role == "manager"),
-            hub_version=version,
-        )
+            component = ComponentHealth("hub", Health.DOWN, str(e))
+        return component, users, running, pending, version
 
     async def _wait_gone(self, user: str, server: str, *, timeout: float = STOP_WAIT) -> bool:
         deadline = time.monotonic() + timeout

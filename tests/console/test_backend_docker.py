@@ -50,6 +50,10 @@ def test_health_and_nodes(access):
     nodes = access.nodes()
     assert any(n.role == "manager" and n.leader and n.state == "ready" for n in nodes)
     assert all(n.nano_cpus > 0 and n.memory_bytes > 0 for n in nodes)
+    # The combined call hands back the very node list its swarm health was judged from.
+    components, judged = access.health_and_nodes()
+    assert [c.health for c in components] == [Health.OK, Health.OK]
+    assert {n.id for n in judged} == {n.id for n in nodes}
 
 
 def test_dead_engine_is_down_in_health_and_unavailable_elsewhere(tmp_path):
@@ -57,6 +61,7 @@ def test_dead_engine_is_down_in_health_and_unavailable_elsewhere(tmp_path):
     engine, swarm = dead.health()
     assert engine.health == Health.DOWN and "no Docker engine answers" in engine.detail
     assert swarm.health == Health.UNKNOWN
+    assert dead.health_and_nodes()[1] == []
     with pytest.raises(DockerUnavailable, match="no Docker engine answers"):
         dead.services()
 

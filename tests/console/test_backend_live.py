@@ -94,8 +94,17 @@ async def test_servers_join_swarm_service_task_stats(backend, hub_user, make_ser
     assert row.stats is not None and row.stats.unavailable_reason == "" and row.stats.mem_bytes
     # What an operator types resolves to that service, and its logs come through it.
     assert backend.resolve_service(f"{user}/mri") == TEST_PREFIX + "alice-live-mri"
+    calls = {"nodes": 0}
+    read_nodes = backend.docker.nodes
+
+    def counting_nodes():
+        calls["nodes"] += 1
+        return read_nodes()
+
+    backend.docker.nodes = counting_nodes
     overview = await backend.overview()
     assert overview.users >= 1 and overview.running_servers >= 1 and overview.nodes >= 1
+    assert calls["nodes"] == 1, "one refresh reads the node list once, for the swarm's health and the counts"
     await backend.hub.stop_server(user, "mri", remove=True)
 
 
