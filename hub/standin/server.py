@@ -143,10 +143,10 @@ class XnatStandin:
         self.control_host = "127.0.0.1"
         self.control_port = 0
         self._xnat_app = Application(
-            _xnat_routes(self), default_handler_class=_UnknownPathHandler,
+            _routes(_XNAT_ROUTES, self), default_handler_class=_UnknownPathHandler,
             default_handler_args={"standin": self}, log_function=_quiet,
         )
-        self._control_app = Application(_control_routes(self), log_function=_quiet)
+        self._control_app = Application(_routes(_CONTROL_ROUTES, self), log_function=_quiet)
 
     # -- lifecycle -------------------------------------------------------------------------------------------------
 
@@ -654,17 +654,23 @@ class _UnknownPathHandler(_XnatHandler):
         self.answer(404, "Not Found")
 
 
-def _xnat_routes(standin: XnatStandin) -> list[tuple[str, type, dict]]:
+# One path segment (a user, server or preference name), passed to the handler.
+_SEGMENT = "([^/]+)"
+
+_XNAT_ROUTES: tuple[tuple[str, type[_XnatHandler]], ...] = (
+    (rf"/xapi/users/{_SEGMENT}/roles", _RolesHandler),
+    (r"/xapi/jupyterhub/preferences", _PreferencesHandler),
+    (rf"/xapi/jupyterhub/preferences/{_SEGMENT}", _PreferenceHandler),
+    (rf"/xapi/jupyterhub/users/{_SEGMENT}/server/user-options", _UserOptionsHandler),
+    (rf"/xapi/jupyterhub/users/{_SEGMENT}/server/{_SEGMENT}/user-options", _UserOptionsHandler),
+    (r"/data/JSESSION", _SessionHandler),
+)
+
+
+def _routes(table: Iterable[tuple[str, type]], standin: XnatStandin) -> list[tuple[str, type, dict[str, Any]]]:
+    """Tornado rules for `table`, every handler bound to `standin`."""
     args = {"standin": standin}
-    user = "([^/]+)"
-    return [
-        (rf"/xapi/users/{user}/roles", _RolesHandler, args),
-        (r"/xapi/jupyterhub/preferences", _PreferencesHandler, args),
-        (rf"/xapi/jupyterhub/preferences/{user}", _PreferenceHandler, args),
-        (rf"/xapi/jupyterhub/users/{user}/server/user-options", _UserOptionsHandler, args),
-        (rf"/xapi/jupyterhub/users/{user}/server/([^/]+)/user-options", _UserOptionsHandler, args),
-        (r"/data/JSESSION", _SessionHandler, args),
-    ]
+    return [(pattern, handler, args) for pattern, handler in table]
 
 
 # -- control API -----------------------------------------------------------------------------------------------------
@@ -806,18 +812,15 @@ class _ControlResetHandler(_ControlHandler):
         self.reply()
 
 
-def _control_routes(standin: XnatStandin) -> list[tuple[str, type, dict]]:
-    args = {"standin": standin}
-    seg = "([^/]+)"
-    return [
-        (r"/_standin/?", _ControlStatusHandler, args),
-        (r"/_standin/users", _ControlUsersHandler, args),
-        (rf"/_standin/users/{seg}", _ControlUserHandler, args),
-        (rf"/_standin/user-options/{seg}", _ControlOptionsHandler, args),
-        (rf"/_standin/user-options/{seg}/{seg}", _ControlOptionsHandler, args),
-        (r"/_standin/preferences", _ControlPreferencesHandler, args),
-        (r"/_standin/faults", _ControlFaultsHandler, args),
-        (r"/_standin/requests", _ControlRequestsHandler, args),
-        (r"/_standin/sessions", _ControlSessionsHandler, args),
-        (r"/_standin/reset", _ControlResetHandler, args),
-    ]
+_CONTROL_ROUTES: tuple[tuple[str, type[_ControlHandler]], ...] = (
+    (r"/_standin/?", _ControlStatusHandler),
+    (r"/_standin/users", _ControlUsersHandler),
+    (rf"/_standin/users/{_SEGMENT}", _ControlUserHandler),
+    (rf"/_standin/user-options/{_SEGMENT}", _ControlOptionsHandler),
+    (rf"/_standin/user-options/{_SEGMENT}/{_SEGMENT}", _ControlOptionsHandler),
+    (r"/_standin/preferences", _ControlPreferencesHandler),
+    (r"/_standin/faults", _ControlFaultsHandler),
+    (r"/_standin/requests", _ControlRequestsHandler),
+    (r"/_standin/sessions", _ControlSessionsHandler),
+    (r"/_standin/reset", _ControlResetHandler),
+)
