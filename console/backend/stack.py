@@ -33,6 +33,7 @@ import yaml
 
 from console.backend.hub import HubClient, HubError
 from console.backend.models import ActionResult
+from console.config import ConfigError, read_secret_file
 
 STACK_NAME = "xnat-jupyterhub"
 HUB_SERVICE = "jupyterhub"
@@ -711,12 +712,9 @@ def _read_token(path: str | None) -> str | None:
     if not path:
         return None
     try:
-        token = Path(path).read_text(encoding="utf-8").strip()
-    except OSError as e:
-        raise StackError(f"cannot read the token file {path}: {e.strerror}") from None
-    if not token:
-        raise StackError(f"the token file {path} is empty")
-    return token
+        return read_secret_file(path, "token file", check_private=False)
+    except ConfigError as e:
+        raise StackError(str(e)) from None
 
 
 def main(argv: list[str] | None = None) -> int:
