@@ -9,13 +9,9 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from live_fault_stack import FaultStack, fault_stack_up  # noqa: E402
+from live_fault_stack import FaultStack, fault_stack_fixture  # noqa: E402
 
 
 @pytest.fixture(scope="session")
 def fault_stack() -> Iterator[FaultStack]:
-    try:
-        with fault_stack_up() as stack:
-            yield stack
-    except RuntimeError as e:
-        pytest.fail(str(e))
+    yield from fault_stack_fixture()

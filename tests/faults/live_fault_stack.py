@@ -24,11 +24,10 @@ from pathlib import Path
 from typing import IO
 
 import httpx
+import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: the e2e package's helpers
 from e2e.live import LiveStack, bring_up_demo, wait_for  # noqa: E402, F401 (wait_for: for the fault tests)
-
-from console.backend.stack import StackSettings  # noqa: E402
 
 STACK = "xjh-flt"
 NETWORK = "xjh-flt-network"
@@ -41,13 +40,6 @@ XNAT_TIMEOUT = 10.0
 
 @dataclass
 class FaultStack(LiveStack):
-    def secret(self, key: str) -> str:
-        return (self.secrets_dir / f"{SECRETS_PREFIX}_{key}").read_text().strip()
-
-    @property
-    def settings(self) -> StackSettings:
-        return StackSettings(stack_name=STACK, variables={k: v for k, v in self.env.items() if k.startswith("JH_")})
-
     def fault(self, **fault: object) -> None:
         """Set a fault on the stand-in's XNAT port (latency, status, garbage, path, times, down)."""
         self.control("PUT", "/faults", fault)
@@ -142,3 +134,12 @@ def fault_stack_up() -> Iterator[FaultStack]:
 
 def _bring_up() -> FaultStack:
     return bring_up_demo(FaultStack, stack=STACK, network=NETWORK, secrets_prefix=SECRETS_PREFIX, standin=STANDIN)
+
+
+def fault_stack_fixture() -> Iterator[FaultStack]:
+    """`fault_stack_up()` for a fixture to `yield from`: a stack that cannot come up fails the test with the reason."""
+    try:
+        with fault_stack_up() as stack:
+            yield stack
+    except RuntimeError as e:
+        pytest.fail(str(e))

@@ -116,16 +116,12 @@ def test_a_password_with_a_lone_surrogate_is_refused(login_rig: LoginRig) -> Non
 # -- through the live hub's login form -----------------------------------------------------------------------------
 
 sys.path[:0] = [str(Path(__file__).resolve().parents[1] / "faults"), str(Path(__file__).resolve().parents[1])]
-from live_fault_stack import FaultStack, fault_stack_up  # noqa: E402
+from live_fault_stack import FaultStack, fault_stack_fixture  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def live_hub() -> Iterator[FaultStack]:
-    try:
-        with fault_stack_up() as stack:
-            yield stack
-    except RuntimeError as e:
-        pytest.fail(str(e))
+    yield from fault_stack_fixture()
 
 
 # A lone surrogate cannot be sent in a form: it has no UTF-8 encoding (tornado refuses such a body with a 400).

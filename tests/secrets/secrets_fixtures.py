@@ -14,7 +14,7 @@ import pytest
 TESTS = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(TESTS / "faults"), str(TESTS)]
 from e2e.live import xnat_launch  # noqa: E402
-from live_fault_stack import FaultStack, fault_stack_up  # noqa: E402
+from live_fault_stack import FaultStack, fault_stack_fixture  # noqa: E402
 
 USER = "Alice.Smith"  # the demo cast's mixed-case XNAT user
 
@@ -29,11 +29,7 @@ class Notebook:
 
 @pytest.fixture(scope="session")
 def secrets_stack() -> Iterator[FaultStack]:
-    try:
-        with fault_stack_up() as stack:
-            yield stack
-    except RuntimeError as e:
-        pytest.fail(str(e))
+    yield from fault_stack_fixture()
 
 
 @pytest.fixture(scope="module")
