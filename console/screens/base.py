@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, TypeVar, cast
 
 from rich.text import Text
 from textual import on
@@ -24,6 +24,8 @@ from console.widgets.resource_table import ResourceTable
 
 if TYPE_CHECKING:
     from console.app import XnatConsoleApp
+
+T = TypeVar("T")
 
 HEALTH_ICONS = {Health.OK: "●", Health.DEGRADED: "▲", Health.DOWN: "✖", Health.UNKNOWN: "?"}
 COMMAND_WORDS = [
@@ -328,6 +330,15 @@ class TableScreen(ConsoleScreen):
         self.error = ""
         self.main_table().set_rows(rows)
         self.update_status()
+
+    def fetch_in_thread(self, fetch: Callable[[], T], show: Callable[[T], None], source: str) -> None:
+        """From a thread worker: call the (blocking) backend, then show its answer or its error on the UI thread."""
+        try:
+            result = fetch()
+        except Exception as exc:
+            self.app.call_from_thread(self.show_error, f"{source}: {exc}")
+            return
+        self.app.call_from_thread(show, result)
 
     def show_error(self, exc: BaseException | str) -> None:
         """Keep the last rows (marked stale) and say what is wrong; the chain keeps retrying."""

@@ -84,9 +84,6 @@ class ServersScreen(TableScreen):
             )
         return rows
 
-    def docker_changed(self) -> None:
-        self.refresh_chain.request()
-
     def action_toggle_stopped(self) -> None:
         self.include_stopped = not self.include_stopped
         self.update_status()

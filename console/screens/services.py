@@ -33,12 +33,8 @@ class ServicesScreen(TableScreen):
 
     @work(thread=True, exclusive=True, group="services", exit_on_error=False)
     def load(self) -> None:
-        try:
-            services = self.console_app.backend.services()
-        except Exception as exc:
-            self.app.call_from_thread(self.show_error, f"engine: {exc}")
-            return
-        self.app.call_from_thread(self.show_rows, self.rows(services))
+        self.fetch_in_thread(self.console_app.backend.services, lambda services: self.show_rows(self.rows(services)),
+                             "engine")
 
     def rows(self, services: list[ServiceInfo]) -> dict[str, tuple[Cell, ...]]:
         now = self.console_app.clock()
@@ -108,6 +104,7 @@ class TasksScreen(TableScreen):
         super().__init__()
         self.service = service
         self.CRUMB = f"services › {service} › tasks"
+        self.tasks: dict[str, TaskInfo] = {}
 
     def compose_body(self) -> ComposeResult:
         yield from super().compose_body()
@@ -115,12 +112,7 @@ class TasksScreen(TableScreen):
 
     @work(thread=True, exclusive=True, group="tasks", exit_on_error=False)
     def load(self) -> None:
-        try:
-            tasks = self.console_app.backend.tasks(self.service)
-        except Exception as exc:
-            self.app.call_from_thread(self.show_error, f"engine: {exc}")
-            return
-        self.app.call_from_thread(self._show_tasks, tasks)
+        self.fetch_in_thread(lambda: self.console_app.backend.tasks(self.service), self._show_tasks, "engine")
 
     def _show_tasks(self, tasks: list[TaskInfo]) -> None:
         now = self.console_app.clock()
@@ -134,8 +126,6 @@ class TasksScreen(TableScreen):
             for t in tasks
         })
         self._show_detail()
-
-    tasks: dict[str, TaskInfo] = {}
 
     @on(DataTable.RowHighlighted, "#main-table")
     def _show_detail(self) -> None:
@@ -167,12 +157,7 @@ class NodesScreen(TableScreen):
 
     @work(thread=True, exclusive=True, group="nodes", exit_on_error=False)
     def load(self) -> None:
-        try:
-            nodes = self.console_app.backend.nodes()
-        except Exception as exc:
-            self.app.call_from_thread(self.show_error, f"engine: {exc}")
-            return
-        self.app.call_from_thread(self.show_rows, self.rows(nodes))
+        self.fetch_in_thread(self.console_app.backend.nodes, lambda nodes: self.show_rows(self.rows(nodes)), "engine")
 
     def rows(self, nodes: list[NodeInfo]) -> dict[str, tuple[Cell, ...]]:
         return {
