@@ -45,7 +45,10 @@ def by_hand(settings) -> float:
     if names:
         _run_docker(["service", "rm", *names], settings.environment, 60)
     _run_docker(["stack", "rm", settings.stack_name], settings.environment, 60)
+    deadline = time.monotonic() + 120
     while network_exists(settings.network, settings.environment):
+        if time.monotonic() > deadline:
+            sys.exit(f"network {settings.network} was still in use 120 s after docker stack rm")
         _run_docker(["network", "rm", settings.network], settings.environment, 30)
         time.sleep(POLL)
     return time.perf_counter() - started
