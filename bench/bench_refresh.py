@@ -163,9 +163,10 @@ def main() -> int:
                 r = admin.post("users", json={"usernames": names[i : i + 200]})
                 r.raise_for_status()
             for name in names[: args.servers]:
+                deadline = time.monotonic() + 120
                 while True:
                     r = admin.post(f"users/{name}/servers/nb", json={"shared_port": shared.server_port})
-                    if r.status_code != 429:  # the hub's concurrent-spawn limit: retry
+                    if r.status_code != 429 or time.monotonic() > deadline:  # the concurrent-spawn limit: retry
                         break
                     time.sleep(0.2)
                 assert r.status_code in (201, 202), r.text
