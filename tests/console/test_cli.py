@@ -127,6 +127,20 @@ def test_status_table_when_the_hub_is_dead(env, tmp_path):
     assert "down" in hub_line and "cannot connect" in hub_line
 
 
+def test_status_checks_xnat_beside_a_dead_hub(env, tmp_path):
+    token = tmp_path / "t"
+    token.write_text("x")
+    token.chmod(0o600)
+    env = {**env, "JH_XNAT_URL": "http://127.0.0.1:9/xnat", "JH_XNAT_USERNAME": "jupyterhub"}
+    result = cli("--hub-url", "http://127.0.0.1:9/hub/api", "--token-file", str(token), "--timeout", "2",
+                 "status", "--json", env=env)  # fmt: skip
+    assert result.returncode == 3, result.stderr
+    components = [(c["name"], c["health"]) for c in json.loads(result.stdout)["components"]]
+    # The XNAT check runs while the hub is asked, yet its row still comes last.
+    assert [name for name, _ in components] == ["engine", "swarm", "hub", "xnat"]
+    assert dict(components)["hub"] == "down" and dict(components)["xnat"] == "down"
+
+
 def test_servers_and_server_stop_and_read_only(hub_env, local_hub):
     with local_hub.admin() as admin:
         admin.post("users", json={"usernames": ["gina-cli"]})
