@@ -130,6 +130,7 @@ class XnatConsoleApp(App[None]):
         self._history: list[str] = []
         self._last_event: datetime | None = None
         self._events_polled = False
+        self._health_chains: list[RefreshChain] = []
         self._chains: list[RefreshChain] = []
         self.hub_info: HubInfo | None = None
 
@@ -145,10 +146,16 @@ class XnatConsoleApp(App[None]):
                 self.notify(f"Unknown actions in [keys]: {', '.join(unknown)}", severity="warning", timeout=10)
             self.set_keymap({k: v for k, v in keys.items() if k not in unknown})
         self._publish_health()
-        self._chains = [
-            RefreshChain(self._refresh_docker_health, lambda: self.refresh_interval, self.set_timer),
+        self._docker_health_chain = RefreshChain(
+            self._refresh_docker_health, lambda: self.refresh_interval, self.set_timer
+        )
+        self._health_chains = [
+            self._docker_health_chain,
             RefreshChain(self._refresh_hub_health, lambda: self.refresh_interval, self.set_timer),
             RefreshChain(self._refresh_xnat_health, lambda: self.xnat_interval, self.set_timer),
+        ]
+        self._chains = [
+            *self._health_chains,
             RefreshChain(self._poll_events, lambda: self.events_interval, self.set_timer),
         ]
         for chain in self._chains:
@@ -177,7 +184,7 @@ class XnatConsoleApp(App[None]):
         report_worker_error(self, event.worker)
 
     def refresh_health(self) -> None:
-        for chain in self._chains[:3]:
+        for chain in self._health_chains:
             chain.request()
 
     # -- health: degraded states appear and clear by themselves ---------------------------------
@@ -258,7 +265,7 @@ class XnatConsoleApp(App[None]):
             return
         self.recent_events = (self.recent_events + tuple(events))[-50:]
         if not first_poll:  # the first answer is history, not news
-            self._chains[0].request()
+            self._docker_health_chain.request()
             screen = self.screen
             if isinstance(screen, ConsoleScreen):
                 screen.docker_changed()

@@ -115,7 +115,6 @@ class ProgressScreen(ModalScreen[None]):
     def __init__(self, title: str) -> None:
         super().__init__()
         self.title_text = title
-        self.finished = False
         self.lines: list[str] = []  # kept here too: lines may arrive before the dialog is mounted
         self.result: ActionResult | None = None
 
@@ -137,8 +136,11 @@ class ProgressScreen(ModalScreen[None]):
         if self.is_mounted:
             self.query_one(RichLog).write(Text(line))
 
+    @property
+    def finished(self) -> bool:
+        return self.result is not None
+
     def finish(self, result: ActionResult) -> None:
-        self.finished = True
         self.result = result
         if self.is_mounted:
             self._show_result()

@@ -10,9 +10,6 @@ import pytest
 from console.app import XnatConsoleApp
 from console.backend.fake import FakeBackend
 
-SIZE = (160, 45)
-
-
 @pytest.fixture
 def fake() -> FakeBackend:
     return FakeBackend()
