@@ -13,9 +13,7 @@ import threading
 from datetime import datetime, timezone
 from pathlib import Path
 
-from console.backend.models import ActionResult
-
-REDACTED = "<redacted>"
+from console.backend.models import REDACTED, ActionResult
 
 
 class AuditLog:

@@ -35,6 +35,7 @@ import requests.exceptions
 from docker.tls import TLSConfig
 
 from console.backend.models import (
+    REDACTED,
     ComponentHealth,
     ContainerStats,
     DockerEvent,
@@ -49,7 +50,6 @@ USER_LABEL = "org.xnat.jupyterhub.user"
 SERVER_LABEL = "org.xnat.jupyterhub.server"
 STACK_LABEL = "com.docker.stack.namespace"
 NOTEBOOK_PREFIX = "jupyter-"
-REDACTED = "<redacted>"
 
 # Env names whose values are secrets. A notebook service's JUPYTERHUB_API_TOKEN sits in plain text in the
 # service spec; XNAT_USER/XNAT_PASS are an XNAT alias token and its secret.

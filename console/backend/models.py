@@ -10,6 +10,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
 
+# What stands in for a secret wherever one was scrubbed: service specs, the audit log.
+REDACTED = "<redacted>"
+
 
 class Health(str, Enum):
     OK = "ok"
