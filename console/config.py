@@ -33,6 +33,7 @@ A config file that holds a secret (or names a secret file) that group or others 
 from __future__ import annotations
 
 import os
+import re
 import stat
 import tomllib
 from dataclasses import dataclass, field, fields
@@ -218,19 +219,31 @@ def _validate(values: dict[str, Any], origin: str) -> dict[str, Any]:
             out[key] = dict(value)
     for key in ("hub_url", "xnat_url"):
         if key in out:
+            shown = _without_userinfo(out[key])[:60]
             try:
                 parts = urlsplit(out[key])
                 parts.port  # noqa: B018 (parses the port: "host:abc" is refused here, not at the first call)
             except ValueError as e:
-                raise ConfigError(f"{key} ({origin}) is not a valid URL ({e}): {out[key][:60]!r}") from None
+                raise ConfigError(f"{key} ({origin}) is not a valid URL ({e}): {shown!r}") from None
             if parts.scheme not in ("http", "https") or not parts.hostname:
-                raise ConfigError(f"{key} ({origin}) must be an http(s):// URL, got {out[key][:60]!r}")
+                raise ConfigError(f"{key} ({origin}) must be an http(s):// URL, got {shown!r}")
+            if "@" in parts.netloc:
+                # A password in the URL would be shown on every screen and error naming the URL.
+                raise ConfigError(
+                    f"{key} ({origin}) must not hold a user or password ({shown!r}): "
+                    + ("use token or token_file" if key == "hub_url" else "use xnat_username and xnat_password_file")
+                )
     if "docker_host" in out:
         check_docker_host(out["docker_host"], f"docker_host ({origin})")
     return out
 
 
 DOCKER_SCHEMES = ("unix", "tcp", "ssh", "http", "https", "fd", "npipe")
+
+
+def _without_userinfo(url: str) -> str:
+    """The URL fit to echo in an error: any `user:password@` is replaced."""
+    return re.sub(r"(//)[^/?#]*@", r"\1<redacted>@", url, count=1)
 
 
 def check_docker_host(value: str, what: str) -> None:

@@ -158,6 +158,21 @@ def test_unusable_urls_addresses_and_paths_are_config_errors(env, overrides, mes
     assert message in str(err.value)
 
 
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ({"xnat_url": "https://admin:hunter2@xnat.example"}, "use xnat_username and xnat_password_file"),
+        ({"hub_url": "https://x:hunter2@hub.example/hub/api"}, "use token or token_file"),
+        ({"xnat_url": "https://admin:hunter2@xnat.example:port"}, "xnat_url (command line) is not a valid URL"),
+        ({"hub_url": "ftp://admin:hunter2@hub.example"}, "must be an http(s):// URL"),
+    ],
+)
+def test_a_password_in_a_url_is_refused_without_echoing_it(env, overrides, message):
+    with pytest.raises(ConfigError) as err:
+        load_config(env=env, overrides=overrides)
+    assert message in str(err.value) and "hunter2" not in str(err.value) and "<redacted>@" in str(err.value)
+
+
 def test_a_bad_docker_host_in_the_environment_is_a_config_error(env):
     env["DOCKER_HOST"] = "docker.example:2375"
     with pytest.raises(ConfigError, match="DOCKER_HOST must start with unix://"):
