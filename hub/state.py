@@ -18,17 +18,17 @@ COOKIE_SECRET_NAME = "jupyterhub_cookie_secret"
 DB_NAME = "jupyterhub.sqlite"
 
 
-def prepare_data_dir(path: str, variable: str = "JH_DATA_DIR") -> str:
+def prepare_data_dir(path: str) -> str:
     """The absolute data directory, created (0700) if missing; SettingsError if it cannot be used."""
     path = os.path.abspath(path)
     try:
         os.makedirs(path, mode=0o700, exist_ok=True)
     except OSError as e:
-        raise SettingsError(f"{variable}: cannot create {path}: {e.strerror}") from None
+        raise SettingsError(f"JH_DATA_DIR: cannot create {path}: {e.strerror}") from None
     if not os.path.isdir(path):
-        raise SettingsError(f"{variable}: {path} is not a directory")
+        raise SettingsError(f"JH_DATA_DIR: {path} is not a directory")
     if not os.access(path, os.W_OK | os.X_OK):
-        raise SettingsError(f"{variable}: {path} is not writable by this process (uid {os.getuid()})")
+        raise SettingsError(f"JH_DATA_DIR: {path} is not writable by this process (uid {os.getuid()})")
     info = os.stat(path)
     if stat.S_IMODE(info.st_mode) & 0o077 and info.st_uid == os.getuid():
         # a fresh volume is often 0755; the database in it holds token hashes: keep it to the hub
