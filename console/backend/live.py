@@ -127,8 +127,7 @@ class LiveBackend:
         self.audit = audit or AuditLog(config.audit_log, secrets=config.secrets())
         self._stats_pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="xjc-stats")
         self._static: tuple[float, dict, HubIdentity] | None = None
-        self._stats_cache: dict[str, ContainerStats] = {}
-        self._stats_age: dict[str, float] = {}
+        self._stats: dict[str, tuple[float, ContainerStats]] = {}  # container id -> (when sampled, sample)
 
     @property
     def hub(self) -> HubClient:
@@ -339,22 +338,20 @@ class LiveBackend:
         wanted = {
             running[row.service_id].container_id: running[row.service_id] for row in rows if row.service_id in running
         }
-        due = sorted(wanted, key=lambda c: self._stats_age.get(c, 0.0))[:STATS_BATCH]
+        due = sorted(wanted, key=lambda c: self._stats[c][0] if c in self._stats else 0.0)[:STATS_BATCH]
         loop = asyncio.get_running_loop()
         jobs = [loop.run_in_executor(self._stats_pool, self.docker.container_stats, wanted[c]) for c in due]
         now = time.monotonic()
         for container, value in zip(due, await asyncio.gather(*jobs, return_exceptions=True), strict=True):
             if isinstance(value, BaseException):
                 value = ContainerStats(unavailable_reason=f"n/a: {value}")
-            self._stats_cache[container] = value
-            self._stats_age[container] = now
-        for gone in set(self._stats_cache) - set(wanted):
-            self._stats_cache.pop(gone, None)
-            self._stats_age.pop(gone, None)
+            self._stats[container] = (now, value)
+        for gone in set(self._stats) - set(wanted):
+            self._stats.pop(gone, None)  # a refresh running beside this one may have dropped it
         out = []
         for row in rows:
             task = running.get(row.service_id)
-            stats = self._stats_cache.get(task.container_id) if task else None
+            stats = self._stats[task.container_id][1] if task and task.container_id in self._stats else None
             out.append(replace(row, stats=stats) if stats is not None else row)
         return out
 

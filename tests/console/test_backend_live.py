@@ -215,3 +215,35 @@ async def test_restart_starts_a_stopped_named_server_with_its_user_options(backe
     row = await backend.hub.server(user, "nb")
     assert row.state == "ready" and row.user_options == OPTIONS
     await backend.hub.stop_server(user, "nb", remove=True)
+
+
+async def test_stats_sample_a_batch_per_refresh_oldest_first_and_forget_gone_containers(tmp_path):
+    from console.backend.live import STATS_BATCH
+    from console.backend.models import ContainerStats
+
+    sampled: list[str] = []
+
+    class CountingDocker:  # only the one call _with_stats makes; the cache logic is what is under test
+        def container_stats(self, task):
+            sampled.append(task.container_id)
+            return ContainerStats(mem_bytes=len(sampled))
+
+        def close(self):
+            pass
+
+    now = datetime.now(timezone.utc)
+    count = STATS_BATCH + 12
+    rows = [ServerRow(f"u{i}", "", "ready", now, now, service_id=f"s{i}") for i in range(count)]
+    tasks = [TaskInfo(f"t{i}", f"s{i}", 1, "n", "node", "running", "running", "", "", now, f"c{i}") for i in range(count)]
+    backend = LiveBackend(ConsoleConfig(audit_log=str(tmp_path / "a")), docker=CountingDocker())
+    try:
+        first = await backend._with_stats(rows, tasks)
+        assert len(sampled) == STATS_BATCH and sum(r.stats is not None for r in first) == STATS_BATCH
+        second = await backend._with_stats(rows, tasks)
+        # The 12 never sampled come first in the second batch; after it every row shows a sample.
+        assert {f"c{i}" for i in range(count)} - set(sampled[:STATS_BATCH]) <= set(sampled[STATS_BATCH:])
+        assert all(r.stats is not None for r in second)
+        await backend._with_stats(rows[:1], tasks[:1])
+        assert set(backend._stats) == {"c0"}, "samples of containers no longer shown are dropped"
+    finally:
+        await backend.aclose()
