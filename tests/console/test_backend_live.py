@@ -234,7 +234,9 @@ async def test_stats_sample_a_batch_per_refresh_oldest_first_and_forget_gone_con
     now = datetime.now(timezone.utc)
     count = STATS_BATCH + 12
     rows = [ServerRow(f"u{i}", "", "ready", now, now, service_id=f"s{i}") for i in range(count)]
-    tasks = [TaskInfo(f"t{i}", f"s{i}", 1, "n", "node", "running", "running", "", "", now, f"c{i}") for i in range(count)]
+    tasks = [
+        TaskInfo(f"t{i}", f"s{i}", 1, "n", "node", "running", "running", "", "", now, f"c{i}") for i in range(count)
+    ]
     backend = LiveBackend(ConsoleConfig(audit_log=str(tmp_path / "a")), docker=CountingDocker())
     try:
         first = await backend._with_stats(rows, tasks)
