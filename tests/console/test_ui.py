@@ -28,6 +28,10 @@ def table(app) -> ResourceTable:
     return app.screen.query_one("#main-table", ResourceTable)
 
 
+def move_to(app, key: str) -> None:
+    table(app).move_cursor(row=table(app).get_row_index(key))
+
+
 def shown_keys(app) -> list[str]:
     t = table(app)
     return [t.coordinate_to_cell_key((row, 0)).row_key.value for row in range(t.row_count)]
@@ -44,6 +48,11 @@ async def open_servers(pilot, wait_for) -> None:
     await pilot.press("2")
     await wait_for(pilot, lambda: isinstance(pilot.app.screen, ServersScreen) and table(pilot.app).row_count == 5,
                    "the servers table")
+
+
+async def open_services(pilot, wait_for) -> None:
+    await pilot.press("3")
+    await wait_for(pilot, lambda: table(pilot.app).row_count == 6, "the services")
 
 
 # -- navigation ------------------------------------------------------------------------------------
@@ -193,9 +202,8 @@ async def test_sort_by_command_key_and_header(make_app, fake, wait_for):
 async def test_services_drill_into_tasks_shows_dockers_error(make_app, wait_for):
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.press("3")
-        await wait_for(pilot, lambda: table(app).row_count == 6, "the services")
-        table(app).move_cursor(row=table(app).get_row_index("jupyter-carol"))
+        await open_services(pilot, wait_for)
+        move_to(app, "jupyter-carol")
         await pilot.press("enter")
         assert isinstance(app.screen, TasksScreen)
         await wait_for(pilot, lambda: table(app).row_count == 2, "carol's two tasks")
@@ -212,9 +220,8 @@ async def test_services_inspect_shows_the_backends_redacted_inspect(make_app, wa
 
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.press("3")
-        await wait_for(pilot, lambda: table(app).row_count == 6, "the services")
-        table(app).move_cursor(row=table(app).get_row_index("jupyter-carol"))
+        await open_services(pilot, wait_for)
+        move_to(app, "jupyter-carol")
         await pilot.press("i")
         await wait_for(pilot, lambda: isinstance(app.screen, InspectScreen), "the inspect dialog")
         text = app.screen.query_one("#inspect-text", TextArea).text
@@ -298,7 +305,7 @@ async def test_delete_refuses_default_servers(make_app, fake, wait_for):
         await pilot.press("d")  # cursor on alice's default server
         assert not isinstance(app.screen, ConfirmScreen)
         assert any("Only named servers can be deleted" in m for m in messages(app))
-        table(app).move_cursor(row=table(app).get_row_index("alice/mri"))
+        move_to(app, "alice/mri")
         await pilot.press("d", "y")
         await wait_for(pilot, lambda: "alice/mri" not in shown_keys(app), "the deleted row to go")
         assert fake.actions[-1].action == "delete" and fake.actions[-1].ok
@@ -308,7 +315,7 @@ async def test_restart_follows_progress_live(make_app, fake, wait_for):
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
         await open_servers(pilot, wait_for)
-        table(app).move_cursor(row=table(app).get_row_index("carol"))
+        move_to(app, "carol")
         await pilot.press("r", "y")
         assert isinstance(app.screen, ProgressScreen)
         progress = app.screen
