@@ -7,6 +7,7 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import RichLog, Static
+from textual.worker import WorkerState
 
 from console.backend.models import ActionResult
 from console.screens.base import ConsoleScreen
@@ -22,8 +23,17 @@ class DeployScreen(ConsoleScreen):
 
     def __init__(self) -> None:
         super().__init__()
-        self.busy = False
         self.lines: list[str] = []  # what the log shows, for tests and for the record
+
+    @property
+    def busy(self) -> bool:
+        """A deploy or stop is under way. Read from the worker itself: a flag the thread set would leave a
+        window, between the confirm and the thread's start, where a second D or X got through."""
+        return any(
+            worker.node is self and worker.group == "stack"
+            and worker.state in (WorkerState.PENDING, WorkerState.RUNNING)
+            for worker in self.workers
+        )
 
     def compose_body(self) -> ComposeResult:
         yield Static(id="deploy-intro")
@@ -66,7 +76,6 @@ class DeployScreen(ConsoleScreen):
     @work(thread=True, exclusive=True, group="stack", exit_on_error=False)
     def _deploy(self) -> None:
         call = self.app.call_from_thread
-        self.busy = True
         call(self._set_status, "deploying…", "bold")
         call(self._write, f"── deploy {self.console_app.stack_name}")
         ok = True
@@ -77,8 +86,6 @@ class DeployScreen(ConsoleScreen):
             ok = False
             call(self._write, f"deploy failed: {exc}")
             call(self.notify, f"Deploy failed: {exc}", title="deploy", severity="error", timeout=10)
-        finally:
-            self.busy = False
         if ok:
             call(self._set_status, "deploy finished", "bold green")
             call(self.notify, f"{self.console_app.stack_name} deployed", title="deploy")
@@ -107,15 +114,12 @@ class DeployScreen(ConsoleScreen):
     @work(thread=True, exclusive=True, group="stack", exit_on_error=False)
     def _stop(self) -> None:
         call = self.app.call_from_thread
-        self.busy = True
         call(self._set_status, "stopping…", "bold")
         call(self._write, f"── stop {self.console_app.stack_name}")
         try:
             result = self.console_app.backend.stop_stack()
         except Exception as exc:
             result = ActionResult("stop", self.console_app.stack_name, ok=False, detail=str(exc))
-        finally:
-            self.busy = False
         call(self._report, result)
 
     def _report(self, result: ActionResult) -> None:
