@@ -25,6 +25,11 @@ stays valid), else a new random one. Args: dict "root" $ "key" <secret key> "giv
 {{- end -}}
 {{- end -}}
 
+{{/* "true" when the console's service is asked for (JH_CONSOLE_TOKEN_FILE in the hub's environment), else "". */}}
+{{- define "xnat-jupyterhub.consoleEnabled" -}}
+{{- if hasKey (.Values.jupyterhub.hub.extraEnv | default dict) "JH_CONSOLE_TOKEN_FILE" -}}true{{- end -}}
+{{- end -}}
+
 {{/* The hub's base URL with one trailing slash. */}}
 {{- define "xnat-jupyterhub.baseUrl" -}}
 {{- $base := .Values.jupyterhub.hub.baseUrl | default "/" | trimSuffix "/" -}}
@@ -37,6 +42,12 @@ render time so that a mismatch fails `helm install` with a message instead of a 
 */}}
 {{- define "xnat-jupyterhub.checks" -}}
 {{- $hub := .Values.jupyterhub.hub -}}
+{{- if not ($hub.image | default dict).name -}}
+{{- fail "jupyterhub.hub.image.name: no hub image is published; build helm/xnat-jupyterhub/image/Dockerfile, push it to a registry your cluster pulls from, and set jupyterhub.hub.image.name (and .tag)" -}}
+{{- end -}}
+{{- if and .Values.secrets.consoleToken (not (include "xnat-jupyterhub.consoleEnabled" .)) -}}
+{{- fail "secrets.consoleToken is set but the console's service is off: set jupyterhub.hub.extraEnv.JH_CONSOLE_TOKEN_FILE=/etc/xnat-jupyterhub/secrets/console-token to ask for it" -}}
+{{- end -}}
 {{- $secret := .Values.secrets.name -}}
 {{- $mounted := false -}}
 {{- range $hub.extraVolumes -}}
