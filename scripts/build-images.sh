@@ -3,12 +3,13 @@
 # wheels (downloaded on the host, which trusts the network's CA), then the hub and single-user images.
 # Every step is cached: a re-run with nothing changed takes seconds.
 #
-# Usage: scripts/build-images.sh [--pip-source wheels|index] [--ca-bundle FILE] [--base-image IMAGE]
+# Usage: scripts/build-images.sh [--pip-source wheels|index] [--ca-bundle FILE] [--base-image IMAGE] [--base-only]
 #   --pip-source wheels  (default) images install only the wheels downloaded here into deploy/build/wheels/
 #   --pip-source index   images use the package index themselves; with --ca-bundle FILE they trust FILE
 #                        (for TLS-inspecting proxies; default when given: none)
 #   --base-image IMAGE   FROM image (default: the local xnat-jupyterhub/debian-base:bookworm, made if missing;
 #                        a production build would use debian:bookworm-slim)
+#   --base-only          only make the local base image (helm/xnat-jupyterhub/image/build.sh builds on it)
 # Environment: XJH_HUB_IMAGE, XJH_SINGLEUSER_IMAGE, XJH_DEBIAN_MIRROR.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,6 +18,7 @@ local_base=xnat-jupyterhub/debian-base:bookworm
 base_image=$local_base
 pip_source=wheels
 ca_bundle=
+base_only=
 hub_image=${XJH_HUB_IMAGE:-xnat-jupyterhub/hub:dev}
 singleuser_image=${XJH_SINGLEUSER_IMAGE:-xnat-jupyterhub/singleuser:dev}
 mirror=${XJH_DEBIAN_MIRROR:-http://deb.debian.org/debian}
@@ -28,7 +30,8 @@ while [ $# -gt 0 ]; do
         --pip-source) pip_source=${2:?--pip-source needs wheels or index}; shift 2 ;;
         --ca-bundle) ca_bundle=${2:?--ca-bundle needs a file}; shift 2 ;;
         --base-image) base_image=${2:?--base-image needs an image}; shift 2 ;;
-        -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
+        --base-only) base_only=1; shift ;;
+        -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
         *) echo "unknown option: $1 (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -102,6 +105,7 @@ python=${XJH_PYTHON:-.venv/bin/python}
 [ -x "$python" ] || python=python3
 
 [ "$base_image" = "$local_base" ] && ensure_local_base
+[ -n "$base_only" ] && exit 0
 mkdir -p "$build_dir"
 rm -f "$build_dir/ca-bundle.crt"
 if [ "$pip_source" = wheels ]; then
