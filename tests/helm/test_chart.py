@@ -6,8 +6,8 @@ JH_* variable the values set is one the hub package reads; and the hub's `extraC
 against a traitlets Config the way Zero to JupyterHub runs it, with the values' environment, and yields our
 authenticator, XNAT's and the console's services with the roles of hub.roles, and an XnatKubeSpawner.
 
-They cannot render the chart (Go templates): test_chart_lint.py has Helm itself lint it. Neither sees Zero to
-JupyterHub's own templates (its chart cannot be fetched here) nor a cluster.
+Helm itself renders, lints and validates the chart in test_helm.py, and test_hub_image.py starts the hub in its
+image; these check what Helm cannot see: that the values' settings mean what the hub package reads.
 """
 
 from __future__ import annotations
@@ -75,16 +75,33 @@ def test_chart_pins_a_zero_to_jupyterhub_release_with_jupyterhub_5() -> None:
     assert dependency["name"] == "jupyterhub"
     assert dependency["repository"] == "https://hub.jupyter.org/helm-chart/"
     assert re.fullmatch(r"4\.\d+\.\d+", dependency["version"]), "an exact 4.x release (JupyterHub 5)"
-    dockerfile = (CHART / "image" / "Dockerfile").read_text()
-    assert f"quay.io/jupyterhub/k8s-hub:{dependency['version']}" in dockerfile, "hub image built on the same release"
     assert "image/" in (CHART / ".helmignore").read_text().split()
+
+
+def pins(text: str) -> dict[str, str]:
+    lines = [line.split("#")[0].strip() for line in text.splitlines()]
+    return {name.lower(): version for name, version in (line.split("==") for line in lines if line)}
+
+
+def test_hub_image_versions_are_pinned_and_agree() -> None:
+    """Two builds of the image install the same code, and the tests' KubeSpawner is the image's."""
+    requirements = (CHART / "image" / "requirements.txt").read_text()
+    lines = [line for line in requirements.splitlines() if line and not line.startswith("#")]
+    assert lines and all(re.fullmatch(r"[A-Za-z0-9_.-]+==[0-9][A-Za-z0-9.+-]*", line) for line in lines), lines
+    image = pins(requirements)
+    # Zero to JupyterHub 4.4.0's hub image ships KubeSpawner 7.0.0; pyproject's `kubernetes` extra is the same.
+    assert image["jupyterhub-kubespawner"] == "7.0.0"
+    pyproject = (REPO / "pyproject.toml").read_text()
+    assert '"jupyterhub-kubespawner==7.0.0"' in pyproject
+    # The same JupyterHub as the Swarm image.
+    assert image["jupyterhub"] == pins((REPO / "deploy" / "hub-requirements.txt").read_text())["jupyterhub"]
 
 
 def test_no_image_is_never_pulled(values: dict[str, Any]) -> None:
     policies = {path: value for path, value in walk(values) if path.endswith("pullPolicy")}
     assert policies, "values.yaml sets pull policies"
     assert all(value == "IfNotPresent" for value in policies.values()), policies
-    assert values["jupyterhub"]["hub"]["image"]["name"] == "xnat-jupyterhub/k8s-hub"
+    assert values["jupyterhub"]["hub"]["image"]["name"] == "", "no image is published: the chart refuses until named"
 
 
 def test_hub_settings_for_xnat(values: dict[str, Any]) -> None:
@@ -126,7 +143,9 @@ def test_secret_keys_mount_and_file_variables_agree(values: dict[str, Any]) -> N
     (mount,) = [m for m in hub["extraVolumeMounts"] if m["name"] == volume["name"]]
     assert mount["readOnly"] is True
     files = {k: v for k, v in hub["extraEnv"].items() if k.endswith("_FILE")}
-    assert set(files) == {"JH_XNAT_SERVICE_TOKEN_FILE", "JH_XNAT_PASSWORD_FILE", "JH_CONSOLE_TOKEN_FILE"}
+    # The console's JH_CONSOLE_TOKEN_FILE only when asked for (examples/console.yaml)
+    assert set(files) == {"JH_XNAT_SERVICE_TOKEN_FILE", "JH_XNAT_PASSWORD_FILE"}
+    files.update(yaml.safe_load((CHART / "examples" / "console.yaml").read_text())["jupyterhub"]["hub"]["extraEnv"])
     for path in files.values():
         directory, key = path.rsplit("/", 1)
         assert directory == mount["mountPath"] and key in keys
@@ -159,7 +178,8 @@ def z2jh_get_config(chart_values: dict[str, Any]) -> Any:
 
 @pytest.fixture
 def hub_environment(values: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    """The hub container's environment from values.yaml, with the Secret's files in a temporary directory."""
+    """The hub container's environment from values.yaml with examples/console.yaml (the console's service asked
+    for), with the Secret's files in a temporary directory."""
     secrets = {
         "xnat-service-token": "x" * 20 + "-xnat-service",
         "xnat-password": "service-account-password",
@@ -167,7 +187,8 @@ def hub_environment(values: dict[str, Any], tmp_path: Path, monkeypatch: pytest.
     }
     for key, value in secrets.items():
         (tmp_path / key).write_text(value + "\n")
-    for name, value in values["jupyterhub"]["hub"]["extraEnv"].items():
+    console = yaml.safe_load((CHART / "examples" / "console.yaml").read_text())["jupyterhub"]["hub"]["extraEnv"]
+    for name, value in {**values["jupyterhub"]["hub"]["extraEnv"], **console}.items():
         if not isinstance(value, str):
             continue  # valueFrom (PGPASSWORD): Kubernetes fills it in
         if name.endswith("_FILE"):
