@@ -26,7 +26,7 @@ from typing import Any
 import pytest
 import yaml
 
-from conftest import (CHART, EXAMPLES, HOSTILE_PASSWORD, Helm, copy_chart, find, objects, secret_data,
+from helm_chart import (CHART, EXAMPLES, HOSTILE_PASSWORD, Helm, copy_chart, find, objects, secret_data,
                       values_args)
 
 README = CHART / "README.md"

@@ -30,7 +30,7 @@ from typing import Any
 
 import pytest
 
-from conftest import CHART, Helm, find, objects, secret_data, values_args
+from helm_chart import CHART, Helm, copy_chart, find, objects, secret_data, values_args
 from hub import roles
 
 pytestmark = pytest.mark.docker
@@ -159,11 +159,9 @@ class Rendered:
         return path
 
 
-def render(helm: Helm, tmp_path: Path, *extra: str) -> Rendered:
-    z2jh = Path(os.environ.get("XJH_Z2JH_CHART", "/work/shared/vendor/jupyterhub-4.4.0.tgz"))
-    from conftest import copy_chart
-
-    chart = copy_chart(tmp_path / "chart-copy", z2jh)
+def render(helm: Helm, z2jh_chart: Path, tmp_path: Path, *extra: str) -> Rendered:
+    """`helm template` of minimal.yaml and console.yaml (the console's service asked for: both services)."""
+    chart = copy_chart(tmp_path / "chart-copy", z2jh_chart)
     password = tmp_path / "password"
     password.write_text("service-account-password")
     done = helm.run("template", "xnat-jupyterhub", chart, "-n", NAMESPACE,
@@ -236,10 +234,11 @@ def test_image_installs_exactly_the_pinned_packages(hub_image: str) -> None:
 
 
 def test_hub_starts_with_xnat_login_the_kube_spawner_and_both_services(
-        hub_image: str, helm4: Helm, proxy: tuple[int, str], tmp_path: Path, container_name: str) -> None:
+        hub_image: str, helm4: Helm, z2jh_chart: Path, proxy: tuple[int, str], tmp_path: Path,
+        container_name: str) -> None:
     api_port, proxy_token = proxy
     # The proxy's token as the chart's own: rendered with it given, as in a release that sets proxy.secretToken.
-    rendered = render(helm4, tmp_path, "--set-string", f"jupyterhub.proxy.secretToken={proxy_token}")
+    rendered = render(helm4, z2jh_chart, tmp_path, "--set-string", f"jupyterhub.proxy.secretToken={proxy_token}")
     env = rendered.env(service_host=DOCKER_GATEWAY)
     env["PROXY_API_SERVICE_PORT"] = str(api_port)  # where the host's proxy listens (the Service says 8001)
     assert env["CONFIGPROXY_AUTH_TOKEN"] == proxy_token
@@ -281,9 +280,9 @@ def test_hub_starts_with_xnat_login_the_kube_spawner_and_both_services(
     assert {route: target["target"] for route, target in routes.items()} == {"/jupyterhub": "http://hub:8081"}, routes
 
 
-def test_a_bad_value_stops_the_hub_with_one_line(hub_image: str, helm4: Helm, tmp_path: Path,
+def test_a_bad_value_stops_the_hub_with_one_line(hub_image: str, helm4: Helm, z2jh_chart: Path, tmp_path: Path,
                                                  container_name: str) -> None:
-    rendered = render(helm4, tmp_path, "--set-string", "jupyterhub.hub.extraEnv.JH_XNAT_TIMEOUT=soon")
+    rendered = render(helm4, z2jh_chart, tmp_path, "--set-string", "jupyterhub.hub.extraEnv.JH_XNAT_TIMEOUT=soon")
     env = rendered.env(service_host=DOCKER_GATEWAY)
     done = docker("run", *run_args(rendered, tmp_path, container_name, env), hub_image, *rendered.container["args"],
                   check=False, timeout=120)
