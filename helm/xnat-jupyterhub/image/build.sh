@@ -4,11 +4,13 @@
 # Cached: with nothing changed a re-run takes seconds.
 #
 # Usage: helm/xnat-jupyterhub/image/build.sh [IMAGE]   (default $XJH_K8S_HUB_IMAGE, else xnat-jupyterhub/k8s-hub:dev)
+# Environment: XJH_BASE_IMAGE  FROM this image instead (e.g. debian:bookworm-slim where Docker Hub is reachable)
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
 
 image=${1:-${XJH_K8S_HUB_IMAGE:-xnat-jupyterhub/k8s-hub:dev}}
-base=xnat-jupyterhub/debian-base:bookworm
+local_base=xnat-jupyterhub/debian-base:bookworm
+base=${XJH_BASE_IMAGE:-$local_base}
 requirements=helm/xnat-jupyterhub/image/requirements.txt
 build_dir=deploy/build/k8s-hub
 python=${XJH_PYTHON:-.venv/bin/python}
@@ -16,7 +18,9 @@ python=${XJH_PYTHON:-.venv/bin/python}
 
 say() { printf '  - %s\n' "$*"; }
 
-docker image inspect "$base" >/dev/null 2>&1 || scripts/build-images.sh --base-only
+if [ "$base" = "$local_base" ] && ! docker image inspect "$base" >/dev/null 2>&1; then
+    scripts/build-images.sh --base-only
+fi
 
 # Wheels for Debian bookworm's python3 (3.11.2), downloaded again only when the pins change. Into a fresh
 # directory, then renamed: a concurrent build never sees half a download.
