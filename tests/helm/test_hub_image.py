@@ -79,14 +79,14 @@ def free_port(host: str) -> int:
         return s.getsockname()[1]
 
 
-def wait_for(condition: Any, timeout: float, what: str) -> Any:
+def wait_for(condition: Any, timeout: float, what: str, details: Any = lambda: "") -> Any:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         result = condition()
         if result:
             return result
         time.sleep(0.2)  # polling interval of a condition, not a wait in place of one
-    pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}")
+    pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}\n{details()}")
 
 
 class Rendered:
@@ -255,7 +255,8 @@ def test_hub_starts_with_xnat_login_the_kube_spawner_and_both_services(
         except OSError:
             return False
 
-    wait_for(up, 120, "the hub's API")
+    # Generous: the hub starts in seconds, but this machine's CPU is shared with whole test runs.
+    wait_for(up, 300, "the hub's API", lambda: docker("logs", container_name).stderr[-3000:])
     ours = rendered.secret("xnat-jupyterhub")
     status, xnat = api(f"{base}/api/user", ours["xnat-service-token"])
     assert status == 200 and (xnat["kind"], xnat["name"]) == ("service", "xnat")
