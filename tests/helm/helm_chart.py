@@ -17,7 +17,8 @@ REPO = Path(__file__).resolve().parents[2]
 CHART = REPO / "helm" / "xnat-jupyterhub"
 EXAMPLES = CHART / "examples"
 # The workplace keeps vendored artifacts beside the checkout (../shared/vendor), never in the repository.
-Z2JH_CHART = Path(os.environ.get("XJH_Z2JH_CHART", REPO.parent / "shared" / "vendor" / "jupyterhub-4.4.0.tgz"))
+_VENDORED = [base / "shared" / "vendor" / "jupyterhub-4.4.0.tgz" for base in (REPO.parent, Path("/work"))]
+Z2JH_CHART = Path(os.environ.get("XJH_Z2JH_CHART") or next((p for p in _VENDORED if p.is_file()), _VENDORED[0]))
 Z2JH_SHA256 = "1494dfb94faefb3c36ae9c35bfeda25f37ef5361d900627872e3e6ea84b8fdb1"
 HELM_VERSIONS = ("4.1.4", "3.17.2")
 # A password that --set would mangle (a number, a comma, an equals sign, quotes, a backslash, a dollar).
