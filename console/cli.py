@@ -405,11 +405,12 @@ def _print_step(step) -> None:
 
 
 def cmd_deploy(backend, config: ConsoleConfig, args) -> int:
-    last = ""
-    for line in backend.deploy():
-        last = line
+    def show(line: str) -> None:
         print(json.dumps({"progress": line}) if args.json else line, flush=True)
-    return FAILED if last.startswith(("failed:", "refused:")) else OK
+
+    result = backend.deploy(progress=show)
+    _print_result(result, args.json)
+    return OK if result.ok else FAILED
 
 
 def cmd_stop(backend, config: ConsoleConfig, args) -> int:
@@ -420,7 +421,7 @@ def cmd_stop(backend, config: ConsoleConfig, args) -> int:
         if answer.strip() != config.stack:
             print("not stopped: the name did not match", file=sys.stderr)
             return FAILED
-    result = backend.stop_stack()
+    result = backend.stop_stack(progress=None if args.json else lambda line: print(line, flush=True))
     _print_result(result, args.json)
     return OK if result.ok else FAILED
 
@@ -430,7 +431,8 @@ def _print_result(result, as_json: bool) -> None:
         print_json(result)
         return
     detail = f" ({result.detail})" if result.detail else ""
-    print(f"{result.action} {result.target}: {'ok' if result.ok else 'FAILED'}{detail}")
+    print(f"{result.action} {result.target}: {result.outcome.value if result.ok else result.outcome.value.upper()}"
+          f"{detail}")
     for item in result.removed:
         print(f"  removed {item}")
 
@@ -438,24 +440,14 @@ def _print_result(result, as_json: bool) -> None:
 async def cmd_server(backend, config: ConsoleConfig, args) -> int:
     _need_token(config)
     user, server = split_target(args.target)
-    from console.backend.models import ActionResult
-
     if args.action == "stop":
         result = await backend.stop_server(user, server)
     elif args.action == "delete":
         result = await backend.delete_server(user, server)
     else:
-        messages = []
-        try:
-            async for message in backend.restart_server(user, server):
-                messages.append(message)
-                if not args.json:
-                    print(message, flush=True)
-            result = ActionResult("restart", args.target, ok=True, detail="ready")
-        except PermissionError as e:
-            result = ActionResult("restart", args.target, ok=False, detail=str(e))
-        except ConnectionError as e:
-            result = ActionResult("restart", args.target, ok=False, detail=str(e))
+        result = await backend.restart_server(
+            user, server, progress=None if args.json else lambda message: print(message, flush=True)
+        )
     _print_result(result, args.json)
     return OK if result.ok else FAILED
 

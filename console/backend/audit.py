@@ -49,9 +49,9 @@ class AuditLog:
                 os.close(fd)
         return entry
 
-    def result(self, result: ActionResult, outcome: str | None = None) -> ActionResult:
+    def result(self, result: ActionResult) -> ActionResult:
         """Record an ActionResult and hand it back."""
-        self.record(result.action, result.target, outcome or ("ok" if result.ok else "failed"), result.detail)
+        self.record(result.action, result.target, result.outcome.value, result.detail)
         return result
 
     def entries(self) -> list[dict]:

@@ -5,13 +5,10 @@ Hub rows are joined with swarm state here: each server's notebook service is fou
 (`jupyter-{user}` / `jupyter-{user}--{server}`); its newest task gives state, error and node; one-shot stats
 come from the task's container where its engine is reachable.
 
-Changes (stop, delete, restart, deploy, stop the stack) are refused in read-only mode with
-`ActionResult(ok=False, detail="refused: the console is read-only")` (restart raises `ReadOnlyRefused`, a
-PermissionError, after its refusal is logged), and every change, refused or not, goes to the audit log.
-
-Extensions to the base interface (all optional for screens): `hub_servers(include_stopped=, stats=)`,
-`overview()`, `resolve_service(target)`, `xnat_check_in_hub_network()`, `aclose()`.
-Errors: `HubError` and `DockerUnavailable` are both ConnectionErrors, as the fake backend's faults are.
+Every change (deploy, stop the stack, stop / restart / delete a server) returns an `ActionResult`: ok, failed
+(with the reason) or, in read-only mode, refused. Every change, refused or not, goes to the audit log.
+Errors of the read paths: `HubError` and `DockerUnavailable` are both ConnectionErrors, as the fake backend's
+faults are.
 """
 
 from __future__ import annotations
@@ -37,7 +34,10 @@ from console.backend.models import (
     HubIdentity,
     HubInfo,
     NodeInfo,
+    Outcome,
     Overview,
+    READ_ONLY,
+    Progress,
     ServerRow,
     ServiceInfo,
     TaskInfo,
@@ -45,7 +45,6 @@ from console.backend.models import (
 from console.backend.xnat_check import XnatCheckSettings, check, check_in_hub_network
 from console.config import ConsoleConfig
 
-READ_ONLY = "refused: the console is read-only"
 STOP_WAIT = 60.0
 INFO_TTL = 60.0
 STATS_BATCH = 48  # containers sampled per hub_servers() call; the rest show their previous sample
@@ -53,8 +52,8 @@ POLL = 0.25
 FAILED_TASK_STATES = {"failed", "rejected"}
 
 
-class ReadOnlyRefused(PermissionError):
-    pass
+def _quiet(line: str) -> None:
+    """Progress nobody asked to see."""
 
 
 def notebook_service_name(user: str, server: str) -> str:
@@ -158,9 +157,7 @@ class LiveBackend:
     def _refuse(self, action: str, target: str) -> ActionResult | None:
         if not self.read_only:
             return None
-        result = ActionResult(action, target, ok=False, detail=READ_ONLY)
-        self.audit.record(action, target, "refused", READ_ONLY)
-        return result
+        return self.audit.result(ActionResult(action, target, Outcome.REFUSED, READ_ONLY))
 
     # -- Docker ------------------------------------------------------------------------------
 
@@ -222,36 +219,36 @@ class LiveBackend:
 
         return stack.StackSettings.from_env(stack_name=self.config.stack)
 
-    def deploy(self) -> Iterator[str]:
-        if self._refuse("deploy", self.config.stack):
-            yield READ_ONLY
-            return
+    def deploy(self, progress: Progress | None = None) -> ActionResult:
+        if refused := self._refuse("deploy", self.config.stack):
+            return refused
         from console.backend import stack
 
-        lines: list[str] = []
+        say = progress or _quiet
+        last = ""
         try:
             for line in stack.deploy(self._stack_settings()):
-                lines.append(line)
-                yield line
+                last = line
+                say(line)
         except stack.StackError as e:
-            self.audit.record("deploy", self.config.stack, "failed", str(e))
-            yield f"failed: {e}"
-            return
-        self.audit.record("deploy", self.config.stack, "ok", lines[-1] if lines else "")
+            return self.audit.result(ActionResult("deploy", self.config.stack, Outcome.FAILED, str(e)))
+        except DockerUnavailable as e:
+            return self.audit.result(ActionResult("deploy", self.config.stack, Outcome.FAILED, str(e)))
+        return self.audit.result(ActionResult("deploy", self.config.stack, Outcome.OK, last))
 
-    def stop_stack(self) -> ActionResult:
+    def stop_stack(self, progress: Progress | None = None) -> ActionResult:
         if refused := self._refuse("stop", self.config.stack):
             return refused
         from console.backend import stack
 
         try:
-            result = stack.stop(self._stack_settings(), token=self.config.token)
+            result = stack.stop(self._stack_settings(), token=self.config.token, progress=progress)
         except stack.StackError as e:
-            result = ActionResult("stop", self.config.stack, ok=False, detail=str(e))
+            result = ActionResult("stop", self.config.stack, Outcome.FAILED, str(e))
         self.audit.record(
             "stop",
             self.config.stack,
-            "ok" if result.ok else "failed",
+            result.outcome.value,
             result.detail + (f"; removed: {', '.join(result.removed)}" if result.removed else ""),
         )
         return result
@@ -424,11 +421,11 @@ class LiveBackend:
         try:
             outcome = await self.hub.stop_server(user, server)
             if outcome == "stopping" and not await self._wait_gone(user, server):
-                result = ActionResult("stop", target, ok=False, detail=f"still stopping after {STOP_WAIT:g} s")
+                result = ActionResult("stop", target, outcome=Outcome.FAILED, detail=f"still stopping after {STOP_WAIT:g} s")
             else:
-                result = ActionResult("stop", target, ok=True, detail="stopped")
+                result = ActionResult("stop", target, outcome=Outcome.OK, detail="stopped")
         except HubError as e:
-            result = ActionResult("stop", target, ok=False, detail=str(e))
+            result = ActionResult("stop", target, outcome=Outcome.FAILED, detail=str(e))
         return self.audit.result(result)
 
     async def delete_server(self, user: str, server: str) -> ActionResult:
@@ -437,47 +434,46 @@ class LiveBackend:
             return refused
         if not server:
             return self.audit.result(
-                ActionResult("delete", target, ok=False, detail="the default server cannot be deleted; stop it")
+                ActionResult("delete", target, outcome=Outcome.FAILED, detail="the default server cannot be deleted; stop it")
             )
         try:
             outcome = await self.hub.stop_server(user, server, remove=True)
             if outcome == "stopping":
                 await self._wait_gone(user, server)
-            result = ActionResult("delete", target, ok=True, detail="deleted")
+            result = ActionResult("delete", target, outcome=Outcome.OK, detail="deleted")
         except HubError as e:
-            result = ActionResult("delete", target, ok=False, detail=str(e))
+            result = ActionResult("delete", target, outcome=Outcome.FAILED, detail=str(e))
         return self.audit.result(result)
 
-    async def restart_server(self, user: str, server: str) -> AsyncIterator[str]:
-        """Stop, then start with the same user_options, yielding the spawn's progress messages as they come."""
+    async def restart_server(self, user: str, server: str, progress: Progress | None = None) -> ActionResult:
+        """Stop, then start with the same user_options, passing the spawn's progress messages on as they come."""
         target = f"{user}/{server}" if server else user
-        if self._refuse("restart", target):
-            raise ReadOnlyRefused(READ_ONLY)
+        if refused := self._refuse("restart", target):
+            return refused
+        say = progress or _quiet
         try:
             row = await self.hub.server(user, server, include_stopped=True)
             if row is None:
                 raise HubError(f"{target} has no server to restart")
             options = dict(row.user_options)
             if row.state != "stopped":
-                yield f"stopping {target}"
-                if await self.hub.stop_server(user, server) == "stopping":
-                    if not await self._wait_gone(user, server):
-                        raise HubError(f"{target} is still stopping after {STOP_WAIT:g} s")
-                yield "stopped"
+                say(f"stopping {target}")
+                if await self.hub.stop_server(user, server) == "stopping" and not await self._wait_gone(user, server):
+                    raise HubError(f"{target} is still stopping after {STOP_WAIT:g} s")
+                say("stopped")
             what = " ".join(str(options[k]) for k in ("xsiType", "itemId") if options.get(k))
-            yield f"starting with the same user_options{f' ({what})' if what else ''}"
+            say(f"starting with the same user_options{f' ({what})' if what else ''}")
             await self.hub.start_server(user, server, options)
             last = None
             async for event in self.hub.progress(user, server):
                 last = event
                 percent = f"[{event.progress:3d}%] " if event.progress is not None else ""
-                yield percent + event.message
+                say(percent + event.message)
             if last is None or not last.ready:
                 raise HubError(last.message if last else "the spawn ended without a ready event")
         except HubError as e:
-            self.audit.record("restart", target, "failed", str(e))
-            raise
-        self.audit.record("restart", target, "ok", "ready")
+            return self.audit.result(ActionResult("restart", target, Outcome.FAILED, str(e)))
+        return self.audit.result(ActionResult("restart", target, Outcome.OK, "ready"))
 
     # -- XNAT --------------------------------------------------------------------------------
 

@@ -32,7 +32,7 @@ import httpx
 import yaml
 
 from console.backend.hub import HubClient, HubError
-from console.backend.models import ActionResult
+from console.backend.models import ActionResult, Outcome
 from console.config import ConfigError, read_secret_file
 
 STACK_NAME = "xnat-jupyterhub"
@@ -562,7 +562,7 @@ def stop(
 
     seconds = time.monotonic() - started
     detail = f"{len(removed)} removed in {seconds:.1f} s" + (f"; {'; '.join(problems)}" if problems else "")
-    return ActionResult(action="stop", target=settings.stack_name, ok=not problems, detail=detail, removed=tuple(removed))
+    return ActionResult(action="stop", target=settings.stack_name, outcome=Outcome.FAILED if problems else Outcome.OK, detail=detail, removed=tuple(removed))
 
 
 def _signal_removed(client: docker.DockerClient, services: set[str]) -> None:

@@ -10,7 +10,7 @@ from textual.app import ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.widgets import DataTable, Static
 
-from console.backend.models import ActionResult, ServerRow
+from console.backend.models import ActionResult, Outcome, ServerRow
 from console.screens.base import TableScreen
 from console.screens.dialogs import ProgressScreen
 from console.widgets.cells import Cell, age_cell, cpus_cell, size, size_cell, state_cell
@@ -155,7 +155,7 @@ class ServersScreen(TableScreen):
             try:
                 result: ActionResult = await call(row.user, row.server)
             except Exception as exc:
-                result = ActionResult(verb, row.key, ok=False, detail=str(exc) or type(exc).__name__)
+                result = ActionResult(verb, row.key, outcome=Outcome.FAILED, detail=str(exc) or type(exc).__name__)
             failures += not result.ok
             self.notify_result(result)
         self.main_table().action_clear_marks()
@@ -168,7 +168,7 @@ class ServersScreen(TableScreen):
         if result.ok:
             self.notify(f"{result.action} {result.target}: {result.detail or 'done'}", title=result.action)
         else:
-            self.notify(f"{result.action} {result.target} failed: {result.detail}", title=result.action,
+            self.notify(f"{result.action} {result.target} {result.outcome.value}: {result.detail}", title=result.action,
                         severity="error", timeout=10)
 
     def action_restart(self) -> None:
@@ -194,14 +194,17 @@ class ServersScreen(TableScreen):
         for row in targets:
             prefix = f"{row.key}: " if len(targets) > 1 else ""
             try:
-                async for message in self.console_app.backend.restart_server(row.user, row.server):
-                    progress.add_line(prefix + message)
-            except Exception as exc:
-                reason = str(exc) or type(exc).__name__
-                progress.add_line(f"{prefix}failed: {reason}")
-                failures.append(f"{row.key}: {reason}")
+                result = await self.console_app.backend.restart_server(
+                    row.user, row.server, progress=lambda message, prefix=prefix: progress.add_line(prefix + message)
+                )
+            except Exception as exc:  # the backend reports failures as results; this is the last guard
+                result = ActionResult("restart", row.key, Outcome.FAILED, str(exc) or type(exc).__name__)
+            if not result.ok:
+                progress.add_line(f"{prefix}{result.outcome.value}: {result.detail}")
+                failures.append(f"{row.key}: {result.detail}")
         names = _names(targets)
-        result = ActionResult("restart", names, ok=not failures, detail="; ".join(failures) or "ready")
+        outcome = Outcome.FAILED if failures else Outcome.OK
+        result = ActionResult("restart", names, outcome, "; ".join(failures) or "ready")
         progress.finish(result)
         self.notify_result(result)
         self.main_table().action_clear_marks()

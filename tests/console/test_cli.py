@@ -160,7 +160,7 @@ def test_servers_and_server_stop_and_read_only(hub_env, local_hub):
         refused = cli("--read-only", "server", "stop", "gina-cli/nb", env=hub_env)
         assert refused.returncode == 1 and "read-only" in refused.stdout
         stopped = cli("server", "stop", "gina-cli/nb", "--json", env=hub_env)
-        assert stopped.returncode == 0 and json.loads(stopped.stdout)["ok"] is True
+        assert stopped.returncode == 0 and json.loads(stopped.stdout)["outcome"] == "ok"
         with local_hub.admin() as admin:
             assert "nb" not in admin.get("users/gina-cli").json()["servers"]
         audit = (Path(hub_env["XDG_STATE_HOME"]) / "xnat-jh-console" / "audit.log").read_text()

@@ -376,6 +376,22 @@ async def test_deploy_streams_its_checks(make_app, fake, wait_for):
         assert fake.actions[-1].action == "deploy"
 
 
+def status_line(screen) -> str:
+    return str(screen.query_one("#status-line").render())
+
+
+async def test_a_failed_deploy_shows_as_failed(make_app, fake, wait_for):
+    fake.deploy_failure = "Docker secrets missing: xnat_jupyterhub_console_token"
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("7", "D", "y")
+        deploy = app.screen
+        await wait_for(pilot, lambda: "deploy failed" in status_line(deploy), "the failure on the status line")
+        assert any("deploy failed: Docker secrets missing" in line for line in deploy.lines)
+        assert any(m.startswith("Deploy failed: Docker secrets missing") for m in messages(app))
+        assert not any("deployed" in m for m in messages(app))
+
+
 # -- faults ----------------------------------------------------------------------------------------
 def health(app, name: str):
     return next(c for c in app.components if c.name == name)
