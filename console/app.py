@@ -21,7 +21,8 @@ from textual.screen import Screen
 from textual.worker import Worker
 
 from console.backend.base import Backend
-from console.backend.models import CheckStatus, CheckStep, ComponentHealth, DockerEvent, Health, HubInfo
+from console.backend.health import hub_health, hub_unreachable, xnat_health
+from console.backend.models import CheckStep, ComponentHealth, DockerEvent, Health, HubInfo
 from console.screens.base import ConsoleScreen, RefreshChain, TableScreen, report_worker_error
 from console.screens.deploy import DeployScreen
 from console.screens.dialogs import ConfirmScreen, HelpScreen
@@ -34,8 +35,6 @@ from console.screens.xnat import XnatScreen
 DEFAULT_STACK = "xnat-jupyterhub"
 # Health checks run `exec`s every few seconds: not news, and no reason to refresh anything.
 NOISE_ACTIONS = ("exec_create", "exec_start", "exec_die", "health_status")
-# Steps whose failure means XNAT cannot be reached at all (as opposed to reached but misconfigured).
-XNAT_REACH_STEPS = ("dns", "tcp", "tls", "http")
 
 # `:` words -> mode. Every alias k9s users would try.
 ALIASES: dict[str, str] = {
@@ -209,16 +208,9 @@ class XnatConsoleApp(App[None]):
         try:
             info = await self.backend.hub_info()
         except Exception as exc:
-            self._set_health([ComponentHealth("hub", Health.DOWN, str(exc) or type(exc).__name__)])
+            self._set_health([hub_unreachable(exc)])
             return
-        detail = f"{info.version} · /hub/health {info.health.value}"
-        if info.proxy_routes is not None:
-            detail += f" · {info.proxy_routes} proxy routes"
-        health = info.health
-        if info.missing_scopes:
-            health = Health.DEGRADED if health == Health.OK else health
-            detail = f"token lacks {', '.join(info.missing_scopes)} · " + detail
-        self._set_health([ComponentHealth("hub", health, detail)])
+        self._set_health([hub_health(info)])
         self.hub_info = info
 
     @work(exclusive=True, group="health-xnat", exit_on_error=False)
@@ -233,17 +225,8 @@ class XnatConsoleApp(App[None]):
         self.record_xnat_check(steps)
 
     def record_xnat_check(self, steps: list[CheckStep]) -> None:
-        """Summarise a check run (ours or the XNAT screen's) as XNAT's health."""
-        failed = [s for s in steps if s.status == CheckStatus.FAIL]
-        warned = [s for s in steps if s.status == CheckStatus.WARN]
-        if any(s.name.lower().startswith(XNAT_REACH_STEPS) for s in failed):
-            health, first = Health.DOWN, failed[0]
-        elif failed or warned:
-            health, first = Health.DEGRADED, (failed or warned)[0]
-        else:
-            self._set_health([ComponentHealth("xnat", Health.OK, f"{len(steps)} checks passed")])
-            return
-        self._set_health([ComponentHealth("xnat", health, f"{first.name}: {first.reason}")])
+        """Summarise a check run (ours or the XNAT screen's) as XNAT's health, by the backend's one rule."""
+        self._set_health([xnat_health(steps)])
 
     # -- Docker events: they trigger refreshes ---------------------------------------------------
     @work(thread=True, exclusive=True, group="docker-events", exit_on_error=False)

@@ -181,7 +181,8 @@ def _need_token(config: ConsoleConfig) -> None:
 
 
 async def cmd_status(backend, config: ConsoleConfig, args) -> int:
-    from console.backend.models import CheckStatus, ComponentHealth, Health
+    from console.backend.health import xnat_health
+    from console.backend.models import ComponentHealth, Health
 
     async def xnat_steps():
         return [s async for s in backend.xnat_check()]
@@ -204,17 +205,7 @@ async def cmd_status(backend, config: ConsoleConfig, args) -> int:
         if xnat is None:
             overview_components.append(ComponentHealth("xnat", Health.UNKNOWN, "JH_XNAT_URL / xnat_url not set"))
         else:
-            steps = await xnat
-            failed = [s for s in steps if s.status == CheckStatus.FAIL]
-            if not failed:
-                overview_components.append(ComponentHealth("xnat", Health.OK, f"{len(steps)} checks passed or skipped"))
-            else:
-                unreachable = failed[0].name in ("configuration", "DNS", "TCP", "TLS", "HTTP")
-                overview_components.append(
-                    ComponentHealth(
-                        "xnat", Health.DOWN if unreachable else Health.DEGRADED, f"{failed[0].name}: {failed[0].reason}"
-                    )
-                )
+            overview_components.append(xnat_health(await xnat))
     if args.json:
         data = {"components": overview_components}
         if overview:

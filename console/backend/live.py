@@ -22,6 +22,7 @@ from datetime import datetime
 
 from console.backend.audit import AuditLog
 from console.backend.docker import NOTEBOOK_PREFIX, DockerAccess, DockerUnavailable, LogStream
+from console.backend.health import hub_health, hub_unreachable
 from console.backend.hub import OPTIONAL_SCOPES, HubClient, HubError, missing_scopes
 from console.backend.models import (
     ActionResult,
@@ -388,21 +389,12 @@ class LiveBackend:
         try:
             info = await self.hub_info()
             version = info.version
-            detail = f"JupyterHub {info.version}, /hub/health {'ok' if info.health == Health.OK else 'failing'}"
-            if info.proxy_routes is not None:
-                detail += f", {info.proxy_routes} proxy routes"
-            health = info.health
-            if info.missing_scopes:
-                health = Health.DEGRADED
-                detail += f"; token lacks {', '.join(info.missing_scopes)}"
-            if info.excess_scopes:
-                detail += f"; token holds more than needed: {', '.join(info.excess_scopes)}"
-            component = ComponentHealth("hub", health, detail)
+            component = hub_health(info)
             users, rows = await asyncio.gather(self.hub.user_count(), self.hub.servers())
             running = sum(1 for r in rows if r.state == "ready")
             pending = sum(1 for r in rows if r.state.startswith("pending"))
         except HubError as e:
-            component = ComponentHealth("hub", Health.DOWN, str(e))
+            component = hub_unreachable(e)
         return component, users, running, pending, version
 
     async def _wait_gone(self, user: str, server: str, *, timeout: float = STOP_WAIT) -> bool:

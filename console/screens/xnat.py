@@ -56,7 +56,7 @@ class XnatScreen(TableScreen):
         finally:
             self.running = False
             self.update_status()
-        self.console_app.record_xnat_check([s for s in self.steps if "(hub network)" not in s.name])
+        self.console_app.record_xnat_check(self.steps)
         # Put the cursor on the first problem, so its reason and hint are on screen at once.
         for wanted in (CheckStatus.FAIL, CheckStatus.WARN):
             problem = next((n for n, step in enumerate(self.steps, start=1) if step.status == wanted), None)
