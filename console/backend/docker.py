@@ -34,6 +34,7 @@ import docker.errors
 import requests.exceptions
 from docker.tls import TLSConfig
 
+from xjh_contract import LABEL_SERVER, LABEL_STACK_NAMESPACE, LABEL_USER, NOTEBOOK_PREFIX
 from console.backend.models import (
     REDACTED,
     ComponentHealth,
@@ -46,10 +47,6 @@ from console.backend.models import (
     TaskInfo,
 )
 
-USER_LABEL = "org.xnat.jupyterhub.user"
-SERVER_LABEL = "org.xnat.jupyterhub.server"
-STACK_LABEL = "com.docker.stack.namespace"
-NOTEBOOK_PREFIX = "jupyter-"
 
 # Env names whose values are secrets. A notebook service's JUPYTERHUB_API_TOKEN sits in plain text in the
 # service spec; XNAT_USER/XNAT_PASS are an XNAT alias token and its secret.
@@ -751,9 +748,9 @@ def _service(s: dict) -> ServiceInfo:
         replicas_desired=desired,
         updated_at=parse_docker_time(s.get("UpdatedAt")),
         labels=labels,
-        stack=labels.get(STACK_LABEL, ""),
-        notebook_user=labels.get(USER_LABEL, ""),
-        notebook_server=labels.get(SERVER_LABEL, ""),
+        stack=labels.get(LABEL_STACK_NAMESPACE, ""),
+        notebook_user=labels.get(LABEL_USER, ""),
+        notebook_server=labels.get(LABEL_SERVER, ""),
         cpu_limit=(limits["NanoCPUs"] / 1e9) if limits.get("NanoCPUs") else None,
         mem_limit=int(limits["MemoryBytes"]) if limits.get("MemoryBytes") else None,
         networks=tuple(n.get("Target", "") for n in (template.get("Networks") or spec.get("Networks") or [])),

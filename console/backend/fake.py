@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
+from xjh_contract import CHECK_SERVICE_PREFIX, hub_service_name
 from console.backend.models import (
     ActionResult,
     CheckStatus,
@@ -36,7 +37,7 @@ from console.backend.models import (
 
 FIXED_NOW = datetime(2026, 11, 27, 12, 0, 0, tzinfo=UTC)
 STACK = "xnat-jupyterhub"
-HUB_SERVICE = f"{STACK}_jupyterhub"
+HUB_SERVICE = hub_service_name(STACK)
 NOTEBOOK_IMAGE = "xnat-jupyterhub/singleuser:dev"
 GIB = 1024**3
 
@@ -144,6 +145,7 @@ class FakeBackend:
         ]
         self._streams: dict[str, list[FakeLogStream]] = {}
         self.closed = False
+        self.hub_network_checks = 0
         # deploy(): None succeeds; a reason makes it fail there, as a missing secret does on a live engine.
         self.deploy_failure: str | None = None
 
@@ -438,9 +440,14 @@ class FakeBackend:
                         "Create /data/xnat/build on every node, or fix the path translation roots.")
 
     async def xnat_check_in_hub_network(self) -> list[CheckStep]:
+        self.hub_network_checks += 1
         if "engine" in self.faults:
             return [CheckStep("from the hub's network", CheckStatus.FAIL, self.faults["engine"],
                               "Is the stack deployed? The check clones the hub service to run inside its network.")]
+        # As the live one does, through a one-off service whose coming and going Docker reports.
+        service = f"{CHECK_SERVICE_PREFIX}{self.hub_network_checks:08x}"
+        self.add_event("service", "create", service)
+        self.add_event("service", "remove", service)
         return [
             CheckStep("DNS xnat (hub network)", CheckStatus.PASS, "10.0.1.7"),
             CheckStep("HTTP (hub network)", CheckStatus.PASS, "GET http://xnat:8080/ -> 200"),

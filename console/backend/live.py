@@ -20,8 +20,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import datetime
 
+from xjh_contract import NOTEBOOK_PREFIX, notebook_service_name
 from console.backend.audit import AuditLog
-from console.backend.docker import NOTEBOOK_PREFIX, DockerAccess, DockerUnavailable, LogStream
+from console.backend.docker import DockerAccess, DockerUnavailable, LogStream
 from console.backend.health import hub_health, hub_unreachable
 from console.backend.hub import OPTIONAL_SCOPES, HubClient, HubError, missing_scopes
 from console.backend.models import (
@@ -55,11 +56,6 @@ FAILED_TASK_STATES = {"failed", "rejected"}
 
 def _quiet(line: str) -> None:
     """Progress nobody asked to see."""
-
-
-def notebook_service_name(user: str, server: str) -> str:
-    """dockerspawner's default name template (prefix `jupyter`)."""
-    return f"{NOTEBOOK_PREFIX}{user}--{server}" if server else f"{NOTEBOOK_PREFIX}{user}"
 
 
 def join_swarm(rows: list[ServerRow], services: list[ServiceInfo], tasks: list[TaskInfo]) -> list[ServerRow]:
@@ -151,10 +147,6 @@ class LiveBackend:
         self._stats_pool.shutdown(wait=False, cancel_futures=True)
         self.docker.close()
 
-    @property
-    def hub_service(self) -> str:
-        return f"{self.config.stack}_jupyterhub"
-
     def _refuse(self, action: str, target: str) -> ActionResult | None:
         if not self.read_only:
             return None
@@ -185,7 +177,7 @@ class LiveBackend:
         """A service name from what an operator types: a service name or id, `hub`, or USER[/SERVER].
         Raises LookupError when nothing matches."""
         if target in ("hub", "jupyterhub"):
-            return self.hub_service
+            return self.config.hub_service
         services = self.docker.services(all_services=True)
         for s in services:
             if target in (s.name, s.id):
@@ -488,7 +480,7 @@ class LiveBackend:
     async def xnat_check_in_hub_network(self) -> list[CheckStep]:
         """The same check from a one-off service on the hub's network, with the hub's own settings."""
         try:
-            steps = await asyncio.to_thread(check_in_hub_network, self.docker, self.hub_service)
+            steps = await asyncio.to_thread(check_in_hub_network, self.docker, self.config.hub_service)
         except DockerUnavailable as e:
             return [
                 CheckStep(

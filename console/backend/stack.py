@@ -31,22 +31,18 @@ import docker.errors
 import httpx
 import yaml
 
+from xjh_contract import LABEL_STACK, LABEL_STACK_NAMESPACE, LABEL_USER, NOTEBOOK_PREFIX, hub_service_name
 from console.backend.hub import HubClient, HubError
 from console.backend.models import ActionResult, Outcome
 from console.config import ConfigError, read_secret_file
 
 STACK_NAME = "xnat-jupyterhub"
-HUB_SERVICE = "jupyterhub"
 BASE_URL = "/jupyterhub"
 DEFAULT_NETWORK = "jupyterhub-network"
 DEFAULT_PORT = 8000
 DEFAULT_SECRETS_PREFIX = "xnat_jupyterhub"
 # Secret keys of docker-stack.yml; the Docker secret is named PREFIX_KEY.
 SECRET_KEYS = ("xnat_service_token", "xnat_password", "console_token")
-# How the hub's notebook services are recognised (hub/spawner.py sets the label; the name is dockerspawner's).
-USER_LABEL = "org.xnat.jupyterhub.user"
-NOTEBOOK_PREFIX = "jupyter-"
-STACK_LABEL = "com.docker.stack.namespace"
 POLL = 0.2
 UP_STATES = ("starting", "running")
 REPO_STACK_FILE = Path(__file__).resolve().parents[2] / "docker-stack.yml"
@@ -122,7 +118,7 @@ class StackSettings:
 
     @property
     def hub_service(self) -> str:
-        return f"{self.stack_name}_{HUB_SERVICE}"
+        return hub_service_name(self.stack_name)
 
     def secret_name(self, key: str) -> str:
         return f"{self.variable('JH_SECRETS_PREFIX', DEFAULT_SECRETS_PREFIX)}_{key}"
@@ -228,7 +224,7 @@ def _find_network(client: docker.DockerClient, name: str):
 
 
 def _stack_services(client: docker.DockerClient, stack: str) -> list:
-    return client.services.list(filters={"label": f"{STACK_LABEL}={stack}"})
+    return client.services.list(filters={"label": f"{LABEL_STACK_NAMESPACE}={stack}"})
 
 
 def _hub_answers(url: str) -> bool:
@@ -288,7 +284,7 @@ def preflight(settings: StackSettings, client: docker.DockerClient) -> Iterator[
         if existing is None or network.get("external"):
             continue
         attrs = existing.attrs
-        owner = (attrs.get("Labels") or {}).get(STACK_LABEL)
+        owner = (attrs.get("Labels") or {}).get(LABEL_STACK_NAMESPACE)
         if owner != settings.stack_name:
             raise StackError(
                 f"network {name} exists but was not created by stack {settings.stack_name} "
@@ -322,7 +318,7 @@ def _ensure_secrets(settings: StackSettings, client: docker.DockerClient, config
         write_secret_files(settings.secrets_dir, wanted)
         for name in missing:
             data = (settings.secrets_dir / name).read_bytes().rstrip(b"\n")
-            client.secrets.create(name=name, data=data, labels={"org.xnat.jupyterhub.stack": settings.stack_name})
+            client.secrets.create(name=name, data=data, labels={LABEL_STACK: settings.stack_name})
             yield f"created Docker secret {name} from {settings.secrets_dir / name}"
     yield "secrets present: " + ", ".join(wanted)
 
@@ -485,7 +481,7 @@ def notebook_services(client: docker.DockerClient, network: str) -> list:
         if not targets & {net.id, net.name}:
             continue
         labels = spec.get("Labels") or {}
-        if USER_LABEL in labels or service.name.startswith(NOTEBOOK_PREFIX):
+        if LABEL_USER in labels or service.name.startswith(NOTEBOOK_PREFIX):
             found.append(service)
     return found
 
@@ -593,7 +589,7 @@ def _remove_network(client: docker.DockerClient, name: str, stack: str, deadline
         network = _find_network(client, name)
         if network is None:
             return None
-        if (network.attrs.get("Labels") or {}).get(STACK_LABEL) != stack:
+        if (network.attrs.get("Labels") or {}).get(LABEL_STACK_NAMESPACE) != stack:
             return ""  # someone else's network of that name: not ours to remove
         try:
             network.remove()
@@ -609,7 +605,7 @@ def _remove_network(client: docker.DockerClient, name: str, stack: str, deadline
 
 def _remove_volumes(client: docker.DockerClient, stack: str, deadline: float, problems: list[str]) -> list[str]:
     removed = []
-    for volume in client.volumes.list(filters={"label": f"{STACK_LABEL}={stack}"}):
+    for volume in client.volumes.list(filters={"label": f"{LABEL_STACK_NAMESPACE}={stack}"}):
         while True:
             try:
                 volume.remove()

@@ -464,12 +464,14 @@ def check_in_hub_network(docker_access, hub_service: str, *, timeout: float = 60
 
     import docker.types
 
+    # Imported here, not at the top: the rest of this module also runs, as source, inside the hub's image.
     from console.backend.docker import DockerUnavailable
+    from xjh_contract import CHECK_SERVICE_PREFIX, LABEL_CONSOLE
 
     spec = docker_access.inspect_service(hub_service, redact=False)["Spec"]
     template = spec["TaskTemplate"]
     container = template["ContainerSpec"]
-    name = f"xjc-xnat-check-{secrets_module.token_hex(4)}"
+    name = f"{CHECK_SERVICE_PREFIX}{secrets_module.token_hex(4)}"
     client = docker_access.client()
     service = None
     try:
@@ -486,7 +488,7 @@ def check_in_hub_network(docker_access, hub_service: str, *, timeout: float = 60
             restart_policy=docker.types.RestartPolicy(condition="none"),
             healthcheck=docker.types.Healthcheck(test=["NONE"]),  # the image's own checks the hub's port
             constraints=list((template.get("Placement") or {}).get("Constraints") or []),
-            labels={"org.xnat.jupyterhub.console": "xnat-check"},
+            labels={LABEL_CONSOLE: "xnat-check"},
         )
         deadline = time.monotonic() + timeout
         state = ""

@@ -18,6 +18,7 @@ from textual.widget import Widget
 from textual.widgets import Footer, Input, Static
 from textual.worker import Worker, WorkerState
 
+from console import registry
 from console.backend.models import ComponentHealth, Health
 from console.widgets.cells import health_style
 from console.widgets.resource_table import ResourceTable
@@ -28,10 +29,7 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 HEALTH_ICONS = {Health.OK: "●", Health.DEGRADED: "▲", Health.DOWN: "✖", Health.UNKNOWN: "?"}
-COMMAND_WORDS = [
-    "overview", "services", "svc", "servers", "nodes", "logs", "logs hub", "xnat", "check", "deploy", "stop",
-    "tasks", "sort", "theme", "help", "quit",
-]
+COMMAND_WORDS = registry.command_words()
 
 
 class RefreshChain:

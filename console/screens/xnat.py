@@ -35,6 +35,10 @@ class XnatScreen(TableScreen):
         # A check logs in to XNAT: run it on arrival, on `r`, and only rarely by itself.
         return self.console_app.xnat_interval
 
+    def docker_changed(self) -> None:
+        """Not a reason to run again: the check does not read the swarm, and its own one-off service's events
+        would start the next run as each one ends, so the screen never left "running…"."""
+
     def action_run_check(self) -> None:
         self.refresh_chain.request()
 

@@ -9,6 +9,7 @@ import pytest
 
 from console.app import XnatConsoleApp
 from console.backend.fake import FakeBackend
+from console.config import ConsoleConfig
 
 @pytest.fixture
 def fake() -> FakeBackend:
@@ -28,7 +29,7 @@ def make_app(fake: FakeBackend, tmp_path) -> Callable[..., XnatConsoleApp]:
             "save_dir": str(tmp_path),
             **config,
         }
-        return XnatConsoleApp(backend, settings, clock=backend.clock)
+        return XnatConsoleApp(backend, ConsoleConfig(**settings), clock=backend.clock)
 
     return make
 
