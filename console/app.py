@@ -6,36 +6,47 @@ the live backend; tests and the demo pass `console.backend.fake.FakeBackend`) wi
 
 from __future__ import annotations
 
+import contextlib
 import shlex
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
-from pathlib import Path
 from functools import partial
-from typing import Any, cast
+from pathlib import Path
+from typing import ClassVar, cast
 
 from textual import work
-from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.app import App, SystemCommand
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
+from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.keys import key_to_character
 from textual.reactive import var
 from textual.screen import Screen
 from textual.worker import Worker
 
 from console import registry
-from xjh_contract import CHECK_SERVICE_PREFIX
 from console.backend.base import Backend
 from console.backend.health import hub_health, hub_unreachable, xnat_health
+from console.backend.models import (
+    CheckStep,
+    ComponentHealth,
+    DockerEvent,
+    Health,
+    HubInfo,
+)
 from console.config import ConsoleConfig
-from console.backend.models import CheckStep, ComponentHealth, DockerEvent, Health, HubInfo
-from console.screens.base import ConsoleScreen, RefreshChain, TableScreen, report_worker_error
+from console.screens.base import (
+    ConsoleScreen,
+    RefreshChain,
+    TableScreen,
+    report_worker_error,
+)
 from console.screens.deploy import DeployScreen
 from console.screens.dialogs import ConfirmScreen, HelpScreen
 from console.screens.logs import LogsScreen
-from console.screens.overview import OverviewScreen
 from console.screens.servers import ServersScreen
-from console.screens.services import NodesScreen, ServicesScreen, TasksScreen
+from console.screens.services import ServicesScreen, TasksScreen
 from console.screens.xnat import XnatScreen
+from xjh_contract import CHECK_SERVICE_PREFIX
 
 # Health checks run `exec`s every few seconds: not news, and no reason to refresh anything. Nor are the console's
 # own one-off XNAT check services (CHECK_SERVICE_PREFIX).
@@ -68,10 +79,12 @@ class XnatConsoleApp(App[None]):
     TITLE = "xnat-jh-console"
     CSS_PATH = Path(__file__).with_name("console.tcss")  # absolute: subclasses may live anywhere
     ENABLE_COMMAND_PALETTE = True
-    MODES = {entry.mode: entry.screen_class() for entry in registry.SCREENS}
+    MODES: ClassVar[dict[str, str | Callable[[], Screen]]] = {
+        entry.mode: entry.screen_class() for entry in registry.SCREENS
+    }
     DEFAULT_MODE = registry.DEFAULT_MODE
     COMMANDS = App.COMMANDS | {ScreensProvider}
-    BINDINGS = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("colon", "command_line", "Command", id="command_line"),
         Binding("question_mark", "help", "Help", id="help"),
         Binding("slash", "filter", "Filter", id="filter", show=False),
@@ -144,12 +157,9 @@ class XnatConsoleApp(App[None]):
 
     async def on_unmount(self) -> None:
         """Close the backend's clients (hub HTTP pool, Docker sockets, stats threads): nothing left behind."""
-        aclose = getattr(self.backend, "aclose", None)
-        if aclose is not None:
-            try:
-                await aclose()
-            except Exception:
-                pass  # exiting anyway; a failed close must not turn a clean exit into a traceback
+        # Exiting anyway: a failed close must not turn a clean exit into a traceback.
+        with contextlib.suppress(Exception):
+            await self.backend.aclose()
 
     def set_theme(self, name: str) -> bool:
         if name not in self.available_themes:
@@ -248,7 +258,7 @@ class XnatConsoleApp(App[None]):
     def action_goto(self, mode: str) -> None:
         self.goto(mode)
 
-    def action_back(self) -> None:
+    async def action_back(self) -> None:
         if len(self.screen_stack) > 1:
             self.pop_screen()
         elif self._history:
@@ -342,7 +352,7 @@ class XnatConsoleApp(App[None]):
             return True
         return False
 
-    def confirm(self, title: str, body: str, on_yes: Callable[[], None], confirm_label: str = "Yes") -> None:
+    def confirm(self, title: str, body: str, on_yes: Callable[[], object], confirm_label: str = "Yes") -> None:
         def answered(yes: bool | None) -> None:
             if yes:
                 on_yes()

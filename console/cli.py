@@ -20,12 +20,13 @@ import re
 import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, is_dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from enum import Enum
 from typing import Any
 
 from console import __version__
 from console.config import ConfigError, ConsoleConfig, load_config
+from console.formatting import SERVER_COLUMNS, age, server_cells
 
 OK, FAILED, USAGE, UNREACHABLE, INTERRUPTED = 0, 1, 2, 3, 130
 SINCE = re.compile(r"^(\d+)([smhd])$")
@@ -130,27 +131,6 @@ def table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in cells)
 
 
-def ago(when: datetime | None, now: datetime | None = None) -> str:
-    if when is None:
-        return "-"
-    seconds = int(((now or datetime.now(timezone.utc)) - when).total_seconds())
-    if seconds < 0:
-        return "now"
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size:
-            return f"{seconds // size}{unit} ago"
-    return f"{seconds}s ago"
-
-
-def size(nbytes: int | None) -> str:
-    if nbytes is None:
-        return "-"
-    for unit, factor in (("G", 1 << 30), ("M", 1 << 20), ("K", 1 << 10)):
-        if nbytes >= factor:
-            return f"{nbytes / factor:.1f}{unit}"
-    return f"{nbytes}B"
-
-
 def parse_since(text: str | None) -> datetime | None:
     if text is None or text == "all":
         return None
@@ -158,7 +138,7 @@ def parse_since(text: str | None) -> datetime | None:
     if not m:
         raise CliError(f"--since must look like 30s, 5m, 1h, 2d or all, got {text[:20]!r}", USAGE)
     seconds = int(m.group(1)) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[m.group(2)]
-    return datetime.now(timezone.utc) - timedelta(seconds=seconds)
+    return datetime.now(UTC) - timedelta(seconds=seconds)
 
 
 def split_target(target: str) -> tuple[str, str]:
@@ -253,49 +233,8 @@ async def cmd_servers(backend, config: ConsoleConfig, args) -> int:
     if args.json:
         print_json(rows)
     else:
-
-        def stats(r) -> tuple[str, str]:
-            if r.stats is None:
-                return "-", "-"
-            if r.stats.unavailable_reason:
-                return "n/a", "n/a"
-            cpu = f"{r.stats.cpu_percent:.1f}%" if r.stats.cpu_percent is not None else "…"
-            return cpu, size(r.stats.mem_bytes)
-
-        print(
-            table(
-                [
-                    "USER",
-                    "SERVER",
-                    "STATE",
-                    "STARTED",
-                    "ACTIVITY",
-                    "ITEM",
-                    "SERVICE",
-                    "TASK",
-                    "NODE",
-                    "CPU",
-                    "MEM",
-                    "LIMITS",
-                ],
-                [
-                    (
-                        r.user,
-                        r.server or "(default)",
-                        r.state,
-                        ago(r.started),
-                        ago(r.last_activity),
-                        " ".join(x for x in (r.xsi_type, r.item_id) if x) or "-",
-                        r.service_name or "-",
-                        (r.task_state + (f": {r.task_error}" if r.task_error else "")) or "-",
-                        r.node or "-",
-                        *stats(r),
-                        f"{r.cpu_limit:g} cpu/{size(r.mem_limit)}" if r.cpu_limit or r.mem_limit else "-",
-                    )
-                    for r in rows
-                ],
-            )
-        )
+        now = datetime.now(UTC)
+        print(table([title for _, title in SERVER_COLUMNS], [[c.text for c in server_cells(r, now)] for r in rows]))
         unavailable = sorted({r.stats.unavailable_reason for r in rows if r.stats and r.stats.unavailable_reason})
         for reason in unavailable:
             print(reason, file=sys.stderr)
@@ -303,6 +242,7 @@ async def cmd_servers(backend, config: ConsoleConfig, args) -> int:
 
 
 async def cmd_services(backend, config: ConsoleConfig, args) -> int:
+    now = datetime.now(UTC)
     if args.service:
         tasks = await asyncio.to_thread(backend.tasks, args.service)
         if args.json:
@@ -318,7 +258,7 @@ async def cmd_services(backend, config: ConsoleConfig, args) -> int:
                             t.node_name or "-",
                             t.state,
                             t.desired_state,
-                            ago(t.timestamp),
+                            age(t.timestamp, now),
                             t.error or t.message,
                         )
                         for t in tasks
@@ -339,7 +279,7 @@ async def cmd_services(backend, config: ConsoleConfig, args) -> int:
                         s.mode,
                         f"{s.replicas_running}/{s.replicas_desired}",
                         s.image,
-                        ago(s.updated_at),
+                        age(s.updated_at, now),
                         (s.notebook_user + (f"/{s.notebook_server}" if s.notebook_server else "")) or "-",
                     )
                     for s in services

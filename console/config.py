@@ -36,10 +36,12 @@ import os
 import re
 import stat
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
+
 from xjh_contract import hub_service_name
 
 APP_DIR = "xnat-jh-console"
@@ -50,17 +52,17 @@ class ConfigError(Exception):
     """A setting is missing, malformed or unsafe. The message names the setting, never a secret's value."""
 
 
-def config_home(env: dict[str, str] | None = None) -> Path:
+def config_home(env: Mapping[str, str] | None = None) -> Path:
     env = os.environ if env is None else env
     return Path(env.get("XDG_CONFIG_HOME") or Path.home() / ".config") / APP_DIR
 
 
-def state_home(env: dict[str, str] | None = None) -> Path:
+def state_home(env: Mapping[str, str] | None = None) -> Path:
     env = os.environ if env is None else env
     return Path(env.get("XDG_STATE_HOME") or Path.home() / ".local" / "state") / APP_DIR
 
 
-def default_config_path(env: dict[str, str] | None = None) -> Path:
+def default_config_path(env: Mapping[str, str] | None = None) -> Path:
     return config_home(env) / "config.toml"
 
 
@@ -78,12 +80,12 @@ class ConsoleConfig:
     verify: bool = True
     timeout: float = 10.0
     read_only: bool = False
-    keys: dict[str, str] = field(default_factory=dict)
+    keys: dict[str, str] = field(default_factory=dict[str, Any])
     theme: str | None = None
     audit_log: str = ""
     stack: str = "xnat-jupyterhub"
     network: str = "jupyterhub-network"
-    node_engines: dict[str, str] = field(default_factory=dict)
+    node_engines: dict[str, str] = field(default_factory=dict[str, Any])
     # Screens: seconds between refreshes, and the log viewer's line cap.
     refresh_interval: float = 5.0
     events_interval: float = 2.0

@@ -90,7 +90,8 @@ def command_for_word(word: str) -> CommandEntry | None:
 def command_help() -> list[tuple[str, str]]:
     """The `?` help's command list: every word of each entry, then what it does."""
     rows = []
-    for entry in (*SCREENS, *COMMANDS):
+    entries: tuple[ScreenEntry | CommandEntry, ...] = (*SCREENS, *COMMANDS)
+    for entry in entries:
         words = "  ".join(f":{w}" for w in entry.words if w not in ("q!", "?"))
         rows.append((f"{words} {entry.usage}".rstrip(), entry.help))
     return rows

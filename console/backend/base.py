@@ -20,7 +20,6 @@ from console.backend.models import (
     ContainerStats,
     DockerEvent,
     HubInfo,
-    LogLine,
     LogStream,
     NodeInfo,
     Overview,

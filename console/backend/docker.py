@@ -15,6 +15,7 @@ or one named for its node in `node_engines`. Elsewhere stats are "n/a" with the 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -23,9 +24,9 @@ import socket
 import struct
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +35,6 @@ import docker.errors
 import requests.exceptions
 from docker.tls import TLSConfig
 
-from xjh_contract import LABEL_SERVER, LABEL_STACK_NAMESPACE, LABEL_USER, NOTEBOOK_PREFIX
 from console.backend.models import (
     REDACTED,
     ComponentHealth,
@@ -46,7 +46,12 @@ from console.backend.models import (
     ServiceInfo,
     TaskInfo,
 )
-
+from xjh_contract import (
+    LABEL_SERVER,
+    LABEL_STACK_NAMESPACE,
+    LABEL_USER,
+    NOTEBOOK_PREFIX,
+)
 
 # Env names whose values are secrets. A notebook service's JUPYTERHUB_API_TOKEN sits in plain text in the
 # service spec; XNAT_USER/XNAT_PASS are an XNAT alias token and its secret.
@@ -81,7 +86,7 @@ def redact_args(args: list[str]) -> list[str]:
     return [_SECRET_ARG.sub(lambda m: m.group(1) + REDACTED, a) if isinstance(a, str) else a for a in args]
 
 
-def redact_spec(spec: dict) -> None:
+def redact_spec(spec: dict[str, Any]) -> None:
     """Redact, in place, the secret env values and `--x-token=...` arguments of a service spec."""
     container = (spec.get("TaskTemplate") or {}).get("ContainerSpec") or {}
     if isinstance(container.get("Env"), list):
@@ -121,12 +126,12 @@ class Endpoint:
         return f"{self.host} (from {self.source})"
 
 
-def docker_config_dir(env: dict[str, str] | None = None) -> Path:
+def docker_config_dir(env: Mapping[str, str] | None = None) -> Path:
     env = os.environ if env is None else env
     return Path(env.get("DOCKER_CONFIG") or Path.home() / ".docker")
 
 
-def current_context_name(env: dict[str, str] | None = None) -> str:
+def current_context_name(env: Mapping[str, str] | None = None) -> str:
     env = os.environ if env is None else env
     if env.get("DOCKER_CONTEXT"):
         return env["DOCKER_CONTEXT"]
@@ -293,10 +298,8 @@ class DockerAccess:
     def _drop(self) -> None:
         with self._lock:
             if self._client is not None:
-                try:
+                with contextlib.suppress(Exception):
                     self._client.close()
-                except Exception:
-                    pass
             self._client = None
             self._local_node_id = None
 
@@ -306,7 +309,7 @@ class DockerAccess:
             c.close()
         self._node_clients.clear()
 
-    def _call(self, fn, *args, **kwargs):
+    def _call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """Run one SDK call, turning every failure into DockerUnavailable (and reconnecting next time)."""
         api = self.client().api
         try:
@@ -380,10 +383,8 @@ class DockerAccess:
 
     def node_name(self, node_id: str) -> str:
         if node_id and node_id not in self._node_names:
-            try:
+            with contextlib.suppress(DockerUnavailable):
                 self.nodes()
-            except DockerUnavailable:
-                pass
         return self._node_names.get(node_id, node_id[:12])
 
     def services(self, *, all_services: bool = False) -> list[ServiceInfo]:
@@ -427,7 +428,7 @@ class DockerAccess:
         tasks = [self._task(t) for t in raw]
         return sorted(tasks, key=lambda t: (t.slot or 0, -(t.timestamp.timestamp() if t.timestamp else 0)))
 
-    def _task(self, t: dict) -> TaskInfo:
+    def _task(self, t: dict[str, Any]) -> TaskInfo:
         status = t.get("Status") or {}
         container = status.get("ContainerStatus") or {}
         node_id = t.get("NodeID", "")
@@ -445,7 +446,7 @@ class DockerAccess:
             container_id=container.get("ContainerID", ""),
         )
 
-    def inspect_service(self, service: str, *, redact: bool = True) -> dict:
+    def inspect_service(self, service: str, *, redact: bool = True) -> dict[str, Any]:
         """`docker service inspect`, with secret env values and `--*token=` arguments redacted."""
         try:
             data = self._call(lambda api: api.inspect_service(service))
@@ -455,18 +456,19 @@ class DockerAccess:
             for key in ("Spec", "PreviousSpec"):
                 if isinstance(data.get(key), dict):
                     redact_spec(data[key])
-        return data
+        inspected: dict[str, Any] = data
+        return inspected
 
     def events(
         self, since: datetime | None = None, until: datetime | None = None, limit: int = 200
     ) -> list[DockerEvent]:
         """Recent events in [since, until] (default: the last 15 minutes up to now). Does not block."""
-        now = datetime.now(timezone.utc)
-        since = since or datetime.fromtimestamp(now.timestamp() - 900, timezone.utc)
+        now = datetime.now(UTC)
+        since = since or datetime.fromtimestamp(now.timestamp() - 900, UTC)
         until = until or now
         filters = {"type": ["service", "node", "container", "network", "secret", "config"]}
 
-        def read(api):
+        def read(api: Any) -> list[dict[str, Any]]:
             # A fractional `until` (the engine takes seconds.nanoseconds): a whole second in the future would
             # make the engine hold the answer until then.
             stream = api.events(
@@ -485,7 +487,7 @@ class DockerAccess:
             when = e.get("timeNano")
             out.append(
                 DockerEvent(
-                    time=datetime.fromtimestamp(when / 1e9 if when else e.get("time", 0), timezone.utc),
+                    time=datetime.fromtimestamp(when / 1e9 if when else e.get("time", 0), UTC),
                     type=e.get("Type", ""),
                     action=e.get("Action", ""),
                     actor=attributes.get("name")
@@ -529,7 +531,7 @@ class DockerAccess:
             return ContainerStats(unavailable_reason=f"n/a: {str(e)[:120]}")
         return self._compute_stats(task.container_id, raw)
 
-    def _compute_stats(self, container_id: str, raw: dict) -> ContainerStats:
+    def _compute_stats(self, container_id: str, raw: dict[str, Any]) -> ContainerStats:
         cpu = raw.get("cpu_stats") or {}
         total = (cpu.get("cpu_usage") or {}).get("total_usage")
         system = cpu.get("system_cpu_usage")
@@ -579,7 +581,7 @@ class DockerAccess:
         if since is not None:
             params["since"] = f"{since.timestamp():.9f}"
 
-        def open_stream(api):
+        def open_stream(api: Any) -> tuple[Any, Any]:
             url = api._url("/services/{0}/logs", spec["ID"])
             response = api._get(url, params=params, stream=True)
             # The raw socket (or SSH channel) under the response: shutting it down is what wakes a reader
@@ -599,7 +601,7 @@ class LogStream:
     def __init__(
         self,
         docker_access: DockerAccess,
-        response,
+        response: Any,
         name: str,
         service_id: str,
         *,
@@ -638,10 +640,8 @@ class LogStream:
                 raw_socket.close()
         except OSError:
             pass  # already gone
-        try:
+        with contextlib.suppress(Exception):
             self._response.close()
-        except Exception:
-            pass
 
     def __enter__(self) -> LogStream:
         return self
@@ -706,7 +706,7 @@ class LogStream:
         return LogLine(task=prefix, text=message, timestamp=timestamp, stream=stream)
 
 
-def _node(n: dict) -> NodeInfo:
+def _node(n: dict[str, Any]) -> NodeInfo:
     spec = n.get("Spec") or {}
     desc = n.get("Description") or {}
     res = desc.get("Resources") or {}
@@ -726,7 +726,7 @@ def _node(n: dict) -> NodeInfo:
     )
 
 
-def _service(s: dict) -> ServiceInfo:
+def _service(s: dict[str, Any]) -> ServiceInfo:
     spec = s.get("Spec") or {}
     labels = dict(spec.get("Labels") or {})
     template = spec.get("TaskTemplate") or {}

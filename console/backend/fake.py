@@ -10,12 +10,13 @@ from __future__ import annotations
 import asyncio
 import queue
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from xjh_contract import CHECK_SERVICE_PREFIX, hub_service_name
 from console.backend.models import (
+    READ_ONLY,
     ActionResult,
     CheckStatus,
     CheckStep,
@@ -28,12 +29,12 @@ from console.backend.models import (
     NodeInfo,
     Outcome,
     Overview,
-    READ_ONLY,
     Progress,
     ServerRow,
     ServiceInfo,
     TaskInfo,
 )
+from xjh_contract import CHECK_SERVICE_PREFIX, hub_service_name
 
 FIXED_NOW = datetime(2026, 11, 27, 12, 0, 0, tzinfo=UTC)
 STACK = "xnat-jupyterhub"
@@ -81,7 +82,7 @@ def _ago(**delta: float) -> datetime:
 
 
 def _demo_servers() -> list[ServerRow]:
-    def options(xsi: str, item: str, project: str) -> dict:
+    def options(xsi: str, item: str, project: str) -> dict[str, Any]:
         return {"xsiType": xsi, "itemId": item, "projectId": project, "dockerImage": NOTEBOOK_IMAGE}
 
     return [
@@ -296,7 +297,7 @@ class FakeBackend:
         self._streams.setdefault(service, []).append(stream)
         return stream
 
-    def inspect_service(self, service: str) -> dict:
+    def inspect_service(self, service: str) -> dict[str, Any]:
         self._check("engine")
         env = ["JUPYTERHUB_API_TOKEN=<redacted>"]
         return {"Spec": {"Name": service, "TaskTemplate": {"ContainerSpec": {"Env": env}}}}
@@ -320,9 +321,8 @@ class FakeBackend:
         if refused := self._refuse_if_read_only("stop", STACK):
             return refused
         self._check("engine")
-        removed = tuple(f"server {row.key}" for row in self._servers.values()) + (
-            f"service {HUB_SERVICE}", "network jupyterhub-network",
-        )
+        servers = tuple(f"server {row.key}" for row in self._servers.values())
+        removed = (*servers, f"service {HUB_SERVICE}", "network jupyterhub-network")
         self._servers.clear()
         return self._record(ActionResult("stop", STACK, Outcome.OK, f"removed {len(removed)} resources", removed))
 
@@ -380,7 +380,7 @@ class FakeBackend:
             return refused
         self._check("hub")
         if not server:
-            return self._record(ActionResult("delete", target, outcome=Outcome.FAILED, detail="only named servers can be deleted"))
+            return self._record(ActionResult("delete", target, Outcome.FAILED, "only named servers can be deleted"))
         if self._servers.pop(target, None) is None:
             return self._record(ActionResult("delete", target, outcome=Outcome.FAILED, detail="no such server"))
         return self._record(ActionResult("delete", target, outcome=Outcome.OK, detail="deleted"))

@@ -5,7 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from console.backend.models import CheckStatus, CheckStep, ComponentHealth, Health, HubInfo
+from console.backend.models import (
+    CheckStatus,
+    CheckStep,
+    ComponentHealth,
+    Health,
+    HubInfo,
+)
 
 # Steps whose failure means XNAT cannot be reached at all (no usable URL, no name, no port, no TLS, no HTTP), as
 # opposed to reached but misconfigured (service account, plugin, hub URL and token, path roots).

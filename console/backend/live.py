@@ -15,17 +15,18 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
-from xjh_contract import NOTEBOOK_PREFIX, notebook_service_name
 from console.backend.audit import AuditLog
 from console.backend.docker import DockerAccess, DockerUnavailable, LogStream
 from console.backend.health import hub_health, hub_unreachable
 from console.backend.hub import OPTIONAL_SCOPES, HubClient, HubError, missing_scopes
 from console.backend.models import (
+    READ_ONLY,
     ActionResult,
     CheckStatus,
     CheckStep,
@@ -38,7 +39,6 @@ from console.backend.models import (
     NodeInfo,
     Outcome,
     Overview,
-    READ_ONLY,
     Progress,
     ServerRow,
     ServiceInfo,
@@ -46,6 +46,10 @@ from console.backend.models import (
 )
 from console.backend.xnat_check import XnatCheckSettings, check, check_in_hub_network
 from console.config import ConsoleConfig
+
+if TYPE_CHECKING:
+    from console.backend.stack import StackSettings
+from xjh_contract import NOTEBOOK_PREFIX, notebook_service_name
 
 STOP_WAIT = 60.0
 INFO_TTL = 60.0
@@ -122,7 +126,7 @@ class LiveBackend:
         self._hub = hub
         self.audit = audit or AuditLog(config.audit_log, secrets=config.secrets())
         self._stats_pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="xjc-stats")
-        self._static: tuple[float, dict, HubIdentity] | None = None
+        self._static: tuple[float, dict[str, Any], HubIdentity] | None = None
         self._stats: dict[str, tuple[float, ContainerStats]] = {}  # container id -> (when sampled, sample)
 
     @property
@@ -204,10 +208,10 @@ class LiveBackend:
             self.resolve_service(service), follow=follow, since=since, tail=tail, timestamps=timestamps
         )
 
-    def inspect_service(self, service: str) -> dict:
+    def inspect_service(self, service: str) -> dict[str, Any]:
         return self.docker.inspect_service(self.resolve_service(service))
 
-    def _stack_settings(self):
+    def _stack_settings(self) -> StackSettings:
         from console.backend import stack
 
         return stack.StackSettings.from_env(stack_name=self.config.stack)
@@ -248,7 +252,7 @@ class LiveBackend:
 
     # -- Hub ---------------------------------------------------------------------------------
 
-    async def _hub_static(self) -> tuple[dict | BaseException, HubIdentity | BaseException]:
+    async def _hub_static(self) -> tuple[dict[str, Any] | BaseException, HubIdentity | BaseException]:
         """/info and the token's scopes change only with a hub upgrade or a new token: asked again every
         INFO_TTL seconds, or at once after the hub refused us."""
         now = time.monotonic()
@@ -405,7 +409,7 @@ class LiveBackend:
         try:
             outcome = await self.hub.stop_server(user, server)
             if outcome == "stopping" and not await self._wait_gone(user, server):
-                result = ActionResult("stop", target, outcome=Outcome.FAILED, detail=f"still stopping after {STOP_WAIT:g} s")
+                result = ActionResult("stop", target, Outcome.FAILED, f"still stopping after {STOP_WAIT:g} s")
             else:
                 result = ActionResult("stop", target, outcome=Outcome.OK, detail="stopped")
         except HubError as e:
@@ -418,7 +422,7 @@ class LiveBackend:
             return refused
         if not server:
             return self.audit.result(
-                ActionResult("delete", target, outcome=Outcome.FAILED, detail="the default server cannot be deleted; stop it")
+                ActionResult("delete", target, Outcome.FAILED, "the default server cannot be deleted; stop it")
             )
         try:
             outcome = await self.hub.stop_server(user, server, remove=True)

@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from enum import Enum
-from typing import Protocol
+from enum import StrEnum
+from typing import Any, Protocol
 
 # What stands in for a secret wherever one was scrubbed: service specs, the audit log.
 REDACTED = "<redacted>"
@@ -18,7 +18,7 @@ REDACTED = "<redacted>"
 READ_ONLY = "refused: the console is read-only"
 
 
-class Health(str, Enum):
+class Health(StrEnum):
     OK = "ok"
     DEGRADED = "degraded"
     DOWN = "down"
@@ -44,7 +44,7 @@ class NodeInfo:
     leader: bool = False
     nano_cpus: int = 0
     memory_bytes: int = 0
-    labels: dict[str, str] = field(default_factory=dict)
+    labels: dict[str, str] = field(default_factory=dict[str, Any])
     address: str = ""
 
 
@@ -72,7 +72,7 @@ class ServiceInfo:
     replicas_running: int
     replicas_desired: int
     updated_at: datetime | None
-    labels: dict[str, str] = field(default_factory=dict)
+    labels: dict[str, str] = field(default_factory=dict[str, Any])
     stack: str = ""  # com.docker.stack.namespace
     notebook_user: str = ""  # set on services the hub spawned
     notebook_server: str = ""
@@ -102,7 +102,7 @@ class ServerRow:
     last_activity: datetime | None
     url: str = ""
     progress_url: str = ""
-    user_options: dict = field(default_factory=dict)
+    user_options: dict[str, Any] = field(default_factory=dict[str, Any])
     # From user_options: the XNAT item it was launched for.
     xsi_type: str = ""
     item_id: str = ""
@@ -188,7 +188,7 @@ class LogStream(Protocol):
     def close(self) -> None: ...
 
 
-class CheckStatus(str, Enum):
+class CheckStatus(StrEnum):
     PASS = "pass"
     FAIL = "fail"
     WARN = "warn"
@@ -209,7 +209,7 @@ class CheckStep:
 Progress = Callable[[str], None]
 
 
-class Outcome(str, Enum):
+class Outcome(StrEnum):
     """How a change ended: it was made, it was tried and failed, or it was refused before anything changed."""
 
     OK = "ok"

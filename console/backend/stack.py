@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import secrets as secrets_module
 import shutil
@@ -31,10 +32,16 @@ import docker.errors
 import httpx
 import yaml
 
-from xjh_contract import LABEL_STACK, LABEL_STACK_NAMESPACE, LABEL_USER, NOTEBOOK_PREFIX, hub_service_name
 from console.backend.hub import HubClient, HubError
 from console.backend.models import ActionResult, Outcome
 from console.config import ConfigError, read_secret_file
+from xjh_contract import (
+    LABEL_STACK,
+    LABEL_STACK_NAMESPACE,
+    LABEL_USER,
+    NOTEBOOK_PREFIX,
+    hub_service_name,
+)
 
 STACK_NAME = "xnat-jupyterhub"
 BASE_URL = "/jupyterhub"
@@ -62,7 +69,7 @@ class StackSettings:
 
     stack_file: Path = REPO_STACK_FILE
     stack_name: str = STACK_NAME
-    variables: Mapping[str, str] = field(default_factory=dict)
+    variables: Mapping[str, str] = field(default_factory=dict[str, Any])
     # Demo and tests: missing secrets are created from files here (a file is generated when missing).
     secrets_dir: Path | None = None
     timeout: float = 120.0
@@ -181,7 +188,7 @@ def _run_docker(args: list[str], env: Mapping[str, str], timeout: float) -> subp
         raise StackError(f"`docker {' '.join(args[:2])}` did not finish within {timeout:g} s") from None
 
 
-def stack_config(settings: StackSettings) -> dict:
+def stack_config(settings: StackSettings) -> dict[str, Any]:
     """The stack file as `docker stack config` resolves it (variables substituted), or StackError."""
     if not settings.stack_file.is_file():
         raise StackError(f"stack file {settings.stack_file} not found")
@@ -214,17 +221,18 @@ def write_secret_files(directory: Path, names: list[str]) -> list[Path]:
     return created
 
 
-def _find_secret(client: docker.DockerClient, name: str):
+def _find_secret(client: docker.DockerClient, name: str) -> Any:
     # The engine's name filter matches prefixes: keep the exact name only.
     return next((s for s in client.secrets.list(filters={"name": name}) if s.name == name), None)
 
 
-def _find_network(client: docker.DockerClient, name: str):
+def _find_network(client: docker.DockerClient, name: str) -> Any:
     return next((n for n in client.networks.list(names=[name]) if n.name == name), None)
 
 
-def _stack_services(client: docker.DockerClient, stack: str) -> list:
-    return client.services.list(filters={"label": f"{LABEL_STACK_NAMESPACE}={stack}"})
+def _stack_services(client: docker.DockerClient, stack: str) -> list[Any]:
+    services: list[Any] = client.services.list(filters={"label": f"{LABEL_STACK_NAMESPACE}={stack}"})
+    return services
 
 
 def _hub_answers(url: str) -> bool:
@@ -306,7 +314,7 @@ def preflight(settings: StackSettings, client: docker.DockerClient) -> Iterator[
         raise StackError(f"port {settings.port} is in use by another program on this node (set JH_PORT)")
 
 
-def _ensure_secrets(settings: StackSettings, client: docker.DockerClient, config: dict) -> Iterator[str]:
+def _ensure_secrets(settings: StackSettings, client: docker.DockerClient, config: dict[str, Any]) -> Iterator[str]:
     wanted = [s["name"] for s in (config.get("secrets") or {}).values() if s.get("external") and s.get("name")]
     missing = [name for name in wanted if _find_secret(client, name) is None]
     if missing and settings.secrets_dir is None:
@@ -453,7 +461,7 @@ async def _stop_servers(api_url: str, token: str, deadline: float, say: Progress
         results = await asyncio.gather(
             *(hub.stop_server(user, server) for user, server in targets), return_exceptions=True
         )
-        problems = [f"{u}/{s}: {r}" for (u, s), r in zip(targets, results) if isinstance(r, Exception)]
+        problems = [f"{u}/{s}: {r}" for (u, s), r in zip(targets, results, strict=False) if isinstance(r, Exception)]
         while time.monotonic() < deadline:
             try:
                 remaining = {(u["name"], n) for u in await hub.users(state="active") for n in (u.get("servers") or {})}
@@ -465,11 +473,13 @@ async def _stop_servers(api_url: str, token: str, deadline: float, say: Progress
             await asyncio.sleep(POLL)
         else:
             problems.append("some servers were still stopping at the deadline")
-        stopped = [f"{u}/{s}" if s else u for (u, s), r in zip(targets, results) if not isinstance(r, Exception)]
+        stopped = [
+            f"{u}/{s}" if s else u for (u, s), r in zip(targets, results, strict=True) if not isinstance(r, Exception)
+        ]
         return stopped, "; ".join(problems)
 
 
-def notebook_services(client: docker.DockerClient, network: str) -> list:
+def notebook_services(client: docker.DockerClient, network: str) -> list[Any]:
     """Notebook services on the stack's network: the hub's label, or dockerspawner's `jupyter-` name."""
     net = _find_network(client, network)
     if net is None:
@@ -558,7 +568,8 @@ def stop(
 
     seconds = time.monotonic() - started
     detail = f"{len(removed)} removed in {seconds:.1f} s" + (f"; {'; '.join(problems)}" if problems else "")
-    return ActionResult(action="stop", target=settings.stack_name, outcome=Outcome.FAILED if problems else Outcome.OK, detail=detail, removed=tuple(removed))
+    outcome = Outcome.FAILED if problems else Outcome.OK
+    return ActionResult("stop", settings.stack_name, outcome, detail, tuple(removed))
 
 
 def _signal_removed(client: docker.DockerClient, services: set[str]) -> None:
@@ -576,11 +587,9 @@ def _signal_removed(client: docker.DockerClient, services: set[str]) -> None:
         list(pool.map(_terminate, containers))
 
 
-def _terminate(container) -> None:
-    try:
+def _terminate(container: Any) -> None:
+    with contextlib.suppress(docker.errors.APIError):  # exited meanwhile
         container.kill(signal="SIGTERM")
-    except docker.errors.APIError:
-        pass  # exited meanwhile
 
 
 def _remove_network(client: docker.DockerClient, name: str, stack: str, deadline: float) -> str | None:

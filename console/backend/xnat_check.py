@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import socket
@@ -27,11 +28,15 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
 import httpx
 
 from console.backend.models import CheckStatus, CheckStep
+
+if TYPE_CHECKING:
+    from console.backend.docker import DockerAccess
 
 SERVICE_ROLE = "JupyterHub"
 DEFAULT_HUB_TOKEN = "secret-token"  # the plugin's default jupyterHubToken
@@ -113,15 +118,15 @@ async def _steps(settings: XnatCheckSettings) -> AsyncIterator[CheckStep]:
     loop = asyncio.get_running_loop()
     try:
         infos = await asyncio.wait_for(loop.getaddrinfo(host, port, type=socket.SOCK_STREAM), timeout)
-        addresses = sorted({info[4][0] for info in infos})
+        addresses = sorted({str(info[4][0]) for info in infos})
         yield CheckStep("DNS", CheckStatus.PASS, f"{host} resolves to {', '.join(addresses[:3])}")
-    except (OSError, asyncio.TimeoutError) as e:
+    except (TimeoutError, OSError) as e:
         raise _Blocked(CheckStep(
             "DNS",
             CheckStatus.FAIL,
             f"{host} does not resolve: {e}",
             "Check the name in JH_XNAT_URL and this node's DNS (/etc/resolv.conf, /etc/hosts).",
-        ), "DNS failed")
+        ), "DNS failed") from None
 
     # TCP
     started = time.monotonic()
@@ -131,7 +136,7 @@ async def _steps(settings: XnatCheckSettings) -> AsyncIterator[CheckStep]:
         yield CheckStep(
             "TCP", CheckStatus.PASS, f"connected to {host}:{port} in {(time.monotonic() - started) * 1000:.0f} ms"
         )
-    except (OSError, asyncio.TimeoutError) as e:
+    except (TimeoutError, OSError) as e:
         if isinstance(e, asyncio.TimeoutError):
             reason = f"timed out after {timeout:g} s"
         else:
@@ -141,7 +146,7 @@ async def _steps(settings: XnatCheckSettings) -> AsyncIterator[CheckStep]:
             CheckStatus.FAIL,
             f"cannot connect to {host}:{port}: {reason}",
             "Is XNAT running? Check the port in JH_XNAT_URL and any firewall between this node and XNAT.",
-        ), "TCP failed")
+        ), "TCP failed") from None
 
     # TLS
     if parts.scheme == "https":
@@ -153,7 +158,7 @@ async def _steps(settings: XnatCheckSettings) -> AsyncIterator[CheckStep]:
                 CheckStatus.FAIL,
                 f"cannot load the CA bundle {settings.ca_bundle}: {e}",
                 "Point ca_bundle / JH_TLS_CA_CERT at a PEM file.",
-            ), "TLS failed")
+            ), "TLS failed") from None
         try:
             _, writer = await asyncio.wait_for(
                 asyncio.open_connection(host, port, ssl=ctx, server_hostname=host), timeout
@@ -194,14 +199,14 @@ async def _steps(settings: XnatCheckSettings) -> AsyncIterator[CheckStep]:
                 CheckStatus.FAIL,
                 f"certificate not trusted: {e.verify_message}",
                 "Give the CA that signed XNAT's certificate (ca_bundle / JH_CONSOLE_CA_BUNDLE / JH_TLS_CA_CERT).",
-            ), "TLS failed")
-        except (OSError, ssl.SSLError, asyncio.TimeoutError) as e:
+            ), "TLS failed") from None
+        except (TimeoutError, OSError, ssl.SSLError) as e:
             raise _Blocked(CheckStep(
                 "TLS",
                 CheckStatus.FAIL,
                 f"TLS handshake failed: {e or 'timed out'}",
                 "Is this port speaking TLS? Check https:// against the port in JH_XNAT_URL.",
-            ), "TLS failed")
+            ), "TLS failed") from None
     else:
         yield CheckStep(
             "TLS",
@@ -221,14 +226,15 @@ async def _steps(settings: XnatCheckSettings) -> AsyncIterator[CheckStep]:
                 yield step
         finally:
             if auth:
-                try:  # end the session XNAT opened for us, as the hub does
+                with contextlib.suppress(httpx.HTTPError):  # end the session XNAT opened for us, as the hub does
                     await client.delete("/data/JSESSION")
-                except httpx.HTTPError:
-                    pass
 
 
-async def _http_steps(client: httpx.AsyncClient, settings: XnatCheckSettings, auth) -> AsyncIterator[CheckStep]:
+async def _http_steps(
+    client: httpx.AsyncClient, settings: XnatCheckSettings, auth: tuple[str, str] | None
+) -> AsyncIterator[CheckStep]:
     # HTTP
+    r: httpx.Response | None
     try:
         r = await client.get("/")
         if r.status_code >= 500:
@@ -242,7 +248,7 @@ async def _http_steps(client: httpx.AsyncClient, settings: XnatCheckSettings, au
             CheckStatus.FAIL,
             f"GET / failed: {type(e).__name__}: {str(e)[:120]}",
             "Something answers on the port but not as an HTTP server.",
-        ), "HTTP failed")
+        ), "HTTP failed") from None
 
     # Service account and its role
     if auth is None:
@@ -297,7 +303,7 @@ async def _http_steps(client: httpx.AsyncClient, settings: XnatCheckSettings, au
         raise _Blocked(CheckStep("service account", CheckStatus.FAIL, reason, hint), "service account failed")
 
     # The plugin
-    prefs: dict = {}
+    prefs: dict[str, Any] = {}
     try:
         r = await client.get("/xapi/jupyterhub/preferences", auth=auth)
         if r.status_code == 200 and isinstance(r.json(), dict):
@@ -363,7 +369,7 @@ async def _http_steps(client: httpx.AsyncClient, settings: XnatCheckSettings, au
             )
 
 
-async def _hub_steps(prefs: dict, settings: XnatCheckSettings) -> AsyncIterator[CheckStep]:
+async def _hub_steps(prefs: dict[str, Any], settings: XnatCheckSettings) -> AsyncIterator[CheckStep]:
     api_url = str(prefs.get("jupyterHubApiUrl") or "").rstrip("/")
     token = prefs.get("jupyterHubToken")
     if not api_url:
@@ -457,7 +463,7 @@ def _script_source() -> str:
     )
 
 
-def check_in_hub_network(docker_access, hub_service: str, *, timeout: float = 60.0) -> list[CheckStep]:
+def check_in_hub_network(docker_access: DockerAccess, hub_service: str, *, timeout: float = 60.0) -> list[CheckStep]:
     """Run the check once inside a one-off service cloned from the hub service (image, env, secrets,
     networks), then remove it. Blocking; call from a thread. Raises DockerUnavailable on Docker trouble."""
     import secrets as secrets_module
@@ -522,10 +528,8 @@ def check_in_hub_network(docker_access, hub_service: str, *, timeout: float = 60
         return steps
     finally:
         if service is not None:
-            try:
+            with contextlib.suppress(Exception):
                 service.remove()
-            except Exception:
-                pass
 
 
 # -- script -------------------------------------------------------------------------------------

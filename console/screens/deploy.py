@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.widgets import RichLog, Static
 from textual.worker import WorkerState
 
@@ -16,7 +18,7 @@ from console.screens.dialogs import TypedConfirmScreen
 
 class DeployScreen(ConsoleScreen):
     CRUMB = "deploy / stop"
-    BINDINGS = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("D", "deploy", "Deploy", id="stack_deploy"),
         Binding("X", "stop_stack", "Stop stack", id="stack_stop"),
     ]

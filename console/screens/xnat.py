@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.widgets import DataTable, Static
 
 from console.backend.models import CheckStatus, CheckStep
+from console.formatting import Cell, state_cell
 from console.screens.base import TableScreen
-from console.widgets.cells import Cell, state_cell
 
 STATUS_ICONS = {CheckStatus.PASS: "✔", CheckStatus.FAIL: "✖", CheckStatus.WARN: "▲", CheckStatus.SKIP: "·"}
 
@@ -18,9 +20,11 @@ STATUS_ICONS = {CheckStatus.PASS: "✔", CheckStatus.FAIL: "✖", CheckStatus.WA
 class XnatScreen(TableScreen):
     CRUMB = "xnat check"
     NOUN = "steps"
-    COLUMNS = [("n", "#"), ("step", "STEP"), ("result", "RESULT"), ("reason", "REASON"), ("hint", "HINT")]
+    COLUMNS: ClassVar[list[tuple[str, str]]] = [
+        ("n", "#"), ("step", "STEP"), ("result", "RESULT"), ("reason", "REASON"), ("hint", "HINT"),
+    ]
     SORT = ("n", False)
-    BINDINGS = [Binding("r", "run_check", "Run again", id="xnat_rerun")]
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("r", "run_check", "Run again", id="xnat_rerun")]
 
     def __init__(self) -> None:
         super().__init__()

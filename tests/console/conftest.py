@@ -11,6 +11,7 @@ from console.app import XnatConsoleApp
 from console.backend.fake import FakeBackend
 from console.config import ConsoleConfig
 
+
 @pytest.fixture
 def fake() -> FakeBackend:
     return FakeBackend()

@@ -6,7 +6,7 @@ import json
 import stat
 
 from console.backend.audit import AuditLog
-from console.backend.models import ActionResult
+from console.backend.models import ActionResult, Outcome
 
 
 def test_entries_are_json_lines_with_the_fields(tmp_path):

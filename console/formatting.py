@@ -1,4 +1,6 @@
-"""Table cells that display one thing and sort by another, and the formatting they share."""
+"""How the console writes values and rows, for the TUI's tables and the CLI's alike: ages, sizes, CPUs, states,
+and one row per server. A `Cell` shows `text`, sorts by `sort` and, in the TUI, carries a style; the CLI prints
+the text. No Textual here (rich only, for the TUI's styled text)."""
 
 from __future__ import annotations
 
@@ -8,7 +10,7 @@ from typing import Any
 
 from rich.text import Text
 
-from console.backend.models import CheckStatus, Health
+from console.backend.models import CheckStatus, Health, ServerRow
 
 STATE_STYLES = {
     "ready": "bold green",
@@ -108,3 +110,41 @@ def size_cell(num_bytes: int | None) -> Cell:
 
 def cpus_cell(cpus: float | None) -> Cell:
     return Cell("-" if cpus is None else f"{cpus:g}", cpus)
+
+
+# -- servers: one row, written once -------------------------------------------------------------
+
+SERVER_COLUMNS: list[tuple[str, str]] = [
+    ("user", "USER"), ("server", "SERVER"), ("state", "STATE"), ("started", "STARTED"),
+    ("activity", "ACTIVITY"), ("xsi_type", "XSITYPE"), ("item", "ITEM"), ("project", "PROJECT"),
+    ("task", "TASK"), ("node", "NODE"), ("cpu", "CPU"), ("mem", "MEM"), ("cpu_limit", "CPU LIM"),
+    ("mem_limit", "MEM LIM"), ("service", "SERVICE"), ("image", "IMAGE"),
+]  # fmt: skip
+
+
+def usage_cells(row: ServerRow) -> tuple[Cell, Cell]:
+    """CPU and memory of the server's container, or why there are none."""
+    stats = row.stats
+    if stats is None:
+        reason = "n/a: not running" if row.state != "ready" else "n/a: no stats yet"
+        return Cell("n/a", None, "dim"), Cell(reason, None, "dim")
+    if stats.cpu_percent is None and stats.mem_bytes is None:
+        reason = stats.unavailable_reason or "n/a"
+        return Cell("n/a", None, "dim"), Cell(reason if reason.startswith("n/a") else f"n/a: {reason}", None, "dim")
+    cpu = Cell("-" if stats.cpu_percent is None else f"{stats.cpu_percent:.1f}%", stats.cpu_percent)
+    mem = size(stats.mem_bytes)
+    if stats.mem_limit_bytes:
+        mem += f" / {size(stats.mem_limit_bytes)}"
+    return cpu, Cell(mem, stats.mem_bytes)
+
+
+def server_cells(row: ServerRow, now: datetime) -> tuple[Cell, ...]:
+    """One server, in SERVER_COLUMNS order."""
+    task = Cell(row.task_state or "-", row.task_state, "bold red" if row.task_error else "")
+    return (
+        Cell(row.user), Cell(row.server or "(default)", row.server), state_cell(row.state),
+        age_cell(row.started, now), age_cell(row.last_activity, now),
+        Cell(row.xsi_type or "-"), Cell(row.item_id or "-"), Cell(row.project_id or "-"),
+        task, Cell(row.node or "-"), *usage_cells(row), cpus_cell(row.cpu_limit), size_cell(row.mem_limit),
+        Cell(row.service_name or "-"), Cell(row.image or "-"),
+    )  # fmt: skip
