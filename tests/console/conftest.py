@@ -14,7 +14,6 @@ from console.app import XnatConsoleApp
 from console.backend.fake import FakeBackend
 from console.config import ConsoleConfig
 
-
 # The operator's settings that would reach a test through the environment.
 OPERATOR_VARIABLES = (
     "JH_CONSOLE_CONFIG", "JH_CONSOLE_TOKEN", "JH_CONSOLE_TOKEN_FILE", "JH_CONSOLE_READ_ONLY", "JH_CONSOLE_CA_BUNDLE",
