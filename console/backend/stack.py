@@ -631,85 +631,6 @@ def _remove_volumes(client: docker.DockerClient, stack: str, deadline: float, pr
     return removed
 
 
-# -- the demo's XNAT stand-in ---------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class StandinSettings:
-    """The XNAT stand-in as a container on the stack's network, reached by the hub at `hub_xnat_url` as it would
-    reach a real XNAT, and by this machine on loopback ports (the control API has no authentication)."""
-
-    name: str = "xnat-jupyterhub-standin"
-    image: str = "xnat-jupyterhub/hub:dev"
-    demo_image: str = "xnat-jupyterhub/singleuser:dev"
-    xnat_port: int = 8090
-    control_port: int = 8091
-    password_file: Path | None = None  # the hub's XNAT password (the `jupyterhub` service account)
-
-    @property
-    def hub_xnat_url(self) -> str:
-        return f"http://{self.name}:8080"
-
-    @property
-    def xnat_url(self) -> str:
-        return f"http://127.0.0.1:{self.xnat_port}"
-
-    @property
-    def control_url(self) -> str:
-        return f"http://127.0.0.1:{self.control_port}/_standin"
-
-
-def start_standin(
-    standin: StandinSettings, network: str, client: docker.DockerClient | None = None, timeout: float = 30.0
-) -> str:
-    """Run (or keep) the stand-in container on `network`, seeded with the demo cast; wait until it answers."""
-    client = client or docker_client()
-    if standin.password_file is None or not standin.password_file.is_file():
-        raise StackError(f"the stand-in needs the hub's XNAT password file (got {standin.password_file})")
-    if _find_network(client, network) is None:
-        raise StackError(f"network {network} does not exist: deploy the stack first")
-    try:
-        container = client.containers.get(standin.name)
-        if container.status != "running":
-            container.remove(force=True)
-            container = None
-    except docker.errors.NotFound:
-        container = None
-    if container is None:
-        client.containers.run(
-            standin.image,
-            ["python", "-m", "hub.standin", "--host", "0.0.0.0", "--port", "8080", "--control-host", "0.0.0.0",
-             "--control-port", "8081", "--seed-demo", "--demo-image", standin.demo_image],
-            name=standin.name,
-            detach=True,
-            network=network,
-            ports={"8080/tcp": ("127.0.0.1", standin.xnat_port), "8081/tcp": ("127.0.0.1", standin.control_port)},
-            volumes={str(standin.password_file.resolve()): {"bind": "/run/secrets/xnat_password", "mode": "ro"}},
-            environment={"JH_XNAT_PASSWORD_FILE": "/run/secrets/xnat_password"},
-            labels={"org.xnat.jupyterhub.component": "xnat-standin"},
-            restart_policy={"Name": "unless-stopped"},
-        )
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(standin.control_url + "/", timeout=2.0).status_code == 200:
-                return f"XNAT stand-in {standin.name} answers at {standin.xnat_url} (hub: {standin.hub_xnat_url})"
-        except httpx.HTTPError:
-            pass
-        time.sleep(POLL)
-    logs = client.containers.get(standin.name).logs(tail=10).decode(errors="replace").strip()
-    raise StackError(f"the XNAT stand-in did not answer within {timeout:g} s; its last lines:\n{logs}")
-
-
-def remove_standin(name: str, client: docker.DockerClient | None = None) -> list[str]:
-    client = client or docker_client()
-    try:
-        client.containers.get(name).remove(force=True)
-    except docker.errors.NotFound:
-        return []
-    return [f"container {name}"]
-
-
 # -- command line ----------------------------------------------------------------------------------------------
 
 
@@ -741,15 +662,6 @@ def main(argv: list[str] | None = None) -> int:
     stp.add_argument("--remove-secrets", action="store_true", help="also remove the stack's Docker secrets")
     sec = sub.add_parser("secrets", help="write a random value for each missing secret file (0600)")
     sec.add_argument("--dir", type=Path, required=True)
-    std = sub.add_parser("standin", help="the demo's XNAT stand-in container on the stack's network")
-    std.add_argument("action", choices=["up", "down"])
-    defaults = StandinSettings()
-    std.add_argument("--name", default=defaults.name)
-    std.add_argument("--image", default=os.environ.get("JH_IMAGE") or defaults.image)
-    std.add_argument("--demo-image", default=defaults.demo_image, help="image in the demo users' launch options")
-    std.add_argument("--xnat-port", type=int, default=defaults.xnat_port, help="loopback port of its XNAT API")
-    std.add_argument("--control-port", type=int, default=defaults.control_port, help="loopback port of its control API")
-    std.add_argument("--password-file", type=Path, help="the hub's XNAT password (service account `jupyterhub`)")
     args = parser.parse_args(argv)
 
     settings = StackSettings.from_env(stack_file=args.stack_file, stack_name=args.stack_name, timeout=args.timeout)
@@ -757,17 +669,6 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "secrets":
             for path in write_secret_files(args.dir, settings.secret_names):
                 print(f"wrote {path}")
-            return 0
-        if args.command == "standin":
-            if args.action == "down":
-                for item in remove_standin(args.name):
-                    print(f"removed {item}")
-                return 0
-            standin = StandinSettings(
-                name=args.name, image=args.image, demo_image=args.demo_image, xnat_port=args.xnat_port,
-                control_port=args.control_port, password_file=args.password_file,
-            )
-            print(start_standin(standin, settings.network))
             return 0
         if args.command == "deploy":
             settings = StackSettings.from_env(
