@@ -48,7 +48,7 @@ from console.backend.xnat_check import XnatCheckSettings, check, check_in_hub_ne
 from console.config import ConsoleConfig
 
 if TYPE_CHECKING:
-    from console.backend.stack import StackSettings
+    from console.backend.stack.settings import StackSettings
 from xjh_contract import NOTEBOOK_PREFIX, notebook_service_name
 
 STOP_WAIT = 60.0
