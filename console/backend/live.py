@@ -44,7 +44,8 @@ from console.backend.models import (
     ServiceInfo,
     TaskInfo,
 )
-from console.backend.xnat_check import XnatCheckSettings, check, check_in_hub_network
+from console.backend.xnat_check import XnatCheckSettings, check
+from console.backend.xnat_check_hub_network import check_in_hub_network
 from console.config import ConsoleConfig
 
 if TYPE_CHECKING:

@@ -230,7 +230,7 @@ def test_check_runs_inside_the_hub_network_with_the_hubs_settings(docker_client,
     from backend_fixtures import TEST_PREFIX, wait_for
 
     from console.backend.docker import DockerAccess
-    from console.backend.xnat_check import check_in_hub_network
+    from console.backend.xnat_check_hub_network import check_in_hub_network
 
     try:
         docker_client.images.get(HUB_IMAGE)
