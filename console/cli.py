@@ -18,15 +18,12 @@ import asyncio
 import json
 import re
 import sys
-from collections.abc import Iterable, Sequence
-from dataclasses import asdict, is_dataclass
 from datetime import UTC, datetime, timedelta
-from enum import Enum
 from typing import Any
 
 from console import __version__
 from console.config import ConfigError, ConsoleConfig, load_config
-from console.formatting import SERVER_COLUMNS, age, server_cells
+from console.formatting import SERVER_COLUMNS, age, print_json, server_cells, table, to_jsonable
 
 OK, FAILED, USAGE, UNREACHABLE, INTERRUPTED = 0, 1, 2, 3, 130
 SINCE = re.compile(r"^(\d+)([smhd])$")
@@ -104,31 +101,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # -- output ---------------------------------------------------------------------------------------
-
-
-def to_jsonable(value: Any) -> Any:
-    if is_dataclass(value) and not isinstance(value, type):
-        return {k: to_jsonable(v) for k, v in asdict(value).items()}
-    if isinstance(value, Enum):
-        return value.value
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, dict):
-        return {str(k): to_jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [to_jsonable(v) for v in value]
-    return value
-
-
-def print_json(value: Any) -> None:
-    print(json.dumps(to_jsonable(value), indent=2, ensure_ascii=False))
-
-
-def table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
-    """Aligned columns, two spaces apart, no trailing blanks."""
-    cells = [[str(h) for h in headers]] + [["" if c is None else str(c) for c in row] for row in rows]
-    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in cells)
 
 
 def parse_since(text: str | None) -> datetime | None:

@@ -4,8 +4,11 @@ the text. No Textual here (rich only, for the TUI's styled text)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, is_dataclass
 from datetime import datetime
+from enum import Enum
 from typing import Any
 
 from rich.text import Text
@@ -148,3 +151,30 @@ def server_cells(row: ServerRow, now: datetime) -> tuple[Cell, ...]:
         task, Cell(row.node or "-"), *usage_cells(row), cpus_cell(row.cpu_limit), size_cell(row.mem_limit),
         Cell(row.service_name or "-"), Cell(row.image or "-"),
     )  # fmt: skip
+
+
+# -- the CLI's output ----------------------------------------------------------------------------
+
+def to_jsonable(value: Any) -> Any:
+    if is_dataclass(value) and not isinstance(value, type):
+        return {k: to_jsonable(v) for k, v in asdict(value).items()}
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_jsonable(v) for v in value]
+    return value
+
+
+def print_json(value: Any) -> None:
+    print(json.dumps(to_jsonable(value), indent=2, ensure_ascii=False))
+
+
+def table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
+    """Aligned columns, two spaces apart, no trailing blanks."""
+    cells = [[str(h) for h in headers]] + [["" if c is None else str(c) for c in row] for row in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in cells)

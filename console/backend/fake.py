@@ -2,7 +2,8 @@
 
 Every time it reports is derived from `FakeBackend.now`, so snapshots never depend on the wall clock.
 Faults: `fail("engine" | "hub" | "xnat", reason)` makes that part unreachable until `heal(...)`.
-Nothing here imports Textual.
+Nothing here imports Textual. Over 450 lines because it is the whole Backend interface and its demo data in one
+place, beside each other, so the fake's answers are read in one file.
 """
 
 from __future__ import annotations

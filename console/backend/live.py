@@ -1,14 +1,13 @@
 """`LiveBackend`: the `console.backend.base.Backend` interface against the real Docker engine, hub and XNAT.
 
-Hub rows are joined with swarm state here: each server's notebook service is found by its labels
-(`org.xnat.jupyterhub.user` / `.server`, set by hub/spawner.py) or else by dockerspawner's name
-(`jupyter-{user}` / `jupyter-{user}--{server}`); its newest task gives state, error and node; one-shot stats
-come from the task's container where its engine is reachable.
+Hub rows are joined with swarm state (`console.backend.swarm_join`); one-shot stats come from the task's
+container where its engine is reachable.
 
 Every change (deploy, stop the stack, stop / restart / delete a server) returns an `ActionResult`: ok, failed
 (with the reason) or, in read-only mode, refused. Every change, refused or not, goes to the audit log.
 Errors of the read paths: `HubError` and `DockerUnavailable` are both ConnectionErrors, as the fake backend's
-faults are.
+faults are. A little over 450 lines: it is the whole interface in one class; what it joins lives in docker*,
+hub, swarm_join and xnat_check*.
 """
 
 from __future__ import annotations
@@ -44,6 +43,7 @@ from console.backend.models import (
     ServiceInfo,
     TaskInfo,
 )
+from console.backend.swarm_join import FAILED_TASK_STATES, join_swarm
 from console.backend.xnat_check import XnatCheckSettings, check
 from console.backend.xnat_check_hub_network import check_in_hub_network
 from console.config import ConsoleConfig
@@ -56,52 +56,10 @@ STOP_WAIT = 60.0
 INFO_TTL = 60.0
 STATS_BATCH = 48  # containers sampled per hub_servers() call; the rest show their previous sample
 POLL = 0.25
-FAILED_TASK_STATES = {"failed", "rejected"}
 
 
 def _quiet(line: str) -> None:
     """Progress nobody asked to see."""
-
-
-def join_swarm(rows: list[ServerRow], services: list[ServiceInfo], tasks: list[TaskInfo]) -> list[ServerRow]:
-    """Each hub row with its notebook service, newest task, node, image and limits."""
-    by_label = {(s.notebook_user, s.notebook_server): s for s in services if s.notebook_user}
-    by_name = {s.name: s for s in services}
-    newest: dict[str, TaskInfo] = {}
-    for t in tasks:
-        current = newest.get(t.service_id)
-        # Prefer the task meant to run, then the most recent.
-        rank = (t.desired_state == "running", t.timestamp.timestamp() if t.timestamp else 0)
-        if current is None or rank > (
-            current.desired_state == "running",
-            current.timestamp.timestamp() if current.timestamp else 0,
-        ):
-            newest[t.service_id] = t
-    out = []
-    for row in rows:
-        service = by_label.get((row.user, row.server)) or by_name.get(notebook_service_name(row.user, row.server))
-        if service is None:
-            out.append(row)
-            continue
-        task = newest.get(service.id)
-        state = row.state
-        if task and task.state in FAILED_TASK_STATES and row.state != "ready":
-            state = "failed"
-        out.append(
-            replace(
-                row,
-                state=state,
-                service_name=service.name,
-                service_id=service.id,
-                task_state=task.state if task else "",
-                task_error=task.error if task else "",
-                node=task.node_name if task else "",
-                image=service.image,
-                cpu_limit=service.cpu_limit,
-                mem_limit=service.mem_limit,
-            )
-        )
-    return out
 
 
 class LiveBackend:
