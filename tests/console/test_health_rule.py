@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import argparse
+import json
+
 import pytest
 
+from console.backend.fake import FakeBackend
 from console.backend.health import hub_health, xnat_health
 from console.backend.models import CheckStatus, CheckStep, Health, HubInfo
+from console.cli import cmd_status
+from console.config import ConsoleConfig
 
 P, F, W, S = CheckStatus.PASS, CheckStatus.FAIL, CheckStatus.WARN, CheckStatus.SKIP
 
@@ -55,17 +61,32 @@ def test_hub_health_table(info, expected):
     assert hub_health(info).health == expected
 
 
-async def test_tui_and_status_show_the_same_xnat_health(make_app, wait_for):
-    """The TUI's top bar takes XNAT's health from the same rule `status` prints (a warning only: degraded)."""
-    from console.backend.fake import FakeBackend
+class Scripted(FakeBackend):
+    """A fake whose XNAT check answers with the given results."""
 
-    class WarnOnly(FakeBackend):
-        async def xnat_check(self):
-            for step in steps(*ALL_PASS, ("archive root", W)):
-                yield step
+    def __init__(self, results: list[tuple[str, CheckStatus]]) -> None:
+        super().__init__()
+        self.results = results
 
-    app = make_app(WarnOnly())
+    async def xnat_check(self):
+        for step in steps(*self.results):
+            yield step
+
+
+DISAGREED = [  # the cases where the TUI and `status` used to disagree
+    ("warnings only", [*ALL_PASS, ("archive root", W)], Health.DEGRADED),
+    ("a failed configuration step", [("configuration", F), ("DNS", S)], Health.DOWN),
+]
+
+
+@pytest.mark.parametrize(("results", "expected"), [row[1:] for row in DISAGREED], ids=[row[0] for row in DISAGREED])
+async def test_tui_and_status_show_the_same_xnat_health(make_app, wait_for, capsys, results, expected):
+    app = make_app(Scripted(results))
     async with app.run_test() as pilot:
         xnat = lambda: next(c for c in app.components if c.name == "xnat")  # noqa: E731
         await wait_for(pilot, lambda: xnat().health != Health.UNKNOWN, "the XNAT check")
-        assert xnat() == xnat_health(steps(*ALL_PASS, ("archive root", W)))
+        shown = xnat()
+    args = argparse.Namespace(no_xnat=False, json=True)
+    await cmd_status(Scripted(results), ConsoleConfig(token="t", xnat_url="http://xnat.invalid"), args)
+    printed = next(c for c in json.loads(capsys.readouterr().out)["components"] if c["name"] == "xnat")
+    assert (shown.health, printed["health"], printed["detail"]) == (expected, expected.value, shown.detail)
