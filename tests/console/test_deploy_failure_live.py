@@ -85,13 +85,20 @@ def test_backend_deploy_with_a_missing_secret_is_failed(stack_env, tmp_path):
 async def test_tui_deploy_with_a_missing_secret_shows_the_failure(stack_env, tmp_path, wait_for):
     config = _config(tmp_path)
     app = XnatConsoleApp(LiveBackend(config), config)
+    notes: list[str] = []  # every notification, kept past its timeout (a loaded machine may be slow to look)
+    shown = app.notify
+
+    def notify(message: str, **kwargs: object) -> None:
+        notes.append(message)
+        shown(message, **kwargs)  # type: ignore[arg-type]
+
+    app.notify = notify  # type: ignore[method-assign]
     async with app.run_test(size=(160, 45)) as pilot:
         await pilot.press("7", "D", "y")
         screen = app.screen
         status = lambda: str(screen.query_one("#status-line").render())  # noqa: E731
         await wait_for(pilot, lambda: "deploy failed" in status(), "the failure on the status line", timeout=60)
         assert any("Docker secrets missing" in line for line in screen.lines)
-        notes = [n.message for n in app._notifications]
         assert any(n.startswith("Deploy failed: Docker secrets missing") for n in notes), notes
         assert not any("deployed" in n for n in notes)
 
