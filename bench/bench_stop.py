@@ -17,7 +17,8 @@ import time
 
 from livestack import STACK, bench_stack, build_images, launch_and_wait
 
-from console.backend.stack import POLL, _run_docker, notebook_services, remove_standin, stop
+from console.backend.stack import POLL, _run_docker, notebook_services, stop
+from hub.standin.container import remove_standin
 from hub.standin import options as xnat_options
 
 GOAL_SECONDS = 10.0

@@ -19,7 +19,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from console.backend.stack import StackSettings, StandinSettings, deploy, remove_standin, start_standin, stop
+from console.backend.stack import StackSettings, deploy, stop
+from hub.standin.container import StandinSettings, remove_standin, start_standin
 from hub.standin import options as xnat_options
 from hub.standin.plugin import HubError, XnatPlugin
 

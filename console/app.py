@@ -1,104 +1,100 @@
 """The Textual app: screens as modes, the `:` command line, the palette, keys, health and Docker events.
 
-`XnatConsoleApp(backend, config)` runs on any object implementing `console.backend.base.Backend`: the CLI
-passes the live backend; tests and the demo pass `console.backend.fake.FakeBackend`.
+`XnatConsoleApp(backend, config)` runs on any object implementing `console.backend.base.Backend` (the CLI passes
+the live backend; tests and the demo pass `console.backend.fake.FakeBackend`) with a `ConsoleConfig`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import shlex
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import ClassVar, cast
 
 from textual import work
 from textual.app import App, SystemCommand
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
+from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.keys import key_to_character
 from textual.reactive import var
 from textual.screen import Screen
 from textual.worker import Worker
 
+from console import registry
 from console.backend.base import Backend
-from console.backend.models import CheckStatus, CheckStep, ComponentHealth, DockerEvent, Health, HubInfo
-from console.screens.base import ConsoleScreen, RefreshChain, TableScreen, report_worker_error
+from console.backend.health import hub_health, hub_unreachable, xnat_health
+from console.backend.models import (
+    CheckStep,
+    ComponentHealth,
+    DockerEvent,
+    Health,
+    HubInfo,
+)
+from console.config import ConsoleConfig
+from console.screens.base import (
+    ConsoleScreen,
+    RefreshChain,
+    TableScreen,
+    report_worker_error,
+)
 from console.screens.deploy import DeployScreen
 from console.screens.dialogs import ConfirmScreen, HelpScreen
 from console.screens.logs import LogsScreen
-from console.screens.overview import OverviewScreen
 from console.screens.servers import ServersScreen
-from console.screens.services import NodesScreen, ServicesScreen, TasksScreen
+from console.screens.services import ServicesScreen, TasksScreen
 from console.screens.xnat import XnatScreen
+from xjh_contract import CHECK_SERVICE_PREFIX
 
-DEFAULT_STACK = "xnat-jupyterhub"
-# Health checks run `exec`s every few seconds: not news, and no reason to refresh anything.
+# Health checks run `exec`s every few seconds: not news, and no reason to refresh anything. Nor are the console's
+# own one-off XNAT check services (CHECK_SERVICE_PREFIX).
 NOISE_ACTIONS = ("exec_create", "exec_start", "exec_die", "health_status")
-# Steps whose failure means XNAT cannot be reached at all (as opposed to reached but misconfigured).
-XNAT_REACH_STEPS = ("dns", "tcp", "tls", "http")
 
-# `:` words -> mode. Every alias k9s users would try.
-ALIASES: dict[str, str] = {
-    "overview": "overview", "ov": "overview", "home": "overview", "status": "overview", "pulse": "overview",
-    "services": "services", "service": "services", "svc": "services",
-    "nodes": "nodes", "node": "nodes", "no": "nodes",
-    "servers": "servers", "server": "servers", "srv": "servers", "users": "servers", "user": "servers",
-    "logs": "logs", "log": "logs",
-    "xnat": "xnat", "check": "xnat",
-    "deploy": "deploy", "stack": "deploy",
-}
-COMMAND_HELP: list[tuple[str, str]] = [
-    (":overview  :ov", "health, counts and recent Docker events"),
-    (":servers  :srv  :users", "one row per hub server, joined with its swarm service"),
-    (":services  :svc", "stack and notebook services; Enter drills into tasks"),
-    (":tasks SERVICE", "the tasks of one service"),
-    (":nodes  :no", "swarm nodes"),
-    (":logs [hub|USER[/SERVER]|SERVICE]", "service logs"),
-    (":xnat  :check", "XNAT connectivity check"),
-    (":deploy  :stop", "deploy the stack, or stop it (name typed to confirm)"),
-    (":sort [-]COLUMN", "sort the table, - for descending"),
-    (":theme NAME", "switch theme"),
-    (":help  :q", "this help; quit"),
-]
+class ScreensProvider(Provider):
+    """The palette's "Go to" commands, one per screen of the registry."""
 
+    def _commands(self) -> list[tuple[str, str, Callable[[], object]]]:
+        app = cast("XnatConsoleApp", self.app)
+        return [
+            (f"Go to {entry.title}", entry.help, partial(app.goto, entry.mode))
+            for entry in registry.SCREENS
+            if entry.mode != app.current_mode
+        ]
 
-def _config_value(config: Any, name: str, default: Any) -> Any:
-    """Config is duck-typed (the CLI's object, a dict, or None)."""
-    if config is None:
-        return default
-    if isinstance(config, dict):
-        value = config.get(name, default)
-    else:
-        value = getattr(config, name, default)
-    return default if value is None else value
+    async def discover(self) -> Hits:
+        for title, help_text, callback in self._commands():
+            yield DiscoveryHit(title, callback, help=help_text)
+
+    async def search(self, query: str) -> Hits:
+        matcher = self.matcher(query)
+        for title, help_text, callback in self._commands():
+            score = matcher.match(title)
+            if score > 0:
+                yield Hit(score, matcher.highlight(title), callback, help=help_text)
 
 
 class XnatConsoleApp(App[None]):
     TITLE = "xnat-jh-console"
     CSS_PATH = Path(__file__).with_name("console.tcss")  # absolute: subclasses may live anywhere
     ENABLE_COMMAND_PALETTE = True
-    MODES = {
-        "overview": OverviewScreen,
-        "services": ServicesScreen,
-        "nodes": NodesScreen,
-        "servers": ServersScreen,
-        "logs": LogsScreen,
-        "xnat": XnatScreen,
-        "deploy": DeployScreen,
+    MODES: ClassVar[dict[str, str | Callable[[], Screen]]] = {
+        entry.mode: entry.screen_class() for entry in registry.SCREENS
     }
-    DEFAULT_MODE = "overview"
-    BINDINGS = [
+    DEFAULT_MODE = registry.DEFAULT_MODE
+    COMMANDS = App.COMMANDS | {ScreensProvider}
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("colon", "command_line", "Command", id="command_line"),
         Binding("question_mark", "help", "Help", id="help"),
         Binding("slash", "filter", "Filter", id="filter", show=False),
         Binding("escape", "back", "Back", id="back", show=False),
-        Binding("1", "goto('overview')", "Overview", id="goto_overview", show=False),
-        Binding("2", "goto('servers')", "Servers", id="goto_servers", show=False),
-        Binding("3", "goto('services')", "Services", id="goto_services", show=False),
-        Binding("4", "goto('nodes')", "Nodes", id="goto_nodes", show=False),
-        Binding("5", "goto('logs')", "Logs", id="goto_logs", show=False),
-        Binding("6", "goto('xnat')", "XNAT", id="goto_xnat", show=False),
-        Binding("7", "goto('deploy')", "Deploy", id="goto_deploy", show=False),
+        *(
+            Binding(entry.key, f"goto('{entry.mode}')", entry.title, id=f"goto_{entry.mode}", show=False)
+            for entry in registry.SCREENS
+        ),
+        # Not a priority binding: a focused text field (the `:` line, a filter, a search) takes its `q` first.
+        Binding("q", "quit", "Quit", id="quit_q", show=False),
         Binding("ctrl+q", "quit", "Quit", id="quit", show=False, priority=True),
     ]
 
@@ -108,22 +104,21 @@ class XnatConsoleApp(App[None]):
     def __init__(
         self,
         backend: Backend,
-        config: Any = None,
+        config: ConsoleConfig | None = None,
         *,
         clock: Callable[[], datetime] | None = None,
     ) -> None:
         super().__init__()
         self.backend = backend
-        self.config = config
+        self.config = config = config or ConsoleConfig()
         self.clock = clock or (lambda: datetime.now(UTC))
-        self.read_only = bool(_config_value(config, "read_only", False) or getattr(backend, "read_only", False))
-        self.refresh_interval = float(_config_value(config, "refresh_interval", 5.0))
-        self.events_interval = float(_config_value(config, "events_interval", 2.0))
-        self.xnat_interval = float(_config_value(config, "xnat_interval", 60.0))
-        self.stack_name = str(_config_value(config, "stack", DEFAULT_STACK))
-        self.hub_service = str(_config_value(config, "hub_service", f"{self.stack_name}_jupyterhub"))
-        self.log_max_lines = int(_config_value(config, "log_max_lines", 1_000_000))
-        self.save_dir = Path(_config_value(config, "save_dir", Path.cwd()))
+        self.read_only = config.read_only or backend.read_only
+        self.refresh_interval = config.refresh_interval
+        self.events_interval = config.events_interval
+        self.xnat_interval = config.xnat_interval
+        self.stack_name = config.stack
+        self.log_max_lines = config.log_max_lines
+        self.save_dir = Path(config.save_dir).expanduser() if config.save_dir else Path.cwd()
         self._health: dict[str, ComponentHealth] = {
             name: ComponentHealth(name, Health.UNKNOWN, "checking…") for name in ("engine", "swarm", "hub", "xnat")
         }
@@ -136,10 +131,9 @@ class XnatConsoleApp(App[None]):
 
     # -- start-up -------------------------------------------------------------------------------
     def on_mount(self) -> None:
-        theme = _config_value(self.config, "theme", "")
-        if theme:
-            self.set_theme(theme)
-        keys = dict(_config_value(self.config, "keys", {}))
+        if self.config.theme:
+            self.set_theme(self.config.theme)
+        keys = dict(self.config.keys)
         if keys:
             unknown = sorted(set(keys) - set(known_binding_ids()))
             if unknown:
@@ -163,12 +157,9 @@ class XnatConsoleApp(App[None]):
 
     async def on_unmount(self) -> None:
         """Close the backend's clients (hub HTTP pool, Docker sockets, stats threads): nothing left behind."""
-        aclose = getattr(self.backend, "aclose", None)
-        if aclose is not None:
-            try:
-                await aclose()
-            except Exception:
-                pass  # exiting anyway; a failed close must not turn a clean exit into a traceback
+        # Exiting anyway: a failed close must not turn a clean exit into a traceback.
+        with contextlib.suppress(Exception):
+            await self.backend.aclose()
 
     def set_theme(self, name: str) -> bool:
         if name not in self.available_themes:
@@ -209,16 +200,9 @@ class XnatConsoleApp(App[None]):
         try:
             info = await self.backend.hub_info()
         except Exception as exc:
-            self._set_health([ComponentHealth("hub", Health.DOWN, str(exc) or type(exc).__name__)])
+            self._set_health([hub_unreachable(exc)])
             return
-        detail = f"{info.version} · /hub/health {info.health.value}"
-        if info.proxy_routes is not None:
-            detail += f" · {info.proxy_routes} proxy routes"
-        health = info.health
-        if info.missing_scopes:
-            health = Health.DEGRADED if health == Health.OK else health
-            detail = f"token lacks {', '.join(info.missing_scopes)} · " + detail
-        self._set_health([ComponentHealth("hub", health, detail)])
+        self._set_health([hub_health(info)])
         self.hub_info = info
 
     @work(exclusive=True, group="health-xnat", exit_on_error=False)
@@ -233,17 +217,8 @@ class XnatConsoleApp(App[None]):
         self.record_xnat_check(steps)
 
     def record_xnat_check(self, steps: list[CheckStep]) -> None:
-        """Summarise a check run (ours or the XNAT screen's) as XNAT's health."""
-        failed = [s for s in steps if s.status == CheckStatus.FAIL]
-        warned = [s for s in steps if s.status == CheckStatus.WARN]
-        if any(s.name.lower().startswith(XNAT_REACH_STEPS) for s in failed):
-            health, first = Health.DOWN, failed[0]
-        elif failed or warned:
-            health, first = Health.DEGRADED, (failed or warned)[0]
-        else:
-            self._set_health([ComponentHealth("xnat", Health.OK, f"{len(steps)} checks passed")])
-            return
-        self._set_health([ComponentHealth("xnat", health, f"{first.name}: {first.reason}")])
+        """Summarise a check run (ours or the XNAT screen's) as XNAT's health, by the backend's one rule."""
+        self._set_health([xnat_health(steps)])
 
     # -- Docker events: they trigger refreshes ---------------------------------------------------
     @work(thread=True, exclusive=True, group="docker-events", exit_on_error=False)
@@ -258,7 +233,9 @@ class XnatConsoleApp(App[None]):
         first_poll, self._events_polled = not self._events_polled, True
         if events:  # `since` moves on past the noise too
             self._last_event = max(event.time for event in events)
-        events = [e for e in events if not e.action.startswith(NOISE_ACTIONS)]
+        events = [
+            e for e in events if not e.action.startswith(NOISE_ACTIONS) and not e.actor.startswith(CHECK_SERVICE_PREFIX)
+        ]
         if not events:
             if self._last_event is None:
                 self._last_event = self.clock()  # from now on, ask only for news
@@ -281,7 +258,7 @@ class XnatConsoleApp(App[None]):
     def action_goto(self, mode: str) -> None:
         self.goto(mode)
 
-    def action_back(self) -> None:
+    async def action_back(self) -> None:
         if len(self.screen_stack) > 1:
             self.pop_screen()
         elif self._history:
@@ -310,7 +287,7 @@ class XnatConsoleApp(App[None]):
             rows.append((self.get_key_display(binding), binding.description or binding.action, binding.id or ""))
         # Ours (remappable, with an id) first; the widgets' own cursor keys after them.
         rows.sort(key=lambda row: not row[2])
-        self.push_screen(HelpScreen(rows, COMMAND_HELP))
+        self.push_screen(HelpScreen(rows, registry.command_help()))
 
     # -- the `:` command line --------------------------------------------------------------------
     def run_command_line(self, text: str) -> None:
@@ -322,34 +299,37 @@ class XnatConsoleApp(App[None]):
         if not words:
             return
         command, args = words[0].lower(), words[1:]
-        if command in ("q", "q!", "quit", "exit"):
+        entry = registry.command_for_word(command)
+        screen_entry = registry.screen_for_word(command)
+        name = entry.name if entry else ""
+        if name == "quit":
             self.exit()
-        elif command in ("help", "h", "?"):
+        elif name == "help":
             self.action_help()
-        elif command == "theme":
+        elif name == "theme":
             if args:
                 self.set_theme(args[0])
             else:
                 self.search_themes()
-        elif command == "sort":
+        elif name == "sort":
             screen = self.screen
             if not args:
                 self.notify("Usage: :sort [-]COLUMN", severity="warning")
             elif isinstance(screen, ConsoleScreen):
                 screen.sort_command(args[0])
-        elif command == "stop":
+        elif name == "stop":
             deploy = self.goto("deploy")
             if isinstance(deploy, DeployScreen):
                 deploy.action_stop_stack()
-        elif command in ("tasks", "task"):
+        elif name == "tasks":
             if not args:
                 self.notify("Usage: :tasks SERVICE", severity="warning")
                 return
             self.open_tasks(args[0])
-        elif command in ("logs", "log"):
+        elif screen_entry is not None and screen_entry.mode == "logs":
             self.open_logs(args[0] if args else "hub")
-        elif command in ALIASES:
-            self.goto(ALIASES[command])
+        elif screen_entry is not None:
+            self.goto(screen_entry.mode)
         else:
             self.notify(f"Unknown command ':{text}'. Press ? for the list.", severity="error")
 
@@ -372,7 +352,7 @@ class XnatConsoleApp(App[None]):
             return True
         return False
 
-    def confirm(self, title: str, body: str, on_yes: Callable[[], None], confirm_label: str = "Yes") -> None:
+    def confirm(self, title: str, body: str, on_yes: Callable[[], object], confirm_label: str = "Yes") -> None:
         def answered(yes: bool | None) -> None:
             if yes:
                 on_yes()
@@ -382,17 +362,6 @@ class XnatConsoleApp(App[None]):
     # -- palette --------------------------------------------------------------------------------
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
-        for mode, title, help_text in (
-            ("overview", "Go to Overview", "health, counts, recent Docker events"),
-            ("servers", "Go to Servers", "hub servers joined with swarm state"),
-            ("services", "Go to Services", "stack and notebook services"),
-            ("nodes", "Go to Nodes", "swarm nodes"),
-            ("logs", "Go to Logs", "service logs"),
-            ("xnat", "Go to XNAT check", "connectivity check, step by step"),
-            ("deploy", "Go to Deploy / Stop", "deploy or remove the stack"),
-        ):
-            if mode != self.current_mode:
-                yield SystemCommand(title, help_text, lambda mode=mode: self.goto(mode))
         yield SystemCommand("Open hub logs", "follow the hub service's logs", lambda: self.open_logs("hub"))
         yield SystemCommand("Refresh now", "re-read everything on this screen", self._refresh_screen)
         yield SystemCommand("Show help", "keys generated from the active bindings", self.action_help)
@@ -469,7 +438,7 @@ def run_demo(argv: list[str] | None = None) -> None:
     parser.add_argument("--theme", default="")
     args = parser.parse_args(argv)
     backend = FakeBackend(read_only=args.read_only, restart_step_delay=0.4)
-    XnatConsoleApp(backend, {"theme": args.theme}, clock=backend.clock).run()
+    XnatConsoleApp(backend, ConsoleConfig(theme=args.theme or None), clock=backend.clock).run()
 
 
 if __name__ == "__main__":

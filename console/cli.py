@@ -18,14 +18,12 @@ import asyncio
 import json
 import re
 import sys
-from collections.abc import Iterable, Sequence
-from dataclasses import asdict, is_dataclass
-from datetime import datetime, timedelta, timezone
-from enum import Enum
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from console import __version__
 from console.config import ConfigError, ConsoleConfig, load_config
+from console.formatting import SERVER_COLUMNS, age, print_json, server_cells, table, to_jsonable
 
 OK, FAILED, USAGE, UNREACHABLE, INTERRUPTED = 0, 1, 2, 3, 130
 SINCE = re.compile(r"^(\d+)([smhd])$")
@@ -105,52 +103,6 @@ def build_parser() -> argparse.ArgumentParser:
 # -- output ---------------------------------------------------------------------------------------
 
 
-def to_jsonable(value: Any) -> Any:
-    if is_dataclass(value) and not isinstance(value, type):
-        return {k: to_jsonable(v) for k, v in asdict(value).items()}
-    if isinstance(value, Enum):
-        return value.value
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, dict):
-        return {str(k): to_jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [to_jsonable(v) for v in value]
-    return value
-
-
-def print_json(value: Any) -> None:
-    print(json.dumps(to_jsonable(value), indent=2, ensure_ascii=False))
-
-
-def table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
-    """Aligned columns, two spaces apart, no trailing blanks."""
-    cells = [[str(h) for h in headers]] + [["" if c is None else str(c) for c in row] for row in rows]
-    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in cells)
-
-
-def ago(when: datetime | None, now: datetime | None = None) -> str:
-    if when is None:
-        return "-"
-    seconds = int(((now or datetime.now(timezone.utc)) - when).total_seconds())
-    if seconds < 0:
-        return "now"
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size:
-            return f"{seconds // size}{unit} ago"
-    return f"{seconds}s ago"
-
-
-def size(nbytes: int | None) -> str:
-    if nbytes is None:
-        return "-"
-    for unit, factor in (("G", 1 << 30), ("M", 1 << 20), ("K", 1 << 10)):
-        if nbytes >= factor:
-            return f"{nbytes / factor:.1f}{unit}"
-    return f"{nbytes}B"
-
-
 def parse_since(text: str | None) -> datetime | None:
     if text is None or text == "all":
         return None
@@ -158,7 +110,7 @@ def parse_since(text: str | None) -> datetime | None:
     if not m:
         raise CliError(f"--since must look like 30s, 5m, 1h, 2d or all, got {text[:20]!r}", USAGE)
     seconds = int(m.group(1)) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[m.group(2)]
-    return datetime.now(timezone.utc) - timedelta(seconds=seconds)
+    return datetime.now(UTC) - timedelta(seconds=seconds)
 
 
 def split_target(target: str) -> tuple[str, str]:
@@ -181,7 +133,8 @@ def _need_token(config: ConsoleConfig) -> None:
 
 
 async def cmd_status(backend, config: ConsoleConfig, args) -> int:
-    from console.backend.models import CheckStatus, ComponentHealth, Health
+    from console.backend.health import xnat_health
+    from console.backend.models import ComponentHealth, Health
 
     async def xnat_steps():
         return [s async for s in backend.xnat_check()]
@@ -204,17 +157,7 @@ async def cmd_status(backend, config: ConsoleConfig, args) -> int:
         if xnat is None:
             overview_components.append(ComponentHealth("xnat", Health.UNKNOWN, "JH_XNAT_URL / xnat_url not set"))
         else:
-            steps = await xnat
-            failed = [s for s in steps if s.status == CheckStatus.FAIL]
-            if not failed:
-                overview_components.append(ComponentHealth("xnat", Health.OK, f"{len(steps)} checks passed or skipped"))
-            else:
-                unreachable = failed[0].name in ("configuration", "DNS", "TCP", "TLS", "HTTP")
-                overview_components.append(
-                    ComponentHealth(
-                        "xnat", Health.DOWN if unreachable else Health.DEGRADED, f"{failed[0].name}: {failed[0].reason}"
-                    )
-                )
+            overview_components.append(xnat_health(await xnat))
     if args.json:
         data = {"components": overview_components}
         if overview:
@@ -262,49 +205,8 @@ async def cmd_servers(backend, config: ConsoleConfig, args) -> int:
     if args.json:
         print_json(rows)
     else:
-
-        def stats(r) -> tuple[str, str]:
-            if r.stats is None:
-                return "-", "-"
-            if r.stats.unavailable_reason:
-                return "n/a", "n/a"
-            cpu = f"{r.stats.cpu_percent:.1f}%" if r.stats.cpu_percent is not None else "…"
-            return cpu, size(r.stats.mem_bytes)
-
-        print(
-            table(
-                [
-                    "USER",
-                    "SERVER",
-                    "STATE",
-                    "STARTED",
-                    "ACTIVITY",
-                    "ITEM",
-                    "SERVICE",
-                    "TASK",
-                    "NODE",
-                    "CPU",
-                    "MEM",
-                    "LIMITS",
-                ],
-                [
-                    (
-                        r.user,
-                        r.server or "(default)",
-                        r.state,
-                        ago(r.started),
-                        ago(r.last_activity),
-                        " ".join(x for x in (r.xsi_type, r.item_id) if x) or "-",
-                        r.service_name or "-",
-                        (r.task_state + (f": {r.task_error}" if r.task_error else "")) or "-",
-                        r.node or "-",
-                        *stats(r),
-                        f"{r.cpu_limit:g} cpu/{size(r.mem_limit)}" if r.cpu_limit or r.mem_limit else "-",
-                    )
-                    for r in rows
-                ],
-            )
-        )
+        now = datetime.now(UTC)
+        print(table([title for _, title in SERVER_COLUMNS], [[c.text for c in server_cells(r, now)] for r in rows]))
         unavailable = sorted({r.stats.unavailable_reason for r in rows if r.stats and r.stats.unavailable_reason})
         for reason in unavailable:
             print(reason, file=sys.stderr)
@@ -312,6 +214,7 @@ async def cmd_servers(backend, config: ConsoleConfig, args) -> int:
 
 
 async def cmd_services(backend, config: ConsoleConfig, args) -> int:
+    now = datetime.now(UTC)
     if args.service:
         tasks = await asyncio.to_thread(backend.tasks, args.service)
         if args.json:
@@ -327,7 +230,7 @@ async def cmd_services(backend, config: ConsoleConfig, args) -> int:
                             t.node_name or "-",
                             t.state,
                             t.desired_state,
-                            ago(t.timestamp),
+                            age(t.timestamp, now),
                             t.error or t.message,
                         )
                         for t in tasks
@@ -348,7 +251,7 @@ async def cmd_services(backend, config: ConsoleConfig, args) -> int:
                         s.mode,
                         f"{s.replicas_running}/{s.replicas_desired}",
                         s.image,
-                        ago(s.updated_at),
+                        age(s.updated_at, now),
                         (s.notebook_user + (f"/{s.notebook_server}" if s.notebook_server else "")) or "-",
                     )
                     for s in services
@@ -405,11 +308,12 @@ def _print_step(step) -> None:
 
 
 def cmd_deploy(backend, config: ConsoleConfig, args) -> int:
-    last = ""
-    for line in backend.deploy():
-        last = line
+    def show(line: str) -> None:
         print(json.dumps({"progress": line}) if args.json else line, flush=True)
-    return FAILED if last.startswith(("failed:", "refused:")) else OK
+
+    result = backend.deploy(progress=show)
+    _print_result(result, args.json)
+    return OK if result.ok else FAILED
 
 
 def cmd_stop(backend, config: ConsoleConfig, args) -> int:
@@ -420,7 +324,7 @@ def cmd_stop(backend, config: ConsoleConfig, args) -> int:
         if answer.strip() != config.stack:
             print("not stopped: the name did not match", file=sys.stderr)
             return FAILED
-    result = backend.stop_stack()
+    result = backend.stop_stack(progress=None if args.json else lambda line: print(line, flush=True))
     _print_result(result, args.json)
     return OK if result.ok else FAILED
 
@@ -430,7 +334,8 @@ def _print_result(result, as_json: bool) -> None:
         print_json(result)
         return
     detail = f" ({result.detail})" if result.detail else ""
-    print(f"{result.action} {result.target}: {'ok' if result.ok else 'FAILED'}{detail}")
+    print(f"{result.action} {result.target}: {result.outcome.value if result.ok else result.outcome.value.upper()}"
+          f"{detail}")
     for item in result.removed:
         print(f"  removed {item}")
 
@@ -438,24 +343,14 @@ def _print_result(result, as_json: bool) -> None:
 async def cmd_server(backend, config: ConsoleConfig, args) -> int:
     _need_token(config)
     user, server = split_target(args.target)
-    from console.backend.models import ActionResult
-
     if args.action == "stop":
         result = await backend.stop_server(user, server)
     elif args.action == "delete":
         result = await backend.delete_server(user, server)
     else:
-        messages = []
-        try:
-            async for message in backend.restart_server(user, server):
-                messages.append(message)
-                if not args.json:
-                    print(message, flush=True)
-            result = ActionResult("restart", args.target, ok=True, detail="ready")
-        except PermissionError as e:
-            result = ActionResult("restart", args.target, ok=False, detail=str(e))
-        except ConnectionError as e:
-            result = ActionResult("restart", args.target, ok=False, detail=str(e))
+        result = await backend.restart_server(
+            user, server, progress=None if args.json else lambda message: print(message, flush=True)
+        )
     _print_result(result, args.json)
     return OK if result.ok else FAILED
 

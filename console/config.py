@@ -16,7 +16,7 @@ File: `$XDG_CONFIG_HOME/xnat-jh-console/config.toml` (default `~/.config/...`), 
     audit_log = "/var/log/xnat-jh-console/audit.log"                # default: $XDG_STATE_HOME/xnat-jh-console/audit.log
     stack = "xnat-jupyterhub"
     network = "jupyterhub-network"
-    hub_image = "xnat-jupyterhub/hub:dev"
+    save_dir = "~/console-logs"                                     # where the logs screen saves (default: cwd)
     [keys]                                                          # action → key(s), Textual key names
     refresh = "ctrl+r"
     [node_engines]                                                  # node id or hostname → Docker host, for stats
@@ -36,10 +36,13 @@ import os
 import re
 import stat
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
+
+from xjh_contract import hub_service_name
 
 APP_DIR = "xnat-jh-console"
 DEFAULT_HUB_URL = "http://127.0.0.1:8000/jupyterhub/hub/api"
@@ -49,17 +52,17 @@ class ConfigError(Exception):
     """A setting is missing, malformed or unsafe. The message names the setting, never a secret's value."""
 
 
-def config_home(env: dict[str, str] | None = None) -> Path:
+def config_home(env: Mapping[str, str] | None = None) -> Path:
     env = os.environ if env is None else env
     return Path(env.get("XDG_CONFIG_HOME") or Path.home() / ".config") / APP_DIR
 
 
-def state_home(env: dict[str, str] | None = None) -> Path:
+def state_home(env: Mapping[str, str] | None = None) -> Path:
     env = os.environ if env is None else env
     return Path(env.get("XDG_STATE_HOME") or Path.home() / ".local" / "state") / APP_DIR
 
 
-def default_config_path(env: dict[str, str] | None = None) -> Path:
+def default_config_path(env: Mapping[str, str] | None = None) -> Path:
     return config_home(env) / "config.toml"
 
 
@@ -77,23 +80,23 @@ class ConsoleConfig:
     verify: bool = True
     timeout: float = 10.0
     read_only: bool = False
-    keys: dict[str, str] = field(default_factory=dict)
+    keys: dict[str, str] = field(default_factory=dict[str, Any])
     theme: str | None = None
     audit_log: str = ""
     stack: str = "xnat-jupyterhub"
     network: str = "jupyterhub-network"
-    hub_image: str = "xnat-jupyterhub/hub:dev"
-    node_engines: dict[str, str] = field(default_factory=dict)
+    node_engines: dict[str, str] = field(default_factory=dict[str, Any])
     # Screens: seconds between refreshes, and the log viewer's line cap.
     refresh_interval: float = 5.0
     events_interval: float = 2.0
     xnat_interval: float = 60.0
     log_max_lines: int = 1_000_000
+    save_dir: str | None = None  # where the logs screen saves; default: the working directory
     path: str | None = None  # the file it was read from, if any
 
     @property
     def hub_service(self) -> str:
-        return f"{self.stack}_jupyterhub"
+        return hub_service_name(self.stack)
 
     def secrets(self) -> list[str]:
         """Every secret value held, so writers (audit log, errors) can scrub them."""
@@ -102,7 +105,7 @@ class ConsoleConfig:
 
 _STR_KEYS = {
     "hub_url", "token", "token_file", "xnat_url", "xnat_username", "xnat_password", "xnat_password_file",
-    "docker_host", "ca_bundle", "theme", "audit_log", "stack", "network", "hub_image",
+    "docker_host", "ca_bundle", "theme", "audit_log", "stack", "network", "save_dir",
 }  # fmt: skip
 _SECONDS_KEYS = {
     "timeout": (0, 600),

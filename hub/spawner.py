@@ -29,9 +29,8 @@ from traitlets import Float, TraitError, Unicode, default, validate
 from hub import settings
 from hub.launch import SpawnRefused, XnatLaunchMixin
 from hub.user_options import LaunchSpec
+from xjh_contract import LABEL_SERVER, LABEL_USER
 
-LABEL_USER = "org.xnat.jupyterhub.user"
-LABEL_SERVER = "org.xnat.jupyterhub.server"
 
 # Task states (swarmkit api.TaskState, lowercased) of a container that is gone. A fresh service's task only gets
 # there by failing: exiting (complete, failed) or losing its node (orphaned).

@@ -66,7 +66,8 @@ up() {
     stack deploy --secrets-dir "$secrets_dir" | sed 's/^/  - /'
 
     step "XNAT stand-in on network $JH_NETWORK"
-    stack standin up --name "$standin_name" --image "$JH_IMAGE" --xnat-port "$standin_xnat_port" \
+    "$python" -m hub.standin.container up --name "$standin_name" --network "$JH_NETWORK" --image "$JH_IMAGE" \
+        --xnat-port "$standin_xnat_port" \
         --control-port "$standin_control_port" --password-file "$secrets_dir/${JH_SECRETS_PREFIX}_xnat_password" \
         | sed 's/^/  - /'
 
@@ -141,7 +142,7 @@ down() {
         return
     fi
     step "XNAT stand-in"
-    stack standin down --name "$standin_name" | sed 's/^/  - /'
+    "$python" -m hub.standin.container down --name "$standin_name" | sed 's/^/  - /'
     step "Servers, notebook services, stack, network, volume and secrets"
     local token_args=()
     [ -s "$secrets_dir/${JH_SECRETS_PREFIX}_console_token" ] \

@@ -10,14 +10,15 @@ from __future__ import annotations
 import json
 import os
 import threading
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from console.backend.models import REDACTED, ActionResult
 
 
 class AuditLog:
-    def __init__(self, path: str | os.PathLike, secrets: list[str] | tuple[str, ...] = ()):
+    def __init__(self, path: str | os.PathLike[str], secrets: list[str] | tuple[str, ...] = ()):
         self.path = Path(path)
         self._secrets = [s for s in secrets if s]
         self._lock = threading.Lock()
@@ -27,10 +28,12 @@ class AuditLog:
             text = text.replace(secret, REDACTED)
         return text
 
-    def record(self, action: str, target: str, outcome: str, detail: str = "", user: str | None = None) -> dict:
+    def record(
+        self, action: str, target: str, outcome: str, detail: str = "", user: str | None = None
+    ) -> dict[str, Any]:
         """Append one entry; outcome is ok | failed | refused."""
         entry = {
-            "time": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
+            "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
             "action": action,
             "target": self._scrub(target),
             "outcome": outcome,
@@ -49,12 +52,12 @@ class AuditLog:
                 os.close(fd)
         return entry
 
-    def result(self, result: ActionResult, outcome: str | None = None) -> ActionResult:
+    def result(self, result: ActionResult) -> ActionResult:
         """Record an ActionResult and hand it back."""
-        self.record(result.action, result.target, outcome or ("ok" if result.ok else "failed"), result.detail)
+        self.record(result.action, result.target, result.outcome.value, result.detail)
         return result
 
-    def entries(self) -> list[dict]:
+    def entries(self) -> list[dict[str, Any]]:
         try:
             text = self.path.read_text(encoding="utf-8")
         except FileNotFoundError:

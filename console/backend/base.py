@@ -3,13 +3,15 @@ and XNAT; `console.backend.fake.FakeBackend` implements it in memory for UI test
 
 Docker's SDK blocks, so the Docker methods are plain functions that the UI calls from thread workers.
 The hub and XNAT methods are coroutines that the UI calls from async workers.
+Every change ends in an `ActionResult` (ok, failed or refused, with the reason); progress lines go to the
+optional `progress` callback, never into the result's meaning.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from console.backend.models import (
     ActionResult,
@@ -18,9 +20,10 @@ from console.backend.models import (
     ContainerStats,
     DockerEvent,
     HubInfo,
-    LogLine,
+    LogStream,
     NodeInfo,
     Overview,
+    Progress,
     ServerRow,
     ServiceInfo,
     TaskInfo,
@@ -56,16 +59,16 @@ class Backend(Protocol):
         since: datetime | None = None,
         tail: int | None = None,
         timestamps: bool = False,
-    ) -> Iterator[LogLine]:
-        """Lines of every task of the service, across nodes. With follow, blocks until closed."""
+    ) -> LogStream:
+        """Lines of every task of the service, across nodes. With follow, blocks until `close()`d."""
 
-    def inspect_service(self, service: str) -> dict:
+    def inspect_service(self, service: str) -> dict[str, Any]:
         """`docker service inspect`, with env values that hold secrets redacted."""
 
-    def deploy(self) -> Iterator[str]:
-        """Pre-flight checks, then `docker stack deploy`, then convergence; yields progress lines."""
+    def deploy(self, progress: Progress | None = None) -> ActionResult:
+        """Pre-flight checks, then `docker stack deploy`, then convergence; each step's line goes to `progress`."""
 
-    def stop_stack(self) -> ActionResult: ...
+    def stop_stack(self, progress: Progress | None = None) -> ActionResult: ...
 
     # -- Hub (async) -------------------------------------------------------------------------
     async def hub_info(self) -> HubInfo: ...
@@ -80,8 +83,8 @@ class Backend(Protocol):
 
     async def delete_server(self, user: str, server: str) -> ActionResult: ...
 
-    def restart_server(self, user: str, server: str) -> AsyncIterator[str]:
-        """Stop, then start with the same user_options; yields spawn progress messages live."""
+    async def restart_server(self, user: str, server: str, progress: Progress | None = None) -> ActionResult:
+        """Stop, then start with the same user_options; spawn progress messages go to `progress` live."""
 
     # -- XNAT (async) ------------------------------------------------------------------------
     def xnat_check(self) -> AsyncIterator[CheckStep]:

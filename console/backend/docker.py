@@ -1,13 +1,9 @@
 """The Docker side of the console: a thin, blocking wrapper over the docker SDK that returns our models.
 
-Which engine: an explicit host (flag or config), else `DOCKER_HOST` (with `DOCKER_TLS_VERIFY`/`DOCKER_CERT_PATH`),
-else the docker context named by `DOCKER_CONTEXT` or the CLI's current context (`~/.docker/config.json`), read
-from `~/.docker/contexts` exactly as the docker CLI stores it, else the local socket. `unix://`, `tcp://` (with
-TLS) and `ssh://` (paramiko, reading `~/.ssh/config` and the agent) all work. The API version is
-negotiated with the engine.
-
-The client is made lazily and dropped after a connection failure, so a restarted engine is picked up again.
-`health()` never raises; every other call raises `DockerUnavailable` with a message fit for the screen.
+The engine is chosen in `console.backend.docker_endpoint`; a service's log stream is
+`console.backend.docker_logs.LogStream`. The client is made lazily and dropped after a connection failure, so a
+restarted engine is picked up again. `health()` never raises; every other call raises `DockerUnavailable` with a
+message fit for the screen.
 
 Container-level calls (stats) reach only containers on an engine we can talk to: the one we are connected to,
 or one named for its node in `node_engines`. Elsewhere stats are "n/a" with the reason.
@@ -15,226 +11,55 @@ or one named for its node in `node_engines`. Elsewhere stats are "n/a" with the 
 
 from __future__ import annotations
 
-import hashlib
-import json
-import os
-import re
-import socket
-import struct
+import contextlib
 import threading
-import time
-from collections.abc import Iterator
-from dataclasses import dataclass
-from datetime import datetime, timezone
-from pathlib import Path
+from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import docker
 import docker.errors
 import requests.exceptions
-from docker.tls import TLSConfig
 
+from console.backend.docker_endpoint import (
+    DockerUnavailable,
+    Endpoint,
+    _explain,
+    _is_ssh_error,
+    context_endpoint,
+    current_context_name,
+    docker_config_dir,
+    make_client,
+    resolve_endpoint,
+)
+from console.backend.docker_logs import LogStream
 from console.backend.models import (
     REDACTED,
     ComponentHealth,
     ContainerStats,
     DockerEvent,
     Health,
-    LogLine,
     NodeInfo,
     ServiceInfo,
     TaskInfo,
 )
+from xjh_contract import (
+    NOTEBOOK_PREFIX,
+)
 
-USER_LABEL = "org.xnat.jupyterhub.user"
-SERVER_LABEL = "org.xnat.jupyterhub.server"
-STACK_LABEL = "com.docker.stack.namespace"
-NOTEBOOK_PREFIX = "jupyter-"
-
-# Env names whose values are secrets. A notebook service's JUPYTERHUB_API_TOKEN sits in plain text in the
-# service spec; XNAT_USER/XNAT_PASS are an XNAT alias token and its secret.
-_SECRET_WORDS = {"TOKEN", "PASSWORD", "PASSWD", "PASS", "SECRET", "KEY", "CREDENTIAL", "CREDENTIALS", "APIKEY", "AUTH"}
-_SECRET_NAMES = {"XNAT_USER", "XNAT_PASS", "JPY_API_TOKEN"}
-_SECRET_ARG = re.compile(r"^(--?[\w.\-]*(token|password|secret|key)[\w.\-]*=)(.+)$", re.IGNORECASE)
-
-
-class DockerUnavailable(ConnectionError):
-    """The engine could not be asked, or refused. The message is fit to show."""
-
-
-def is_secret_name(name: str) -> bool:
-    upper = name.upper()
-    if upper in _SECRET_NAMES:
-        return True
-    parts = [p for p in re.split(r"[_\-.]", upper) if p]
-    if parts and parts[-1] == "FILE":  # NAME_FILE holds a path to the secret, not the secret
-        return False
-    return any(p in _SECRET_WORDS or "TOKEN" in p or "SECRET" in p or "PASSWORD" in p for p in parts)
-
-
-def redact_env(env: list[str]) -> list[str]:
-    out = []
-    for item in env:
-        name, sep, value = item.partition("=")
-        out.append(f"{name}={REDACTED}" if sep and value and is_secret_name(name) else item)
-    return out
-
-
-def redact_args(args: list[str]) -> list[str]:
-    return [_SECRET_ARG.sub(lambda m: m.group(1) + REDACTED, a) if isinstance(a, str) else a for a in args]
-
-
-def redact_spec(spec: dict) -> None:
-    """Redact, in place, the secret env values and `--x-token=...` arguments of a service spec."""
-    container = (spec.get("TaskTemplate") or {}).get("ContainerSpec") or {}
-    if isinstance(container.get("Env"), list):
-        container["Env"] = redact_env(container["Env"])
-    for key in ("Args", "Command"):
-        if isinstance(container.get(key), list):
-            container[key] = redact_args(container[key])
-
-
-def parse_docker_time(value: Any) -> datetime | None:
-    """Docker's RFC 3339 times carry nanoseconds; Python takes microseconds."""
-    if not value or not isinstance(value, str) or value.startswith("0001-"):
-        return None
-    m = re.match(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d:\d\d)?$", value)
-    if not m:
-        return None
-    frac = (m.group(2) or "")[:7]
-    tz = m.group(3) or "Z"
-    try:
-        return datetime.fromisoformat(m.group(1) + frac + ("+00:00" if tz == "Z" else tz))
-    except ValueError:
-        return None
-
-
-# -- which engine --------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Endpoint:
-    """Where the engine is and how to reach it; `source` says which setting chose it (for messages)."""
-
-    host: str
-    tls: TLSConfig | None = None
-    source: str = "default"
-
-    def describe(self) -> str:
-        return f"{self.host} (from {self.source})"
-
-
-def docker_config_dir(env: dict[str, str] | None = None) -> Path:
-    env = os.environ if env is None else env
-    return Path(env.get("DOCKER_CONFIG") or Path.home() / ".docker")
-
-
-def current_context_name(env: dict[str, str] | None = None) -> str:
-    env = os.environ if env is None else env
-    if env.get("DOCKER_CONTEXT"):
-        return env["DOCKER_CONTEXT"]
-    config = docker_config_dir(env) / "config.json"
-    try:
-        return json.loads(config.read_text()).get("currentContext") or "default"
-    except (OSError, ValueError, AttributeError):
-        return "default"
-
-
-def context_endpoint(name: str, env: dict[str, str] | None = None) -> Endpoint:
-    """A docker context's endpoint, read from `contexts/meta/<sha256(name)>/meta.json` and its TLS files."""
-    base = docker_config_dir(env) / "contexts"
-    digest = hashlib.sha256(name.encode()).hexdigest()
-    meta_file = base / "meta" / digest / "meta.json"
-    try:
-        meta = json.loads(meta_file.read_text())
-        endpoint = meta["Endpoints"]["docker"]
-        host = endpoint["Host"]
-    except FileNotFoundError:
-        raise DockerUnavailable(f"docker context {name!r} does not exist (no {meta_file})") from None
-    except (OSError, ValueError, KeyError, TypeError) as e:
-        raise DockerUnavailable(f"docker context {name!r}: cannot read {meta_file}: {e}") from None
-    tls_dir = base / "tls" / digest / "docker"
-    ca, cert, key = (tls_dir / f for f in ("ca.pem", "cert.pem", "key.pem"))
-    tls = None
-    if host.startswith("tcp://") and (ca.exists() or cert.exists()):
-        tls = TLSConfig(
-            client_cert=(str(cert), str(key)) if cert.exists() and key.exists() else None,
-            ca_cert=str(ca) if ca.exists() else None,
-            verify=not endpoint.get("SkipTLSVerify", False),
-        )
-    return Endpoint(host=host, tls=tls, source=f"docker context {name!r}")
-
-
-def resolve_endpoint(host: str | None = None, env: dict[str, str] | None = None) -> Endpoint:
-    """The engine to use, in the docker CLI's order of precedence."""
-    env = dict(os.environ) if env is None else env
-    if host:
-        return Endpoint(host=host, tls=_env_tls(host, env), source="--docker-host/config")
-    if env.get("DOCKER_HOST"):
-        return Endpoint(host=env["DOCKER_HOST"], tls=_env_tls(env["DOCKER_HOST"], env), source="DOCKER_HOST")
-    name = current_context_name(env)
-    if name != "default":
-        return context_endpoint(name, env)
-    return Endpoint(host="unix:///var/run/docker.sock", source="default socket")
-
-
-def _env_tls(host: str, env: dict[str, str]) -> TLSConfig | None:
-    if not host.startswith("tcp://"):
-        return None
-    verify = env.get("DOCKER_TLS_VERIFY", "") not in ("", "0")
-    cert_path = env.get("DOCKER_CERT_PATH") or str(docker_config_dir(env))
-    ca, cert, key = (os.path.join(cert_path, f) for f in ("ca.pem", "cert.pem", "key.pem"))
-    if not verify and not os.path.exists(cert):
-        return None
-    return TLSConfig(
-        client_cert=(cert, key) if os.path.exists(cert) else None,
-        ca_cert=ca if verify else None,
-        verify=verify,
-    )
-
-
-def make_client(endpoint: Endpoint, timeout: float) -> docker.DockerClient:
-    # A larger pool than the SDK's 10: screens' thread workers and the stats sampler share one client.
-    kwargs: dict[str, Any] = {"base_url": endpoint.host, "timeout": timeout, "version": "auto", "max_pool_size": 24}
-    if endpoint.tls is not None:
-        kwargs["tls"] = endpoint.tls
-    if endpoint.host.startswith("ssh://"):
-        # In-process SSH (paramiko, docker's "ssh" extra), which reads ~/.ssh/config and uses the agent. The
-        # system-ssh mode would write ssh's own errors onto the terminal, under a full-screen console.
-        try:
-            import paramiko  # noqa: F401
-        except ImportError:
-            raise DockerUnavailable(
-                f"{endpoint.host}: ssh:// needs the docker SDK's ssh support: pip install 'docker[ssh]'"
-            ) from None
-        kwargs["use_ssh_client"] = False
-    return docker.DockerClient(**kwargs)
-
-
-def _is_ssh_error(error: Exception) -> bool:
-    return type(error).__module__.startswith("paramiko")
-
-
-def _explain(error: Exception, endpoint: Endpoint) -> str:
-    text = str(error)
-    if isinstance(error, docker.errors.APIError):
-        explanation = getattr(error, "explanation", None) or text
-        if "not a swarm manager" in str(explanation) or "This node is not a swarm manager" in str(explanation):
-            return f"the engine at {endpoint.host} is not a swarm manager; run the console on a manager"
-        return f"the engine refused: {explanation}"
-    if "Permission denied" in text:
-        return f"no permission to use {endpoint.describe()}; is this user in the docker group?"
-    if (
-        "No such file" in text
-        or "Connection refused" in text
-        or "ConnectionRefused" in text
-        or "Unable to connect" in text
-    ):
-        return f"no Docker engine answers at {endpoint.describe()}"
-    if isinstance(error, requests.exceptions.Timeout) or "timed out" in text.lower():
-        return f"the Docker engine at {endpoint.describe()} did not answer in time"
-    return f"cannot reach the Docker engine at {endpoint.describe()}: {text[:200]}"
-
+__all__ = [
+    "REDACTED", "DockerAccess", "DockerUnavailable", "Endpoint", "LogStream", "context_endpoint",
+    "current_context_name", "docker_config_dir", "is_secret_name", "parse_docker_time", "redact_env",
+    "redact_spec", "resolve_endpoint",
+]  # fmt: skip
+from console.backend.docker_models import (
+    _node,
+    _service,
+    is_secret_name,
+    parse_docker_time,
+    redact_env,
+    redact_spec,
+)
 
 # -- the wrapper ---------------------------------------------------------------------------------
 
@@ -296,10 +121,8 @@ class DockerAccess:
     def _drop(self) -> None:
         with self._lock:
             if self._client is not None:
-                try:
+                with contextlib.suppress(Exception):
                     self._client.close()
-                except Exception:
-                    pass
             self._client = None
             self._local_node_id = None
 
@@ -309,7 +132,7 @@ class DockerAccess:
             c.close()
         self._node_clients.clear()
 
-    def _call(self, fn, *args, **kwargs):
+    def _call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """Run one SDK call, turning every failure into DockerUnavailable (and reconnecting next time)."""
         api = self.client().api
         try:
@@ -383,10 +206,8 @@ class DockerAccess:
 
     def node_name(self, node_id: str) -> str:
         if node_id and node_id not in self._node_names:
-            try:
+            with contextlib.suppress(DockerUnavailable):
                 self.nodes()
-            except DockerUnavailable:
-                pass
         return self._node_names.get(node_id, node_id[:12])
 
     def services(self, *, all_services: bool = False) -> list[ServiceInfo]:
@@ -430,7 +251,7 @@ class DockerAccess:
         tasks = [self._task(t) for t in raw]
         return sorted(tasks, key=lambda t: (t.slot or 0, -(t.timestamp.timestamp() if t.timestamp else 0)))
 
-    def _task(self, t: dict) -> TaskInfo:
+    def _task(self, t: dict[str, Any]) -> TaskInfo:
         status = t.get("Status") or {}
         container = status.get("ContainerStatus") or {}
         node_id = t.get("NodeID", "")
@@ -448,7 +269,7 @@ class DockerAccess:
             container_id=container.get("ContainerID", ""),
         )
 
-    def inspect_service(self, service: str, *, redact: bool = True) -> dict:
+    def inspect_service(self, service: str, *, redact: bool = True) -> dict[str, Any]:
         """`docker service inspect`, with secret env values and `--*token=` arguments redacted."""
         try:
             data = self._call(lambda api: api.inspect_service(service))
@@ -458,18 +279,19 @@ class DockerAccess:
             for key in ("Spec", "PreviousSpec"):
                 if isinstance(data.get(key), dict):
                     redact_spec(data[key])
-        return data
+        inspected: dict[str, Any] = data
+        return inspected
 
     def events(
         self, since: datetime | None = None, until: datetime | None = None, limit: int = 200
     ) -> list[DockerEvent]:
         """Recent events in [since, until] (default: the last 15 minutes up to now). Does not block."""
-        now = datetime.now(timezone.utc)
-        since = since or datetime.fromtimestamp(now.timestamp() - 900, timezone.utc)
+        now = datetime.now(UTC)
+        since = since or datetime.fromtimestamp(now.timestamp() - 900, UTC)
         until = until or now
         filters = {"type": ["service", "node", "container", "network", "secret", "config"]}
 
-        def read(api):
+        def read(api: Any) -> list[dict[str, Any]]:
             # A fractional `until` (the engine takes seconds.nanoseconds): a whole second in the future would
             # make the engine hold the answer until then.
             stream = api.events(
@@ -488,7 +310,7 @@ class DockerAccess:
             when = e.get("timeNano")
             out.append(
                 DockerEvent(
-                    time=datetime.fromtimestamp(when / 1e9 if when else e.get("time", 0), timezone.utc),
+                    time=datetime.fromtimestamp(when / 1e9 if when else e.get("time", 0), UTC),
                     type=e.get("Type", ""),
                     action=e.get("Action", ""),
                     actor=attributes.get("name")
@@ -532,7 +354,7 @@ class DockerAccess:
             return ContainerStats(unavailable_reason=f"n/a: {str(e)[:120]}")
         return self._compute_stats(task.container_id, raw)
 
-    def _compute_stats(self, container_id: str, raw: dict) -> ContainerStats:
+    def _compute_stats(self, container_id: str, raw: dict[str, Any]) -> ContainerStats:
         cpu = raw.get("cpu_stats") or {}
         total = (cpu.get("cpu_usage") or {}).get("total_usage")
         system = cpu.get("system_cpu_usage")
@@ -582,7 +404,7 @@ class DockerAccess:
         if since is not None:
             params["since"] = f"{since.timestamp():.9f}"
 
-        def open_stream(api):
+        def open_stream(api: Any) -> tuple[Any, Any]:
             url = api._url("/services/{0}/logs", spec["ID"])
             response = api._get(url, params=params, stream=True)
             # The raw socket (or SSH channel) under the response: shutting it down is what wakes a reader
@@ -593,168 +415,3 @@ class DockerAccess:
         tty = bool(((spec.get("Spec") or {}).get("TaskTemplate") or {}).get("ContainerSpec", {}).get("TTY"))
         name = (spec.get("Spec") or {}).get("Name", service)
         return LogStream(self, response, name, spec["ID"], tty=tty, timestamps=timestamps, sock=sock)
-
-
-class LogStream:
-    """An iterator of LogLine over one service-logs response. `close()` may be called from another thread
-    to stop a follow; iteration then ends quietly."""
-
-    def __init__(
-        self,
-        docker_access: DockerAccess,
-        response,
-        name: str,
-        service_id: str,
-        *,
-        tty: bool,
-        timestamps: bool,
-        sock: Any = None,
-    ):
-        self._docker = docker_access
-        self._response = response
-        self._sock = sock
-        self._name = name
-        self._service_id = service_id
-        self._tty = tty
-        self._timestamps = timestamps
-        self._prefixes: dict[str, str] = {}
-        self._closed = False
-        self._gen = self._lines()
-        self._last_refresh = 0.0
-
-    def __iter__(self) -> LogStream:
-        return self
-
-    def __next__(self) -> LogLine:
-        return next(self._gen)
-
-    def close(self) -> None:
-        """Stop now, from any thread: a reader blocked in a silent follow wakes up and ends quietly."""
-        if self._closed:
-            return
-        self._closed = True
-        raw_socket = getattr(self._sock, "_sock", self._sock)  # SocketIO wraps the socket
-        try:
-            if hasattr(raw_socket, "shutdown"):
-                raw_socket.shutdown(socket.SHUT_RDWR)
-            elif hasattr(raw_socket, "close"):  # an SSH channel
-                raw_socket.close()
-        except OSError:
-            pass  # already gone
-        try:
-            self._response.close()
-        except Exception:
-            pass
-
-    def __enter__(self) -> LogStream:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def _prefix(self, task_id: str, node_id: str) -> str:
-        if task_id not in self._prefixes and time.monotonic() - self._last_refresh > 1.0:
-            self._last_refresh = time.monotonic()
-            try:
-                for t in self._docker.tasks(self._service_id):
-                    self._prefixes[t.id] = f"{self._name}.{t.slot or t.node_id[:12]}.{t.id[:12]}@{t.node_name}"
-            except DockerUnavailable:
-                pass
-        return self._prefixes.get(task_id) or f"{self._name}.{task_id[:12]}@{self._docker.node_name(node_id)}"
-
-    def _frames(self) -> Iterator[tuple[str, bytes]]:
-        raw = self._response.raw
-        if self._tty:
-            # No frames: whatever has arrived (read1 does not wait to fill the buffer, so a follow stays live).
-            while not self._closed and (chunk := raw.read1(4096)):
-                yield "stdout", chunk
-            return
-        while not self._closed:
-            header = raw.read(8)
-            if len(header) < 8:
-                return
-            kind, length = struct.unpack(">BxxxL", header)
-            data = raw.read(length) if length else b""
-            yield ("stderr" if kind == 2 else "stdout"), data
-
-    def _lines(self) -> Iterator[LogLine]:
-        pending = {"stdout": b"", "stderr": b""}
-        try:
-            for stream, data in self._frames():
-                buf = pending[stream] + data
-                *lines, pending[stream] = buf.split(b"\n")
-                for line in lines:
-                    yield self._parse(line, stream)
-            for stream, rest in pending.items():
-                if rest:
-                    yield self._parse(rest, stream)
-        except (OSError, ValueError, AttributeError, requests.exceptions.RequestException, Exception) as e:
-            if self._closed:
-                return
-            raise DockerUnavailable(f"log stream of {self._name} broke: {str(e)[:160]}") from None
-        finally:
-            self.close()
-
-    def _parse(self, raw: bytes, stream: str) -> LogLine:
-        text = raw.decode("utf-8", errors="replace").rstrip("\r")
-        timestamp = None
-        if self._timestamps:
-            stamp, _, text = text.partition(" ")
-            timestamp = parse_docker_time(stamp)
-        details, _, message = text.partition(" ")
-        attrs = dict(kv.split("=", 1) for kv in details.split(",") if "=" in kv)
-        if "com.docker.swarm.task.id" not in attrs:  # no details block: the whole line is the message
-            return LogLine(task=self._name, text=text, timestamp=timestamp, stream=stream)
-        prefix = self._prefix(attrs.get("com.docker.swarm.task.id", ""), attrs.get("com.docker.swarm.node.id", ""))
-        return LogLine(task=prefix, text=message, timestamp=timestamp, stream=stream)
-
-
-def _node(n: dict) -> NodeInfo:
-    spec = n.get("Spec") or {}
-    desc = n.get("Description") or {}
-    res = desc.get("Resources") or {}
-    status = n.get("Status") or {}
-    manager = n.get("ManagerStatus") or {}
-    return NodeInfo(
-        id=n.get("ID", ""),
-        hostname=desc.get("Hostname", ""),
-        role=spec.get("Role", ""),
-        availability=spec.get("Availability", ""),
-        state=status.get("State", ""),
-        leader=bool(manager.get("Leader")),
-        nano_cpus=int(res.get("NanoCPUs") or 0),
-        memory_bytes=int(res.get("MemoryBytes") or 0),
-        labels=dict(spec.get("Labels") or {}),
-        address=status.get("Addr", ""),
-    )
-
-
-def _service(s: dict) -> ServiceInfo:
-    spec = s.get("Spec") or {}
-    labels = dict(spec.get("Labels") or {})
-    template = spec.get("TaskTemplate") or {}
-    image = (template.get("ContainerSpec") or {}).get("Image", "")
-    image = image.split("@sha256:")[0]
-    mode = spec.get("Mode") or {}
-    status = s.get("ServiceStatus") or {}
-    limits = (template.get("Resources") or {}).get("Limits") or {}
-    if "Replicated" in mode:
-        mode_name, desired = "replicated", int((mode["Replicated"] or {}).get("Replicas") or 0)
-    else:
-        mode_name, desired = "global", int(status.get("DesiredTasks") or 0)
-    return ServiceInfo(
-        id=s.get("ID", ""),
-        name=spec.get("Name", ""),
-        image=image,
-        mode=mode_name,
-        replicas_running=int(status.get("RunningTasks") or 0),
-        replicas_desired=desired,
-        updated_at=parse_docker_time(s.get("UpdatedAt")),
-        labels=labels,
-        stack=labels.get(STACK_LABEL, ""),
-        notebook_user=labels.get(USER_LABEL, ""),
-        notebook_server=labels.get(SERVER_LABEL, ""),
-        cpu_limit=(limits["NanoCPUs"] / 1e9) if limits.get("NanoCPUs") else None,
-        mem_limit=int(limits["MemoryBytes"]) if limits.get("MemoryBytes") else None,
-        networks=tuple(n.get("Target", "") for n in (template.get("Networks") or spec.get("Networks") or [])),
-    )

@@ -2,7 +2,8 @@
 
 Every time it reports is derived from `FakeBackend.now`, so snapshots never depend on the wall clock.
 Faults: `fail("engine" | "hub" | "xnat", reason)` makes that part unreachable until `heal(...)`.
-Nothing here imports Textual.
+Nothing here imports Textual. Over 450 lines because it is the whole Backend interface and its demo data in one
+place, beside each other, so the fake's answers are read in one file.
 """
 
 from __future__ import annotations
@@ -10,11 +11,13 @@ from __future__ import annotations
 import asyncio
 import queue
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from console.backend.models import (
+    READ_ONLY,
     ActionResult,
     CheckStatus,
     CheckStep,
@@ -25,25 +28,24 @@ from console.backend.models import (
     HubInfo,
     LogLine,
     NodeInfo,
+    Outcome,
     Overview,
+    Progress,
     ServerRow,
     ServiceInfo,
     TaskInfo,
 )
+from xjh_contract import CHECK_SERVICE_PREFIX, hub_service_name
 
 FIXED_NOW = datetime(2026, 11, 27, 12, 0, 0, tzinfo=UTC)
 STACK = "xnat-jupyterhub"
-HUB_SERVICE = f"{STACK}_jupyterhub"
+HUB_SERVICE = hub_service_name(STACK)
 NOTEBOOK_IMAGE = "xnat-jupyterhub/singleuser:dev"
 GIB = 1024**3
 
 
 class FakeUnreachable(ConnectionError):
     """Raised by a faulted part, like a refused connection would be."""
-
-
-class ReadOnlyRefused(PermissionError):
-    pass
 
 
 class FakeLogStream:
@@ -62,7 +64,7 @@ class FakeLogStream:
         self._closed.set()
         self._queue.put(None)
 
-    def __iter__(self) -> Iterator[LogLine]:
+    def __iter__(self) -> FakeLogStream:
         return self
 
     def __next__(self) -> LogLine:
@@ -81,7 +83,7 @@ def _ago(**delta: float) -> datetime:
 
 
 def _demo_servers() -> list[ServerRow]:
-    def options(xsi: str, item: str, project: str) -> dict:
+    def options(xsi: str, item: str, project: str) -> dict[str, Any]:
         return {"xsiType": xsi, "itemId": item, "projectId": project, "dockerImage": NOTEBOOK_IMAGE}
 
     return [
@@ -144,8 +146,10 @@ class FakeBackend:
             DockerEvent(_ago(minutes=1), "service", "create", "jupyter-bob--analysis"),
         ]
         self._streams: dict[str, list[FakeLogStream]] = {}
-        self._stack_deployed = True
         self.closed = False
+        self.hub_network_checks = 0
+        # deploy(): None succeeds; a reason makes it fail there, as a missing secret does on a live engine.
+        self.deploy_failure: str | None = None
 
     async def aclose(self) -> None:
         self.closed = True
@@ -182,7 +186,7 @@ class FakeBackend:
 
     def _refuse_if_read_only(self, action: str, target: str) -> ActionResult | None:
         if self.read_only:
-            result = ActionResult(action, target, ok=False, detail="refused: the console is read-only")
+            result = ActionResult(action, target, Outcome.REFUSED, READ_ONLY)
             self.actions.append(result)
             return result
         return None
@@ -276,7 +280,7 @@ class FakeBackend:
         since: datetime | None = None,
         tail: int | None = None,
         timestamps: bool = False,
-    ) -> Iterator[LogLine]:
+    ) -> FakeLogStream:
         self._check("engine")
         lines = [
             LogLine(
@@ -294,37 +298,34 @@ class FakeBackend:
         self._streams.setdefault(service, []).append(stream)
         return stream
 
-    def inspect_service(self, service: str) -> dict:
+    def inspect_service(self, service: str) -> dict[str, Any]:
         self._check("engine")
         env = ["JUPYTERHUB_API_TOKEN=<redacted>"]
         return {"Spec": {"Name": service, "TaskTemplate": {"ContainerSpec": {"Env": env}}}}
 
-    def deploy(self) -> Iterator[str]:
+    def deploy(self, progress: Progress | None = None) -> ActionResult:
         if refused := self._refuse_if_read_only("deploy", STACK):
-            yield refused.detail
-            return
+            return refused
+        say = progress or (lambda line: None)
         self._check("engine")
-        yield "check: stack file docker-stack.yml ... ok"
-        yield "check: secrets xnat_jupyterhub_xnat_service_token, xnat_jupyterhub_console_token ... ok"
-        yield "check: network jupyterhub-network ... ok"
-        yield "check: images xnat-jupyterhub/hub:dev, xnat-jupyterhub/singleuser:dev ... ok"
-        yield f"docker stack deploy -c docker-stack.yml {STACK}"
-        yield f"converged: {HUB_SERVICE} 1/1"
-        self._stack_deployed = True
-        self.actions.append(ActionResult("deploy", STACK, ok=True))
+        say("check: stack file docker-stack.yml ... ok")
+        if self.deploy_failure:
+            return self._record(ActionResult("deploy", STACK, Outcome.FAILED, self.deploy_failure))
+        say("check: secrets xnat_jupyterhub_xnat_service_token, xnat_jupyterhub_console_token ... ok")
+        say("check: network jupyterhub-network ... ok")
+        say("check: images xnat-jupyterhub/hub:dev, xnat-jupyterhub/singleuser:dev ... ok")
+        say(f"docker stack deploy -c docker-stack.yml {STACK}")
+        say(f"converged: {HUB_SERVICE} 1/1")
+        return self._record(ActionResult("deploy", STACK, Outcome.OK, f"converged: {HUB_SERVICE} 1/1"))
 
-    def stop_stack(self) -> ActionResult:
+    def stop_stack(self, progress: Progress | None = None) -> ActionResult:
         if refused := self._refuse_if_read_only("stop", STACK):
             return refused
         self._check("engine")
-        removed = tuple(f"server {row.key}" for row in self._servers.values()) + (
-            f"service {HUB_SERVICE}", "network jupyterhub-network",
-        )
+        servers = tuple(f"server {row.key}" for row in self._servers.values())
+        removed = (*servers, f"service {HUB_SERVICE}", "network jupyterhub-network")
         self._servers.clear()
-        self._stack_deployed = False
-        result = ActionResult("stop", STACK, ok=True, detail=f"removed {len(removed)} resources", removed=removed)
-        self.actions.append(result)
-        return result
+        return self._record(ActionResult("stop", STACK, Outcome.OK, f"removed {len(removed)} resources", removed))
 
     # -- Hub ---------------------------------------------------------------------------------
     async def hub_info(self) -> HubInfo:
@@ -369,10 +370,10 @@ class FakeBackend:
         self._check("hub")
         row = self._servers.get(target)
         if row is None:
-            return self._record(ActionResult("stop", target, ok=False, detail="no such server"))
+            return self._record(ActionResult("stop", target, outcome=Outcome.FAILED, detail="no such server"))
         self._servers[target] = replace(row, state="stopped", task_state="", node="", stats=None,
                                         service_name="", service_id="")
-        return self._record(ActionResult("stop", target, ok=True, detail="stopped"))
+        return self._record(ActionResult("stop", target, outcome=Outcome.OK, detail="stopped"))
 
     async def delete_server(self, user: str, server: str) -> ActionResult:
         target = f"{user}/{server}" if server else user
@@ -380,19 +381,19 @@ class FakeBackend:
             return refused
         self._check("hub")
         if not server:
-            return self._record(ActionResult("delete", target, ok=False, detail="only named servers can be deleted"))
+            return self._record(ActionResult("delete", target, Outcome.FAILED, "only named servers can be deleted"))
         if self._servers.pop(target, None) is None:
-            return self._record(ActionResult("delete", target, ok=False, detail="no such server"))
-        return self._record(ActionResult("delete", target, ok=True, detail="deleted"))
+            return self._record(ActionResult("delete", target, outcome=Outcome.FAILED, detail="no such server"))
+        return self._record(ActionResult("delete", target, outcome=Outcome.OK, detail="deleted"))
 
-    async def restart_server(self, user: str, server: str) -> AsyncIterator[str]:
+    async def restart_server(self, user: str, server: str, progress: Progress | None = None) -> ActionResult:
         target = f"{user}/{server}" if server else user
         if refused := self._refuse_if_read_only("restart", target):
-            raise ReadOnlyRefused(refused.detail)
+            return refused
         self._check("hub")
         row = self._servers.get(target)
         if row is None:
-            raise LookupError(f"no such server: {target}")
+            return self._record(ActionResult("restart", target, Outcome.FAILED, "no such server"))
         steps = [
             f"stopping {target}",
             "stopped",
@@ -405,10 +406,11 @@ class FakeBackend:
         for step in steps:
             if self.restart_step_delay:
                 await asyncio.sleep(self.restart_step_delay)
-            yield step
+            if progress is not None:
+                progress(step)
         self._servers[target] = replace(row, state="ready", task_state="running", task_error="",
                                         started=self.now, last_activity=self.now)
-        self._record(ActionResult("restart", target, ok=True, detail="ready"))
+        return self._record(ActionResult("restart", target, Outcome.OK, "ready"))
 
     def _record(self, result: ActionResult) -> ActionResult:
         self.actions.append(result)
@@ -439,9 +441,14 @@ class FakeBackend:
                         "Create /data/xnat/build on every node, or fix the path translation roots.")
 
     async def xnat_check_in_hub_network(self) -> list[CheckStep]:
+        self.hub_network_checks += 1
         if "engine" in self.faults:
             return [CheckStep("from the hub's network", CheckStatus.FAIL, self.faults["engine"],
                               "Is the stack deployed? The check clones the hub service to run inside its network.")]
+        # As the live one does, through a one-off service whose coming and going Docker reports.
+        service = f"{CHECK_SERVICE_PREFIX}{self.hub_network_checks:08x}"
+        self.add_event("service", "create", service)
+        self.add_event("service", "remove", service)
         return [
             CheckStep("DNS xnat (hub network)", CheckStatus.PASS, "10.0.1.7"),
             CheckStep("HTTP (hub network)", CheckStatus.PASS, "GET http://xnat:8080/ -> 200"),

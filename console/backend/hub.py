@@ -77,7 +77,7 @@ def parse_time(value: Any) -> datetime | None:
         return None
 
 
-def server_state(model: dict) -> str:
+def server_state(model: dict[str, Any]) -> str:
     """The console's state word for a hub server model."""
     pending = model.get("pending")
     if pending == "spawn":
@@ -91,7 +91,7 @@ def server_state(model: dict) -> str:
     return "pending spawn" if pending else "stopped"
 
 
-def server_row(user: str, name: str, model: dict) -> ServerRow:
+def server_row(user: str, name: str, model: dict[str, Any]) -> ServerRow:
     """The hub-side fields of a ServerRow; the swarm columns are joined in later."""
     options = model.get("user_options")
     options = options if isinstance(options, dict) else {}
@@ -230,7 +230,7 @@ class HubClient:
         data = await self._json("GET", "")
         return str(data.get("version", "")) if isinstance(data, dict) else ""
 
-    async def info(self) -> dict:
+    async def info(self) -> dict[str, Any]:
         """`GET /hub/api/info` [read:hub]: version, python, authenticator and spawner classes."""
         data = await self._json("GET", "info")
         if not isinstance(data, dict):
@@ -256,7 +256,7 @@ class HubClient:
             excess_scopes=tuple(s for s in EXCESS_SCOPES if s in scopes),
         )
 
-    async def _page(self, path: str, params: dict[str, Any]) -> tuple[list | dict, dict]:
+    async def _page(self, path: str, params: dict[str, Any]) -> tuple[list[Any] | dict[str, Any], dict[str, Any]]:
         data = await self._json("GET", path, params=params, headers={"Accept": PAGINATION})
         if not isinstance(data, dict) or "items" not in data:
             raise HubError(f"hub answered /{path} without pagination; is it older than JupyterHub 2?")
@@ -280,14 +280,14 @@ class HubClient:
         for items, _pagination in pages:
             yield items, total
 
-    async def users(self, *, state: str | None = None, include_stopped_servers: bool = False) -> list[dict]:
+    async def users(self, *, state: str | None = None, include_stopped_servers: bool = False) -> list[dict[str, Any]]:
         """Every user model [list:users], all pages. `state`: active | ready | inactive."""
         params: dict[str, Any] = {}
         if state:
             params["state"] = state
         if include_stopped_servers:
             params["include_stopped_servers"] = "1"
-        users: list[dict] = []
+        users: list[dict[str, Any]] = []
         async for items, _total in self._paged("users", params):
             users.extend(items)
         return users
@@ -298,7 +298,7 @@ class HubClient:
             return total
         return 0
 
-    async def user(self, name: str, *, include_stopped: bool = False) -> dict:
+    async def user(self, name: str, *, include_stopped: bool = False) -> dict[str, Any]:
         params = {"include_stopped_servers": "1"} if include_stopped else None
         data = await self._json("GET", f"users/{quote(name, safe='')}", params=params)
         if not isinstance(data, dict):
@@ -333,16 +333,16 @@ class HubClient:
             return total
         return 0
 
-    async def proxy_routes(self) -> dict[str, dict]:
+    async def proxy_routes(self) -> dict[str, dict[str, Any]]:
         """The proxy's routing table [proxy], all pages."""
-        routes: dict[str, dict] = {}
+        routes: dict[str, dict[str, Any]] = {}
         async for items, _total in self._paged("proxy"):
             routes.update(items)
         return routes
 
     # -- changes -----------------------------------------------------------------------------
 
-    async def start_server(self, user: str, server: str, user_options: dict | None = None) -> str:
+    async def start_server(self, user: str, server: str, user_options: dict[str, Any] | None = None) -> str:
         """Start a server with `user_options` as the body. Returns "started" (201) or "pending" (202)."""
         response = await self._request(
             "POST", _server_path(user, server), json=user_options or {}, timeout=max(self.timeout, CHANGE_TIMEOUT)

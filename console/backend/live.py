@@ -1,32 +1,31 @@
 """`LiveBackend`: the `console.backend.base.Backend` interface against the real Docker engine, hub and XNAT.
 
-Hub rows are joined with swarm state here: each server's notebook service is found by its labels
-(`org.xnat.jupyterhub.user` / `.server`, set by hub/spawner.py) or else by dockerspawner's name
-(`jupyter-{user}` / `jupyter-{user}--{server}`); its newest task gives state, error and node; one-shot stats
-come from the task's container where its engine is reachable.
+Hub rows are joined with swarm state (`console.backend.swarm_join`); one-shot stats come from the task's
+container where its engine is reachable.
 
-Changes (stop, delete, restart, deploy, stop the stack) are refused in read-only mode with
-`ActionResult(ok=False, detail="refused: the console is read-only")` (restart raises `ReadOnlyRefused`, a
-PermissionError, after its refusal is logged), and every change, refused or not, goes to the audit log.
-
-Extensions to the base interface (all optional for screens): `hub_servers(include_stopped=, stats=)`,
-`overview()`, `resolve_service(target)`, `xnat_check_in_hub_network()`, `aclose()`.
-Errors: `HubError` and `DockerUnavailable` are both ConnectionErrors, as the fake backend's faults are.
+Every change (deploy, stop the stack, stop / restart / delete a server) returns an `ActionResult`: ok, failed
+(with the reason) or, in read-only mode, refused. Every change, refused or not, goes to the audit log.
+Errors of the read paths: `HubError` and `DockerUnavailable` are both ConnectionErrors, as the fake backend's
+faults are. A little over 450 lines: it is the whole interface in one class; what it joins lives in docker*,
+hub, swarm_join and xnat_check*.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 from console.backend.audit import AuditLog
-from console.backend.docker import NOTEBOOK_PREFIX, DockerAccess, DockerUnavailable, LogStream
+from console.backend.docker import DockerAccess, DockerUnavailable, LogStream
+from console.backend.health import hub_health, hub_unreachable
 from console.backend.hub import OPTIONAL_SCOPES, HubClient, HubError, missing_scopes
 from console.backend.models import (
+    READ_ONLY,
     ActionResult,
     CheckStatus,
     CheckStep,
@@ -37,70 +36,30 @@ from console.backend.models import (
     HubIdentity,
     HubInfo,
     NodeInfo,
+    Outcome,
     Overview,
+    Progress,
     ServerRow,
     ServiceInfo,
     TaskInfo,
 )
-from console.backend.xnat_check import XnatCheckSettings, check, check_in_hub_network
+from console.backend.swarm_join import FAILED_TASK_STATES, join_swarm
+from console.backend.xnat_check import XnatCheckSettings, check
+from console.backend.xnat_check_hub_network import check_in_hub_network
 from console.config import ConsoleConfig
 
-READ_ONLY = "refused: the console is read-only"
+if TYPE_CHECKING:
+    from console.backend.stack.settings import StackSettings
+from xjh_contract import NOTEBOOK_PREFIX, notebook_service_name
+
 STOP_WAIT = 60.0
 INFO_TTL = 60.0
 STATS_BATCH = 48  # containers sampled per hub_servers() call; the rest show their previous sample
 POLL = 0.25
-FAILED_TASK_STATES = {"failed", "rejected"}
 
 
-class ReadOnlyRefused(PermissionError):
-    pass
-
-
-def notebook_service_name(user: str, server: str) -> str:
-    """dockerspawner's default name template (prefix `jupyter`)."""
-    return f"{NOTEBOOK_PREFIX}{user}--{server}" if server else f"{NOTEBOOK_PREFIX}{user}"
-
-
-def join_swarm(rows: list[ServerRow], services: list[ServiceInfo], tasks: list[TaskInfo]) -> list[ServerRow]:
-    """Each hub row with its notebook service, newest task, node, image and limits."""
-    by_label = {(s.notebook_user, s.notebook_server): s for s in services if s.notebook_user}
-    by_name = {s.name: s for s in services}
-    newest: dict[str, TaskInfo] = {}
-    for t in tasks:
-        current = newest.get(t.service_id)
-        # Prefer the task meant to run, then the most recent.
-        rank = (t.desired_state == "running", t.timestamp.timestamp() if t.timestamp else 0)
-        if current is None or rank > (
-            current.desired_state == "running",
-            current.timestamp.timestamp() if current.timestamp else 0,
-        ):
-            newest[t.service_id] = t
-    out = []
-    for row in rows:
-        service = by_label.get((row.user, row.server)) or by_name.get(notebook_service_name(row.user, row.server))
-        if service is None:
-            out.append(row)
-            continue
-        task = newest.get(service.id)
-        state = row.state
-        if task and task.state in FAILED_TASK_STATES and row.state != "ready":
-            state = "failed"
-        out.append(
-            replace(
-                row,
-                state=state,
-                service_name=service.name,
-                service_id=service.id,
-                task_state=task.state if task else "",
-                task_error=task.error if task else "",
-                node=task.node_name if task else "",
-                image=service.image,
-                cpu_limit=service.cpu_limit,
-                mem_limit=service.mem_limit,
-            )
-        )
-    return out
+def _quiet(line: str) -> None:
+    """Progress nobody asked to see."""
 
 
 class LiveBackend:
@@ -126,7 +85,7 @@ class LiveBackend:
         self._hub = hub
         self.audit = audit or AuditLog(config.audit_log, secrets=config.secrets())
         self._stats_pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="xjc-stats")
-        self._static: tuple[float, dict, HubIdentity] | None = None
+        self._static: tuple[float, dict[str, Any], HubIdentity] | None = None
         self._stats: dict[str, tuple[float, ContainerStats]] = {}  # container id -> (when sampled, sample)
 
     @property
@@ -151,16 +110,10 @@ class LiveBackend:
         self._stats_pool.shutdown(wait=False, cancel_futures=True)
         self.docker.close()
 
-    @property
-    def hub_service(self) -> str:
-        return f"{self.config.stack}_jupyterhub"
-
     def _refuse(self, action: str, target: str) -> ActionResult | None:
         if not self.read_only:
             return None
-        result = ActionResult(action, target, ok=False, detail=READ_ONLY)
-        self.audit.record(action, target, "refused", READ_ONLY)
-        return result
+        return self.audit.result(ActionResult(action, target, Outcome.REFUSED, READ_ONLY))
 
     # -- Docker ------------------------------------------------------------------------------
 
@@ -187,7 +140,7 @@ class LiveBackend:
         """A service name from what an operator types: a service name or id, `hub`, or USER[/SERVER].
         Raises LookupError when nothing matches."""
         if target in ("hub", "jupyterhub"):
-            return self.hub_service
+            return self.config.hub_service
         services = self.docker.services(all_services=True)
         for s in services:
             if target in (s.name, s.id):
@@ -214,51 +167,51 @@ class LiveBackend:
             self.resolve_service(service), follow=follow, since=since, tail=tail, timestamps=timestamps
         )
 
-    def inspect_service(self, service: str) -> dict:
+    def inspect_service(self, service: str) -> dict[str, Any]:
         return self.docker.inspect_service(self.resolve_service(service))
 
-    def _stack_settings(self):
+    def _stack_settings(self) -> StackSettings:
         from console.backend import stack
 
         return stack.StackSettings.from_env(stack_name=self.config.stack)
 
-    def deploy(self) -> Iterator[str]:
-        if self._refuse("deploy", self.config.stack):
-            yield READ_ONLY
-            return
+    def deploy(self, progress: Progress | None = None) -> ActionResult:
+        if refused := self._refuse("deploy", self.config.stack):
+            return refused
         from console.backend import stack
 
-        lines: list[str] = []
+        say = progress or _quiet
+        last = ""
         try:
             for line in stack.deploy(self._stack_settings()):
-                lines.append(line)
-                yield line
+                last = line
+                say(line)
         except stack.StackError as e:
-            self.audit.record("deploy", self.config.stack, "failed", str(e))
-            yield f"failed: {e}"
-            return
-        self.audit.record("deploy", self.config.stack, "ok", lines[-1] if lines else "")
+            return self.audit.result(ActionResult("deploy", self.config.stack, Outcome.FAILED, str(e)))
+        except DockerUnavailable as e:
+            return self.audit.result(ActionResult("deploy", self.config.stack, Outcome.FAILED, str(e)))
+        return self.audit.result(ActionResult("deploy", self.config.stack, Outcome.OK, last))
 
-    def stop_stack(self) -> ActionResult:
+    def stop_stack(self, progress: Progress | None = None) -> ActionResult:
         if refused := self._refuse("stop", self.config.stack):
             return refused
         from console.backend import stack
 
         try:
-            result = stack.stop(self._stack_settings(), token=self.config.token)
+            result = stack.stop(self._stack_settings(), token=self.config.token, progress=progress)
         except stack.StackError as e:
-            result = ActionResult("stop", self.config.stack, ok=False, detail=str(e))
+            result = ActionResult("stop", self.config.stack, Outcome.FAILED, str(e))
         self.audit.record(
             "stop",
             self.config.stack,
-            "ok" if result.ok else "failed",
+            result.outcome.value,
             result.detail + (f"; removed: {', '.join(result.removed)}" if result.removed else ""),
         )
         return result
 
     # -- Hub ---------------------------------------------------------------------------------
 
-    async def _hub_static(self) -> tuple[dict | BaseException, HubIdentity | BaseException]:
+    async def _hub_static(self) -> tuple[dict[str, Any] | BaseException, HubIdentity | BaseException]:
         """/info and the token's scopes change only with a hub upgrade or a new token: asked again every
         INFO_TTL seconds, or at once after the hub refused us."""
         now = time.monotonic()
@@ -391,21 +344,12 @@ class LiveBackend:
         try:
             info = await self.hub_info()
             version = info.version
-            detail = f"JupyterHub {info.version}, /hub/health {'ok' if info.health == Health.OK else 'failing'}"
-            if info.proxy_routes is not None:
-                detail += f", {info.proxy_routes} proxy routes"
-            health = info.health
-            if info.missing_scopes:
-                health = Health.DEGRADED
-                detail += f"; token lacks {', '.join(info.missing_scopes)}"
-            if info.excess_scopes:
-                detail += f"; token holds more than needed: {', '.join(info.excess_scopes)}"
-            component = ComponentHealth("hub", health, detail)
+            component = hub_health(info)
             users, rows = await asyncio.gather(self.hub.user_count(), self.hub.servers())
             running = sum(1 for r in rows if r.state == "ready")
             pending = sum(1 for r in rows if r.state.startswith("pending"))
         except HubError as e:
-            component = ComponentHealth("hub", Health.DOWN, str(e))
+            component = hub_unreachable(e)
         return component, users, running, pending, version
 
     async def _wait_gone(self, user: str, server: str, *, timeout: float = STOP_WAIT) -> bool:
@@ -424,11 +368,11 @@ class LiveBackend:
         try:
             outcome = await self.hub.stop_server(user, server)
             if outcome == "stopping" and not await self._wait_gone(user, server):
-                result = ActionResult("stop", target, ok=False, detail=f"still stopping after {STOP_WAIT:g} s")
+                result = ActionResult("stop", target, Outcome.FAILED, f"still stopping after {STOP_WAIT:g} s")
             else:
-                result = ActionResult("stop", target, ok=True, detail="stopped")
+                result = ActionResult("stop", target, outcome=Outcome.OK, detail="stopped")
         except HubError as e:
-            result = ActionResult("stop", target, ok=False, detail=str(e))
+            result = ActionResult("stop", target, outcome=Outcome.FAILED, detail=str(e))
         return self.audit.result(result)
 
     async def delete_server(self, user: str, server: str) -> ActionResult:
@@ -437,47 +381,46 @@ class LiveBackend:
             return refused
         if not server:
             return self.audit.result(
-                ActionResult("delete", target, ok=False, detail="the default server cannot be deleted; stop it")
+                ActionResult("delete", target, Outcome.FAILED, "the default server cannot be deleted; stop it")
             )
         try:
             outcome = await self.hub.stop_server(user, server, remove=True)
             if outcome == "stopping":
                 await self._wait_gone(user, server)
-            result = ActionResult("delete", target, ok=True, detail="deleted")
+            result = ActionResult("delete", target, outcome=Outcome.OK, detail="deleted")
         except HubError as e:
-            result = ActionResult("delete", target, ok=False, detail=str(e))
+            result = ActionResult("delete", target, outcome=Outcome.FAILED, detail=str(e))
         return self.audit.result(result)
 
-    async def restart_server(self, user: str, server: str) -> AsyncIterator[str]:
-        """Stop, then start with the same user_options, yielding the spawn's progress messages as they come."""
+    async def restart_server(self, user: str, server: str, progress: Progress | None = None) -> ActionResult:
+        """Stop, then start with the same user_options, passing the spawn's progress messages on as they come."""
         target = f"{user}/{server}" if server else user
-        if self._refuse("restart", target):
-            raise ReadOnlyRefused(READ_ONLY)
+        if refused := self._refuse("restart", target):
+            return refused
+        say = progress or _quiet
         try:
             row = await self.hub.server(user, server, include_stopped=True)
             if row is None:
                 raise HubError(f"{target} has no server to restart")
             options = dict(row.user_options)
             if row.state != "stopped":
-                yield f"stopping {target}"
-                if await self.hub.stop_server(user, server) == "stopping":
-                    if not await self._wait_gone(user, server):
-                        raise HubError(f"{target} is still stopping after {STOP_WAIT:g} s")
-                yield "stopped"
+                say(f"stopping {target}")
+                if await self.hub.stop_server(user, server) == "stopping" and not await self._wait_gone(user, server):
+                    raise HubError(f"{target} is still stopping after {STOP_WAIT:g} s")
+                say("stopped")
             what = " ".join(str(options[k]) for k in ("xsiType", "itemId") if options.get(k))
-            yield f"starting with the same user_options{f' ({what})' if what else ''}"
+            say(f"starting with the same user_options{f' ({what})' if what else ''}")
             await self.hub.start_server(user, server, options)
             last = None
             async for event in self.hub.progress(user, server):
                 last = event
                 percent = f"[{event.progress:3d}%] " if event.progress is not None else ""
-                yield percent + event.message
+                say(percent + event.message)
             if last is None or not last.ready:
                 raise HubError(last.message if last else "the spawn ended without a ready event")
         except HubError as e:
-            self.audit.record("restart", target, "failed", str(e))
-            raise
-        self.audit.record("restart", target, "ok", "ready")
+            return self.audit.result(ActionResult("restart", target, Outcome.FAILED, str(e)))
+        return self.audit.result(ActionResult("restart", target, Outcome.OK, "ready"))
 
     # -- XNAT --------------------------------------------------------------------------------
 
@@ -500,7 +443,7 @@ class LiveBackend:
     async def xnat_check_in_hub_network(self) -> list[CheckStep]:
         """The same check from a one-off service on the hub's network, with the hub's own settings."""
         try:
-            steps = await asyncio.to_thread(check_in_hub_network, self.docker, self.hub_service)
+            steps = await asyncio.to_thread(check_in_hub_network, self.docker, self.config.hub_service)
         except DockerUnavailable as e:
             return [
                 CheckStep(

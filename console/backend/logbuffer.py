@@ -20,7 +20,7 @@ from bisect import bisect_right
 from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from itertools import accumulate, compress
 
 from console.backend.models import LogLine
@@ -68,7 +68,6 @@ class LogBuffer:
         self.total = 0  # lines ever appended
         self.dropped = 0  # lines dropped to stay under the cap
         self._first = 0  # absolute number of the oldest line held
-        self._mark = 0
 
     # -- writing -----------------------------------------------------------------------------
 
@@ -176,7 +175,7 @@ class LogBuffer:
         return LogLine(
             task=self.task_names[task],
             text=text,
-            timestamp=None if math.isnan(when) else datetime.fromtimestamp(when, timezone.utc),
+            timestamp=None if math.isnan(when) else datetime.fromtimestamp(when, UTC),
             stream="stderr" if stream else "stdout",
         )
 
@@ -245,16 +244,6 @@ class LogBuffer:
     def spans(rx: re.Pattern, text: str) -> list[tuple[int, int]]:
         """Where `rx` matches in one line, for highlighting."""
         return [(m.start(), m.end()) for m in rx.finditer(text) if m.end() > m.start()]
-
-    # -- "+N new lines" ----------------------------------------------------------------------
-
-    def mark(self) -> None:
-        """Remember the current end (e.g. when the user stops following)."""
-        self._mark = self.total
-
-    @property
-    def new_since_mark(self) -> int:
-        return self.total - self._mark
 
     def clear(self) -> None:
         """Forget every line (the user's "clear", not counted as dropped)."""

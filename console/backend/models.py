@@ -1,20 +1,24 @@
 """Typed models the backend returns and the screens and CLI render.
 
-Added by the backend helper (backward-compatible, every new field has a default): `HubIdentity` (what
-`HubClient.whoami()` returns) and `HubInfo.excess_scopes` (scopes the console's token holds beyond its needs).
+Every change the backend makes ends in an `ActionResult` whose `outcome` is ok, failed or refused, with the
+reason in `detail`: screens and the CLI read the outcome, never the wording of a progress line.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from enum import Enum
+from enum import StrEnum
+from typing import Any, Protocol
 
 # What stands in for a secret wherever one was scrubbed: service specs, the audit log.
 REDACTED = "<redacted>"
+# The reason of every change a read-only console refuses.
+READ_ONLY = "refused: the console is read-only"
 
 
-class Health(str, Enum):
+class Health(StrEnum):
     OK = "ok"
     DEGRADED = "degraded"
     DOWN = "down"
@@ -40,7 +44,7 @@ class NodeInfo:
     leader: bool = False
     nano_cpus: int = 0
     memory_bytes: int = 0
-    labels: dict[str, str] = field(default_factory=dict)
+    labels: dict[str, str] = field(default_factory=dict[str, Any])
     address: str = ""
 
 
@@ -68,7 +72,7 @@ class ServiceInfo:
     replicas_running: int
     replicas_desired: int
     updated_at: datetime | None
-    labels: dict[str, str] = field(default_factory=dict)
+    labels: dict[str, str] = field(default_factory=dict[str, Any])
     stack: str = ""  # com.docker.stack.namespace
     notebook_user: str = ""  # set on services the hub spawned
     notebook_server: str = ""
@@ -98,7 +102,7 @@ class ServerRow:
     last_activity: datetime | None
     url: str = ""
     progress_url: str = ""
-    user_options: dict = field(default_factory=dict)
+    user_options: dict[str, Any] = field(default_factory=dict[str, Any])
     # From user_options: the XNAT item it was launched for.
     xsi_type: str = ""
     item_id: str = ""
@@ -129,7 +133,7 @@ class HubInfo:
     proxy_routes: int | None = None
     token_scopes: tuple[str, ...] = ()
     missing_scopes: tuple[str, ...] = ()
-    excess_scopes: tuple[str, ...] = ()  # added by the backend helper; default keeps old callers working
+    excess_scopes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -173,7 +177,18 @@ class LogLine:
     stream: str = "stdout"
 
 
-class CheckStatus(str, Enum):
+class LogStream(Protocol):
+    """What `Backend.service_logs` returns: log lines to iterate, and `close()` (safe from another thread) to stop
+    a follow."""
+
+    def __iter__(self) -> Iterator[LogLine]: ...
+
+    def __next__(self) -> LogLine: ...
+
+    def close(self) -> None: ...
+
+
+class CheckStatus(StrEnum):
     PASS = "pass"
     FAIL = "fail"
     WARN = "warn"
@@ -190,12 +205,29 @@ class CheckStep:
     hint: str = ""
 
 
+# Where an action reports its progress lines (a screen's log, a terminal); called from the action's thread or task.
+Progress = Callable[[str], None]
+
+
+class Outcome(StrEnum):
+    """How a change ended: it was made, it was tried and failed, or it was refused before anything changed."""
+
+    OK = "ok"
+    FAILED = "failed"
+    REFUSED = "refused"
+
+
 @dataclass(frozen=True)
 class ActionResult:
-    """The outcome of a change (stop, restart, deploy...), also written to the audit log."""
+    """The outcome of a change (deploy, stop the stack, stop / restart / delete a server), also written to the
+    audit log."""
 
     action: str
     target: str
-    ok: bool
-    detail: str = ""
+    outcome: Outcome
+    detail: str = ""  # the reason when failed or refused; what happened when ok
     removed: tuple[str, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome is Outcome.OK

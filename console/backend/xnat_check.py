@@ -4,10 +4,9 @@ the JupyterHub plugin, the hub API URL and token XNAT holds, and the path-transl
 `check(settings)` is an async generator of CheckStep. A step that cannot run because an earlier one failed is
 SKIP with the reason. Secrets (the service account's password, the hub token XNAT holds) are used, never shown.
 
-`check_in_hub_network(...)` runs the same check once more from inside the hub's overlay network, as a one-off
-swarm service made from the hub service itself (its image, env, secrets and networks), because the hub and
-XNAT reach each other by other names than the console does. The check's own source is handed to the service's
-`python -c`, so it works with any image that has Python and httpx (the hub image has both).
+`console.backend.xnat_check_hub_network` runs this module once more from inside the hub's overlay network; it
+hands this module's source (and models.py's) to a one-off service's `python -c`, so this module imports nothing
+of the console but models at run time. That is also why it is one module over 450 lines: it must stand alone.
 
 As a script (what that one-off service runs):  python -m console.backend.xnat_check [--json] [--no-paths]
 reading the hub's variables: JH_XNAT_URL, JH_XNAT_USERNAME, JH_XNAT_PASSWORD(_FILE), JH_TLS_VERIFY,
@@ -18,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import socket
@@ -27,11 +27,15 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
 import httpx
 
 from console.backend.models import CheckStatus, CheckStep
+
+if TYPE_CHECKING:
+    pass
 
 SERVICE_ROLE = "JupyterHub"
 DEFAULT_HUB_TOKEN = "secret-token"  # the plugin's default jupyterHubToken
@@ -95,7 +99,18 @@ async def check(settings: XnatCheckSettings) -> AsyncIterator[CheckStep]:
             yield step
 
 
-async def _steps(settings: XnatCheckSettings) -> AsyncIterator[CheckStep]:
+@dataclass(frozen=True)
+class _Target:
+    """Where XNAT is, from its configured URL."""
+
+    url: str
+    scheme: str
+    host: str
+    port: int
+
+
+def _configuration(settings: XnatCheckSettings) -> _Target:
+    """Where XNAT is, from its URL; the run stops at a failed `configuration` step when there is none usable."""
     url = (settings.xnat_url or "").rstrip("/")
     parts = urlsplit(url)
     if not url or parts.scheme not in ("http", "https") or not parts.hostname:
@@ -105,33 +120,35 @@ async def _steps(settings: XnatCheckSettings) -> AsyncIterator[CheckStep]:
             f"XNAT URL is {'not set' if not url else repr(url[:60])}",
             "Set JH_XNAT_URL (or xnat_url in the config file) to http(s)://host[:port].",
         ), "no XNAT URL")
-    host = parts.hostname
     port = parts.port or (443 if parts.scheme == "https" else 80)
-    timeout = settings.timeout
+    return _Target(url, parts.scheme, parts.hostname, port)
 
-    # DNS
+
+async def _dns(target: _Target, settings: XnatCheckSettings) -> CheckStep:
+    host, port, timeout = target.host, target.port, settings.timeout
     loop = asyncio.get_running_loop()
     try:
         infos = await asyncio.wait_for(loop.getaddrinfo(host, port, type=socket.SOCK_STREAM), timeout)
-        addresses = sorted({info[4][0] for info in infos})
-        yield CheckStep("DNS", CheckStatus.PASS, f"{host} resolves to {', '.join(addresses[:3])}")
-    except (OSError, asyncio.TimeoutError) as e:
+        addresses = sorted({str(info[4][0]) for info in infos})
+        return CheckStep("DNS", CheckStatus.PASS, f"{host} resolves to {', '.join(addresses[:3])}")
+    except (TimeoutError, OSError) as e:
         raise _Blocked(CheckStep(
             "DNS",
             CheckStatus.FAIL,
             f"{host} does not resolve: {e}",
             "Check the name in JH_XNAT_URL and this node's DNS (/etc/resolv.conf, /etc/hosts).",
-        ), "DNS failed")
+        ), "DNS failed") from None
 
-    # TCP
+async def _tcp(target: _Target, settings: XnatCheckSettings) -> CheckStep:
+    host, port, timeout = target.host, target.port, settings.timeout
     started = time.monotonic()
     try:
         _, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
         writer.close()
-        yield CheckStep(
+        return CheckStep(
             "TCP", CheckStatus.PASS, f"connected to {host}:{port} in {(time.monotonic() - started) * 1000:.0f} ms"
         )
-    except (OSError, asyncio.TimeoutError) as e:
+    except (TimeoutError, OSError) as e:
         if isinstance(e, asyncio.TimeoutError):
             reason = f"timed out after {timeout:g} s"
         else:
@@ -141,10 +158,11 @@ async def _steps(settings: XnatCheckSettings) -> AsyncIterator[CheckStep]:
             CheckStatus.FAIL,
             f"cannot connect to {host}:{port}: {reason}",
             "Is XNAT running? Check the port in JH_XNAT_URL and any firewall between this node and XNAT.",
-        ), "TCP failed")
+        ), "TCP failed") from None
 
-    # TLS
-    if parts.scheme == "https":
+async def _tls(target: _Target, settings: XnatCheckSettings) -> CheckStep:
+    host, port, timeout = target.host, target.port, settings.timeout
+    if target.scheme == "https":
         try:
             ctx = _ssl_context(settings)
         except (OSError, ssl.SSLError) as e:
@@ -153,7 +171,7 @@ async def _steps(settings: XnatCheckSettings) -> AsyncIterator[CheckStep]:
                 CheckStatus.FAIL,
                 f"cannot load the CA bundle {settings.ca_bundle}: {e}",
                 "Point ca_bundle / JH_TLS_CA_CERT at a PEM file.",
-            ), "TLS failed")
+            ), "TLS failed") from None
         try:
             _, writer = await asyncio.wait_for(
                 asyncio.open_connection(host, port, ssl=ctx, server_hostname=host), timeout
@@ -161,7 +179,7 @@ async def _steps(settings: XnatCheckSettings) -> AsyncIterator[CheckStep]:
             cert = writer.get_extra_info("peercert") or {}
             writer.close()
             if not settings.verify:
-                yield CheckStep(
+                return CheckStep(
                     "TLS",
                     CheckStatus.WARN,
                     "certificate NOT verified (verification is off)",
@@ -172,14 +190,14 @@ async def _steps(settings: XnatCheckSettings) -> AsyncIterator[CheckStep]:
                     (ssl.cert_time_to_seconds(cert["notAfter"]) - time.time()) / 86400 if "notAfter" in cert else None
                 )
                 if days is not None and days < 0:
-                    yield CheckStep(
+                    return CheckStep(
                         "TLS",
                         CheckStatus.FAIL,
                         f"certificate expired {-days:.0f} days ago",
                         "Renew XNAT's certificate.",
                     )
                 elif days is not None and days < EXPIRY_WARN_DAYS:
-                    yield CheckStep(
+                    return CheckStep(
                         "TLS",
                         CheckStatus.WARN,
                         f"certificate verified, but expires in {days:.0f} days",
@@ -187,29 +205,36 @@ async def _steps(settings: XnatCheckSettings) -> AsyncIterator[CheckStep]:
                     )
                 else:
                     expires = f", expires in {days:.0f} days" if days is not None else ""
-                    yield CheckStep("TLS", CheckStatus.PASS, f"certificate verified{expires}")
+                    return CheckStep("TLS", CheckStatus.PASS, f"certificate verified{expires}")
         except ssl.SSLCertVerificationError as e:
             raise _Blocked(CheckStep(
                 "TLS",
                 CheckStatus.FAIL,
                 f"certificate not trusted: {e.verify_message}",
                 "Give the CA that signed XNAT's certificate (ca_bundle / JH_CONSOLE_CA_BUNDLE / JH_TLS_CA_CERT).",
-            ), "TLS failed")
-        except (OSError, ssl.SSLError, asyncio.TimeoutError) as e:
+            ), "TLS failed") from None
+        except (TimeoutError, OSError, ssl.SSLError) as e:
             raise _Blocked(CheckStep(
                 "TLS",
                 CheckStatus.FAIL,
                 f"TLS handshake failed: {e or 'timed out'}",
                 "Is this port speaking TLS? Check https:// against the port in JH_XNAT_URL.",
-            ), "TLS failed")
+            ), "TLS failed") from None
     else:
-        yield CheckStep(
+        return CheckStep(
             "TLS",
             CheckStatus.WARN,
             "plain HTTP: the service account's password travels unencrypted",
             "Use https:// for XNAT outside a private network.",
         )
 
+
+async def _steps(settings: XnatCheckSettings) -> AsyncIterator[CheckStep]:
+    target = _configuration(settings)
+    yield await _dns(target, settings)
+    yield await _tcp(target, settings)
+    yield await _tls(target, settings)
+    url, parts, timeout = target.url, target, settings.timeout
     try:
         verify: bool | ssl.SSLContext = _ssl_context(settings) if parts.scheme == "https" else True
     except (OSError, ssl.SSLError):
@@ -221,30 +246,49 @@ async def _steps(settings: XnatCheckSettings) -> AsyncIterator[CheckStep]:
                 yield step
         finally:
             if auth:
-                try:  # end the session XNAT opened for us, as the hub does
+                with contextlib.suppress(httpx.HTTPError):  # end the session XNAT opened for us, as the hub does
                     await client.delete("/data/JSESSION")
-                except httpx.HTTPError:
-                    pass
 
 
-async def _http_steps(client: httpx.AsyncClient, settings: XnatCheckSettings, auth) -> AsyncIterator[CheckStep]:
-    # HTTP
+async def _http_steps(
+    client: httpx.AsyncClient, settings: XnatCheckSettings, auth: tuple[str, str] | None
+) -> AsyncIterator[CheckStep]:
+    yield await _http(client)
+    yield await _service_account(client, settings, auth)
+    plugin, prefs = await _plugin(client, auth)
+    yield plugin
+    if not prefs:
+        for step in _skip_rest(_after("JupyterHub plugin"), "the plugin did not answer"):
+            yield step
+        return
+    prefs = await _with_hub_token(client, auth, prefs)
+    async for step in _hub_steps(prefs, settings):
+        yield step
+    for name, pref in PATH_PREFS:
+        yield _path_root(name, pref, prefs, settings)
+
+
+async def _http(client: httpx.AsyncClient) -> CheckStep:
+    r: httpx.Response | None
     try:
         r = await client.get("/")
         if r.status_code >= 500:
             raise _Blocked(CheckStep(
                 "HTTP", CheckStatus.FAIL, f"GET / answered {r.status_code}", "XNAT is up but failing; see its logs."
             ), "HTTP failed")
-        yield CheckStep("HTTP", CheckStatus.PASS, f"GET / answered {r.status_code}")
+        return CheckStep("HTTP", CheckStatus.PASS, f"GET / answered {r.status_code}")
     except httpx.HTTPError as e:
         raise _Blocked(CheckStep(
             "HTTP",
             CheckStatus.FAIL,
             f"GET / failed: {type(e).__name__}: {str(e)[:120]}",
             "Something answers on the port but not as an HTTP server.",
-        ), "HTTP failed")
+        ), "HTTP failed") from None
 
-    # Service account and its role
+async def _service_account(
+    client: httpx.AsyncClient, settings: XnatCheckSettings, auth: tuple[str, str] | None
+) -> CheckStep:
+    r: httpx.Response | None
     if auth is None:
         raise _Blocked(CheckStep(
             "service account",
@@ -272,9 +316,9 @@ async def _http_steps(client: httpx.AsyncClient, settings: XnatCheckSettings, au
                 "Is this URL really XNAT (and not a login page in front of it)?",
             ), "service account failed")
         if SERVICE_ROLE in roles:
-            yield CheckStep("service account", CheckStatus.PASS, f"{user} logs in and holds the {SERVICE_ROLE} role")
+            return CheckStep("service account", CheckStatus.PASS, f"{user} logs in and holds the {SERVICE_ROLE} role")
         else:
-            yield CheckStep(
+            return CheckStep(
                 "service account",
                 CheckStatus.FAIL,
                 f"{user} logs in but lacks the {SERVICE_ROLE} role (has: {', '.join(roles) or 'none'})",
@@ -296,44 +340,45 @@ async def _http_steps(client: httpx.AsyncClient, settings: XnatCheckSettings, au
             hint = "XNAT stopped answering; run the check again."
         raise _Blocked(CheckStep("service account", CheckStatus.FAIL, reason, hint), "service account failed")
 
-    # The plugin
-    prefs: dict = {}
+async def _plugin(client: httpx.AsyncClient, auth: tuple[str, str] | None) -> tuple[CheckStep, dict[str, Any]]:
+    """The JupyterHub plugin answers with its preferences (empty when it does not)."""
+    prefs: dict[str, Any] = {}
     try:
         r = await client.get("/xapi/jupyterhub/preferences", auth=auth)
         if r.status_code == 200 and isinstance(r.json(), dict):
             prefs = r.json()
-            yield CheckStep(
+            return CheckStep(
                 "JupyterHub plugin",
                 CheckStatus.PASS,
                 f"/xapi/jupyterhub/preferences answered ({len(prefs)} preferences)",
-            )
+            ), prefs
         elif r.status_code == 404:
-            yield CheckStep(
+            return CheckStep(
                 "JupyterHub plugin",
                 CheckStatus.FAIL,
                 "/xapi/jupyterhub/preferences: 404",
                 "Install the XNAT JupyterHub plugin and restart XNAT.",
-            )
+            ), prefs
         else:
-            yield CheckStep(
+            return CheckStep(
                 "JupyterHub plugin",
                 CheckStatus.FAIL,
                 f"/xapi/jupyterhub/preferences answered {r.status_code}",
                 "Check the plugin is enabled and the service account may read its preferences.",
-            )
+            ), prefs
     except (httpx.HTTPError, ValueError) as e:
-        yield CheckStep(
+        return CheckStep(
             "JupyterHub plugin",
             CheckStatus.FAIL,
             f"/xapi/jupyterhub/preferences: {type(e).__name__}",
             "The answer was not JSON; is the plugin installed?",
-        )
-    if not prefs:
-        for step in _skip_rest(_after("JupyterHub plugin"), "the plugin did not answer"):
-            yield step
-        return
+        ), prefs
 
-    # The hub API URL and token XNAT holds
+
+async def _with_hub_token(
+    client: httpx.AsyncClient, auth: tuple[str, str] | None, prefs: dict[str, Any]
+) -> dict[str, Any]:
+    """The preferences with the hub token XNAT holds, which older plugins list only on its own path."""
     if "jupyterHubToken" not in prefs:
         try:
             r = await client.get("/xapi/jupyterhub/preferences/jupyterHubToken", auth=auth)
@@ -341,29 +386,29 @@ async def _http_steps(client: httpx.AsyncClient, settings: XnatCheckSettings, au
                 prefs = {**prefs, **r.json()}
         except (httpx.HTTPError, ValueError):
             pass
-    async for step in _hub_steps(prefs, settings):
-        yield step
-
-    # Path-translation roots on this node
-    for name, pref in PATH_PREFS:
-        root = str(prefs.get(pref) or "")
-        if not settings.check_paths:
-            yield CheckStep(name, CheckStatus.SKIP, "not checked from here (paths are checked on the node)")
-        elif not root:
-            yield CheckStep(name, CheckStatus.SKIP, f"{pref} is not set: XNAT's own paths are used as they are")
-        elif Path(root).is_dir():
-            yield CheckStep(name, CheckStatus.PASS, f"{root} exists on this node")
-        else:
-            yield CheckStep(
-                name,
-                CheckStatus.FAIL,
-                f"{pref} = {root} does not exist on this node",
-                "Mount XNAT's archive/workspace here (NFS/bind) or fix the path-translation preference; "
-                "notebook tasks are rejected with 'invalid mount config' otherwise.",
-            )
+    return prefs
 
 
-async def _hub_steps(prefs: dict, settings: XnatCheckSettings) -> AsyncIterator[CheckStep]:
+def _path_root(name: str, pref: str, prefs: dict[str, Any], settings: XnatCheckSettings) -> CheckStep:
+    """A path-translation root XNAT names exists on this node (notebook mounts depend on it)."""
+    root = str(prefs.get(pref) or "")
+    if not settings.check_paths:
+        return CheckStep(name, CheckStatus.SKIP, "not checked from here (paths are checked on the node)")
+    if not root:
+        return CheckStep(name, CheckStatus.SKIP, f"{pref} is not set: XNAT's own paths are used as they are")
+    if Path(root).is_dir():
+        return CheckStep(name, CheckStatus.PASS, f"{root} exists on this node")
+    else:
+        return CheckStep(
+            name,
+            CheckStatus.FAIL,
+            f"{pref} = {root} does not exist on this node",
+            "Mount XNAT's archive/workspace here (NFS/bind) or fix the path-translation preference; "
+            "notebook tasks are rejected with 'invalid mount config' otherwise.",
+        )
+
+
+async def _hub_steps(prefs: dict[str, Any], settings: XnatCheckSettings) -> AsyncIterator[CheckStep]:
     api_url = str(prefs.get("jupyterHubApiUrl") or "").rstrip("/")
     token = prefs.get("jupyterHubToken")
     if not api_url:
@@ -435,95 +480,6 @@ def _hub_verify(settings: XnatCheckSettings) -> bool | ssl.SSLContext:
         return _ssl_context(settings)
     except (OSError, ssl.SSLError):
         return True
-
-
-# -- from inside the hub's network --------------------------------------------------------------
-
-
-def _script_source() -> str:
-    """`python -c` code that defines this module and its models from source, then runs main()."""
-    here = Path(__file__)
-    sources = {
-        "console.backend.models": (here.parent / "models.py").read_text(),
-        "console.backend.xnat_check": here.read_text(),
-    }
-    return (
-        "import sys, types\n"
-        "for pkg in ('console', 'console.backend'):\n"
-        "    m = types.ModuleType(pkg); m.__path__ = []; sys.modules[pkg] = m\n"
-        f"for name, src in {sources!r}.items():\n"
-        "    m = types.ModuleType(name); sys.modules[name] = m; exec(compile(src, name, 'exec'), m.__dict__)\n"
-        "sys.exit(sys.modules['console.backend.xnat_check'].main(['--json', '--no-paths']))\n"
-    )
-
-
-def check_in_hub_network(docker_access, hub_service: str, *, timeout: float = 60.0) -> list[CheckStep]:
-    """Run the check once inside a one-off service cloned from the hub service (image, env, secrets,
-    networks), then remove it. Blocking; call from a thread. Raises DockerUnavailable on Docker trouble."""
-    import secrets as secrets_module
-
-    import docker.types
-
-    from console.backend.docker import DockerUnavailable
-
-    spec = docker_access.inspect_service(hub_service, redact=False)["Spec"]
-    template = spec["TaskTemplate"]
-    container = template["ContainerSpec"]
-    name = f"xjc-xnat-check-{secrets_module.token_hex(4)}"
-    client = docker_access.client()
-    service = None
-    try:
-        service = client.services.create(
-            container["Image"].split("@sha256:")[0],
-            command=["python", "-c", _script_source()],
-            name=name,
-            env=list(container.get("Env") or []),
-            secrets=[
-                docker.types.SecretReference(s["SecretID"], s["SecretName"], s["File"]["Name"])
-                for s in container.get("Secrets") or []
-            ],
-            networks=[docker.types.NetworkAttachmentConfig(n["Target"]) for n in template.get("Networks") or []],
-            restart_policy=docker.types.RestartPolicy(condition="none"),
-            healthcheck=docker.types.Healthcheck(test=["NONE"]),  # the image's own checks the hub's port
-            constraints=list((template.get("Placement") or {}).get("Constraints") or []),
-            labels={"org.xnat.jupyterhub.console": "xnat-check"},
-        )
-        deadline = time.monotonic() + timeout
-        state = ""
-        while time.monotonic() < deadline:
-            tasks = docker_access.tasks(service.id)
-            if tasks and tasks[0].state in ("complete", "failed", "rejected", "shutdown", "orphaned"):
-                state = tasks[0].state
-                if state == "rejected":
-                    raise DockerUnavailable(f"the check's service was rejected: {tasks[0].error}")
-                break
-            time.sleep(0.2)
-        else:
-            raise DockerUnavailable(f"the check inside the hub's network did not finish within {timeout:g} s")
-        steps = []
-        with docker_access.service_logs(service.id) as lines:
-            for line in lines:
-                text = line.text.strip()
-                if not text.startswith("{"):
-                    continue
-                try:
-                    data = json.loads(text)
-                    steps.append(
-                        CheckStep(
-                            data["name"], CheckStatus(data["status"]), data.get("reason", ""), data.get("hint", "")
-                        )
-                    )
-                except (ValueError, KeyError):
-                    continue
-        if not steps:
-            raise DockerUnavailable(f"the check inside the hub's network printed nothing (task {state})")
-        return steps
-    finally:
-        if service is not None:
-            try:
-                service.remove()
-            except Exception:
-                pass
 
 
 # -- script -------------------------------------------------------------------------------------

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, TypeVar, cast
+from typing import TYPE_CHECKING, ClassVar, TypeVar, cast
 
 from rich.text import Text
 from textual import on
-from textual.app import ComposeResult, SystemCommand
-from textual.binding import Binding
-from textual.dom import DOMNode
+from textual.app import App, ComposeResult, SystemCommand
+from textual.binding import Binding, BindingType
 from textual.events import ScreenResume
 from textual.screen import Screen
 from textual.suggester import SuggestFromList
@@ -18,8 +17,9 @@ from textual.widget import Widget
 from textual.widgets import Footer, Input, Static
 from textual.worker import Worker, WorkerState
 
+from console import registry
 from console.backend.models import ComponentHealth, Health
-from console.widgets.cells import health_style
+from console.formatting import health_style
 from console.widgets.resource_table import ResourceTable
 
 if TYPE_CHECKING:
@@ -28,10 +28,7 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 HEALTH_ICONS = {Health.OK: "●", Health.DEGRADED: "▲", Health.DOWN: "✖", Health.UNKNOWN: "?"}
-COMMAND_WORDS = [
-    "overview", "services", "svc", "servers", "nodes", "logs", "logs hub", "xnat", "check", "deploy", "stop",
-    "tasks", "sort", "theme", "help", "quit",
-]
+COMMAND_WORDS = registry.command_words()
 
 
 class RefreshChain:
@@ -93,7 +90,7 @@ class RefreshChain:
         self._pending = False
 
 
-def report_worker_error(node: DOMNode, worker: Worker) -> None:
+def report_worker_error(node: Widget | App[None], worker: Worker[object]) -> None:
     """Workers run with exit_on_error=False so a failure never ends the app; it becomes a notification."""
     if worker.state == WorkerState.ERROR and worker.error is not None:
         error = worker.error
@@ -111,13 +108,9 @@ class TopBar(Static):
     def on_mount(self) -> None:
         self.watch(self.app, "components", self._show)
 
-    def set_crumb(self, crumb: str) -> None:
-        self.crumb = crumb
-        self._show(cast("XnatConsoleApp", self.app).components)
-
     def _show(self, components: tuple[ComponentHealth, ...]) -> None:
         app = cast("XnatConsoleApp", self.app)
-        text = Text.assemble(("xnat-jh-console", "bold"), " › ", (self.crumb, "bold"))
+        text = Text.assemble(("xnat-jh-console", "bold"), " › ", (self.crumb, "bold"))  # noqa: RUF001
         if app.read_only:
             text.append("  ")
             text.append(" READ-ONLY ", style="bold reverse yellow")
@@ -134,7 +127,7 @@ class TopBar(Static):
 class CommandLine(Input):
     """k9s' `:` prompt. Enter runs the command, Esc hides it."""
 
-    BINDINGS = [Binding("escape", "dismiss", "Close", show=False)]
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "dismiss", "Close", show=False)]
 
     def __init__(self) -> None:
         super().__init__(
@@ -146,13 +139,13 @@ class CommandLine(Input):
     def action_dismiss(self) -> None:
         self.value = ""
         self.display = False
-        self.screen.focus_default()
+        cast(ConsoleScreen, self.screen).focus_default()
 
 
 class FilterBar(Input):
     """`/` filter: regex over every column, `!` inverts. Enter keeps it, Esc clears it."""
 
-    BINDINGS = [Binding("escape", "clear", "Clear filter", show=False)]
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "clear", "Clear filter", show=False)]
 
     def __init__(self) -> None:
         super().__init__(placeholder="/ filter: regex over every column, !regex to invert", id="filter-bar")
@@ -166,7 +159,7 @@ class ConsoleScreen(Screen):
     """Base of every screen: top bar, a body, the command line and the footer."""
 
     CRUMB = ""
-    BINDINGS = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+r", "refresh_now", "Refresh", id="refresh"),
     ]
 
@@ -292,12 +285,12 @@ class ConsoleScreen(Screen):
 class TableScreen(ConsoleScreen):
     """A screen whose body is one ResourceTable with a filter bar and a status line."""
 
-    COLUMNS: list[tuple[str, str]] = []
+    COLUMNS: ClassVar[list[tuple[str, str]]] = []
     SORT: tuple[str | None, bool] = (None, False)
     MARKABLE = False
     NOUN = "rows"
 
-    BINDINGS = [Binding("slash", "filter", "Filter", id="filter")]
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("slash", "filter", "Filter", id="filter")]
 
     def __init__(self) -> None:
         super().__init__()

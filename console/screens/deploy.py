@@ -2,21 +2,23 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.widgets import RichLog, Static
 from textual.worker import WorkerState
 
-from console.backend.models import ActionResult
+from console.backend.models import ActionResult, Outcome
 from console.screens.base import ConsoleScreen
 from console.screens.dialogs import TypedConfirmScreen
 
 
 class DeployScreen(ConsoleScreen):
     CRUMB = "deploy / stop"
-    BINDINGS = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("D", "deploy", "Deploy", id="stack_deploy"),
         Binding("X", "stop_stack", "Stop stack", id="stack_stop"),
     ]
@@ -78,20 +80,11 @@ class DeployScreen(ConsoleScreen):
         call = self.app.call_from_thread
         call(self._set_status, "deploying…", "bold")
         call(self._write, f"── deploy {self.console_app.stack_name}")
-        ok = True
         try:
-            for line in self.console_app.backend.deploy():
-                call(self._write, line)
-        except Exception as exc:
-            ok = False
-            call(self._write, f"deploy failed: {exc}")
-            call(self.notify, f"Deploy failed: {exc}", title="deploy", severity="error", timeout=10)
-        if ok:
-            call(self._set_status, "deploy finished", "bold green")
-            call(self.notify, f"{self.console_app.stack_name} deployed", title="deploy")
-            call(self.console_app.refresh_health)
-        else:
-            call(self._set_status, "deploy failed", "bold red")
+            result = self.console_app.backend.deploy(progress=lambda line: call(self._write, line))
+        except Exception as exc:  # the backend reports failures as results; this is the last guard
+            result = ActionResult("deploy", self.console_app.stack_name, Outcome.FAILED, str(exc) or type(exc).__name__)
+        call(self._report, result)
 
     def action_stop_stack(self) -> None:
         app = self.console_app
@@ -117,20 +110,25 @@ class DeployScreen(ConsoleScreen):
         call(self._set_status, "stopping…", "bold")
         call(self._write, f"── stop {self.console_app.stack_name}")
         try:
-            result = self.console_app.backend.stop_stack()
-        except Exception as exc:
-            result = ActionResult("stop", self.console_app.stack_name, ok=False, detail=str(exc))
+            result = self.console_app.backend.stop_stack(progress=lambda line: call(self._write, line))
+        except Exception as exc:  # the backend reports failures as results; this is the last guard
+            result = ActionResult("stop", self.console_app.stack_name, Outcome.FAILED, str(exc) or type(exc).__name__)
         call(self._report, result)
 
     def _report(self, result: ActionResult) -> None:
+        """Says what the result says: ok, failed or refused, never guessed from the progress lines."""
         for item in result.removed:
             self._write(f"removed {item}")
-        if result.ok:
-            self._write(f"stopped: {result.detail or 'done'} ({len(result.removed)} removed)")
-            self._set_status(f"stopped; removed {len(result.removed)}", "bold green")
-            self.notify(f"{result.target} stopped; removed {len(result.removed)}", title="stop")
+        done = {"deploy": "deployed", "stop": "stopped"}.get(result.action, result.action)
+        if result.outcome is Outcome.OK:
+            summary = f"{done}; removed {len(result.removed)}" if result.action == "stop" else done
+            self._write(f"{done}: {result.detail or 'done'}")
+            self._set_status(summary, "bold green")
+            self.notify(f"{result.target} {summary}", title=result.action)
         else:
-            self._write(f"stop failed: {result.detail}")
-            self._set_status("stop failed", "bold red")
-            self.notify(f"Stop failed: {result.detail}", title="stop", severity="error", timeout=10)
+            verb = "refused" if result.outcome is Outcome.REFUSED else "failed"
+            self._write(f"{result.action} {verb}: {result.detail}")
+            self._set_status(f"{result.action} {verb}", "bold red")
+            self.notify(f"{result.action.capitalize()} {verb}: {result.detail}", title=result.action,
+                        severity="error", timeout=10)
         self.console_app.refresh_health()

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, DataTable, Input, Label, RichLog, Static, TextArea
@@ -16,7 +18,7 @@ from console.backend.models import ActionResult
 class ConfirmScreen(ModalScreen[bool]):
     """Yes/no for every change. `y` confirms, `n` or Esc cancels."""
 
-    BINDINGS = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("y", "answer(True)", "Yes", id="confirm_yes"),
         Binding("n,escape", "answer(False)", "No", id="confirm_no"),
     ]
@@ -49,7 +51,7 @@ class ConfirmScreen(ModalScreen[bool]):
 class TypedConfirmScreen(ModalScreen[bool]):
     """The stack's name must be typed to confirm (stopping the stack removes everything)."""
 
-    BINDINGS = [Binding("escape", "cancel", "Cancel", id="typed_cancel")]
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel", id="typed_cancel")]
 
     def __init__(self, title: str, body: str, expected: str) -> None:
         super().__init__()
@@ -84,7 +86,7 @@ class TypedConfirmScreen(ModalScreen[bool]):
 class PromptScreen(ModalScreen[str | None]):
     """One line of input (a file path, a tail count)."""
 
-    BINDINGS = [Binding("escape", "cancel", "Cancel", id="prompt_cancel")]
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel", id="prompt_cancel")]
 
     def __init__(self, title: str, value: str = "") -> None:
         super().__init__()
@@ -110,7 +112,7 @@ class PromptScreen(ModalScreen[str | None]):
 class ProgressScreen(ModalScreen[None]):
     """Live progress of a long change (restart following the spawn event stream, deploy)."""
 
-    BINDINGS = [Binding("escape,enter", "close", "Close", id="progress_close")]
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape,enter", "close", "Close", id="progress_close")]
 
     def __init__(self, title: str) -> None:
         super().__init__()
@@ -160,7 +162,7 @@ class ProgressScreen(ModalScreen[None]):
 class HelpScreen(ModalScreen[None]):
     """`?`: the keys active on the screen underneath, generated from its bindings, plus the command line."""
 
-    BINDINGS = [Binding("escape,question_mark,q", "close", "Close", id="help_close")]
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape,question_mark,q", "close", "Close", id="help_close")]
 
     def __init__(self, rows: list[tuple[str, str, str]], commands: list[tuple[str, str]]) -> None:
         super().__init__()
@@ -191,7 +193,7 @@ class HelpScreen(ModalScreen[None]):
 class InspectScreen(ModalScreen[None]):
     """`docker service inspect` of one service, as the backend gives it: env values holding secrets redacted."""
 
-    BINDINGS = [Binding("escape,q", "close", "Close", id="inspect_close")]
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape,q", "close", "Close", id="inspect_close")]
 
     def __init__(self, service: str, inspect_json: str) -> None:
         super().__init__()

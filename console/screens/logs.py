@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections import deque
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import ClassVar
 
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.timer import Timer
 from textual.widgets import Input, Static
@@ -36,15 +38,14 @@ FILTER_DELAY = 0.3
 def _close(stream: object) -> None:
     close = getattr(stream, "close", None)
     if close is not None:
-        try:
-            close()  # the backend's stream allows close() from another thread
-        except Exception:
-            pass  # already broken: nothing left to release
+        # The backend's stream allows close() from another thread; one already broken has nothing to release.
+        with contextlib.suppress(Exception):
+            close()
 
 
 class LogsScreen(ConsoleScreen):
     CRUMB = "logs"
-    BINDINGS = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("f", "toggle_follow", "Follow", id="logs_follow"),
         Binding("t", "toggle_timestamps", "Timestamps", id="logs_timestamps"),
         Binding("w", "toggle_wrap", "Wrap", id="logs_wrap"),

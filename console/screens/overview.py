@@ -12,8 +12,8 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Label, Static
 
 from console.backend.models import ComponentHealth, DockerEvent, Health, Overview
+from console.formatting import Cell, age_cell, health_style, state_cell
 from console.screens.base import ConsoleScreen
-from console.widgets.cells import Cell, age_cell, health_style, state_cell
 from console.widgets.resource_table import ResourceTable
 
 
@@ -26,7 +26,7 @@ class Stat(Static):
         self.set_value(None)
 
     def set_value(self, value: int | None, style: str = "bold") -> None:
-        number = "–" if value is None else str(value)
+        number = "–" if value is None else str(value)  # noqa: RUF001
         self.update(Text.assemble((number, style), "\n", (self.label, "dim")))
 
 
@@ -81,7 +81,7 @@ class OverviewScreen(ConsoleScreen):
         self._show_events(self.console_app.recent_events)  # ages move on even when no event comes
 
     def _show_counts(self, overview: Overview | None) -> None:
-        """A part that is down shows "–", not a misleading 0."""
+        """A part that is down shows "–", not a misleading 0."""  # noqa: RUF002
         if overview is None:
             overview, down = Overview((), 0, 0, 0, 0, 0, 0), {"engine", "hub"}
         else:

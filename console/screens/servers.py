@@ -3,46 +3,27 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import ClassVar
 
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult, SystemCommand
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.widgets import DataTable, Static
 
-from console.backend.models import ActionResult, ServerRow
+from console.backend.models import ActionResult, Outcome, ServerRow
+from console.formatting import SERVER_COLUMNS, Cell, server_cells, state_cell
 from console.screens.base import TableScreen
 from console.screens.dialogs import ProgressScreen
-from console.widgets.cells import Cell, age_cell, cpus_cell, size, size_cell, state_cell
-
-
-def usage_cells(row: ServerRow) -> tuple[Cell, Cell]:
-    stats = row.stats
-    if stats is None:
-        reason = "n/a: not running" if row.state != "ready" else "n/a: no stats yet"
-        return Cell("n/a", None, "dim"), Cell(reason, None, "dim")
-    if stats.cpu_percent is None and stats.mem_bytes is None:
-        reason = stats.unavailable_reason or "n/a"
-        return Cell("n/a", None, "dim"), Cell(reason if reason.startswith("n/a") else f"n/a: {reason}", None, "dim")
-    cpu = Cell("-" if stats.cpu_percent is None else f"{stats.cpu_percent:.1f}%", stats.cpu_percent)
-    mem = size(stats.mem_bytes)
-    if stats.mem_limit_bytes:
-        mem += f" / {size(stats.mem_limit_bytes)}"
-    return cpu, Cell(mem, stats.mem_bytes)
 
 
 class ServersScreen(TableScreen):
     CRUMB = "servers"
     NOUN = "servers"
     MARKABLE = True
-    COLUMNS = [
-        ("user", "USER"), ("server", "SERVER"), ("state", "STATE"), ("started", "STARTED"),
-        ("activity", "ACTIVITY"), ("xsi_type", "XSITYPE"), ("item", "ITEM"), ("project", "PROJECT"),
-        ("task", "TASK"), ("node", "NODE"), ("cpu", "CPU"), ("mem", "MEM"), ("cpu_limit", "CPU LIM"),
-        ("mem_limit", "MEM LIM"), ("service", "SERVICE"), ("image", "IMAGE"),
-    ]
+    COLUMNS: ClassVar[list[tuple[str, str]]] = SERVER_COLUMNS
     SORT = ("user", False)
-    BINDINGS = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("s", "stop", "Stop", id="server_stop"),
         Binding("r", "restart", "Restart", id="server_restart"),
         Binding("d", "delete", "Delete named", id="server_delete"),
@@ -72,17 +53,7 @@ class ServersScreen(TableScreen):
 
     def rows(self, servers: list[ServerRow]) -> dict[str, tuple[Cell, ...]]:
         now = self.console_app.clock()
-        rows = {}
-        for r in servers:
-            task = Cell(r.task_state or "-", r.task_state, "bold red" if r.task_error else "")
-            rows[r.key] = (
-                Cell(r.user), Cell(r.server or "(default)", r.server), state_cell(r.state),
-                age_cell(r.started, now), age_cell(r.last_activity, now),
-                Cell(r.xsi_type or "-"), Cell(r.item_id or "-"), Cell(r.project_id or "-"),
-                task, Cell(r.node or "-"), *usage_cells(r), cpus_cell(r.cpu_limit), size_cell(r.mem_limit),
-                Cell(r.service_name or "-"), Cell(r.image or "-"),
-            )
-        return rows
+        return {r.key: server_cells(r, now) for r in servers}
 
     def action_toggle_stopped(self) -> None:
         self.include_stopped = not self.include_stopped
@@ -155,7 +126,7 @@ class ServersScreen(TableScreen):
             try:
                 result: ActionResult = await call(row.user, row.server)
             except Exception as exc:
-                result = ActionResult(verb, row.key, ok=False, detail=str(exc) or type(exc).__name__)
+                result = ActionResult(verb, row.key, outcome=Outcome.FAILED, detail=str(exc) or type(exc).__name__)
             failures += not result.ok
             self.notify_result(result)
         self.main_table().action_clear_marks()
@@ -168,7 +139,7 @@ class ServersScreen(TableScreen):
         if result.ok:
             self.notify(f"{result.action} {result.target}: {result.detail or 'done'}", title=result.action)
         else:
-            self.notify(f"{result.action} {result.target} failed: {result.detail}", title=result.action,
+            self.notify(f"{result.action} {result.target} {result.outcome.value}: {result.detail}", title=result.action,
                         severity="error", timeout=10)
 
     def action_restart(self) -> None:
@@ -194,14 +165,18 @@ class ServersScreen(TableScreen):
         for row in targets:
             prefix = f"{row.key}: " if len(targets) > 1 else ""
             try:
-                async for message in self.console_app.backend.restart_server(row.user, row.server):
+                def say(message: str, prefix: str = prefix) -> None:
                     progress.add_line(prefix + message)
-            except Exception as exc:
-                reason = str(exc) or type(exc).__name__
-                progress.add_line(f"{prefix}failed: {reason}")
-                failures.append(f"{row.key}: {reason}")
+
+                result = await self.console_app.backend.restart_server(row.user, row.server, progress=say)
+            except Exception as exc:  # the backend reports failures as results; this is the last guard
+                result = ActionResult("restart", row.key, Outcome.FAILED, str(exc) or type(exc).__name__)
+            if not result.ok:
+                progress.add_line(f"{prefix}{result.outcome.value}: {result.detail}")
+                failures.append(f"{row.key}: {result.detail}")
         names = _names(targets)
-        result = ActionResult("restart", names, ok=not failures, detail="; ".join(failures) or "ready")
+        outcome = Outcome.FAILED if failures else Outcome.OK
+        result = ActionResult("restart", names, outcome, "; ".join(failures) or "ready")
         progress.finish(result)
         self.notify_result(result)
         self.main_table().action_clear_marks()

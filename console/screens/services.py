@@ -4,28 +4,29 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
+from typing import ClassVar
 
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult, SystemCommand
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.widgets import DataTable, Static
 
 from console.backend.models import NodeInfo, ServiceInfo, TaskInfo
+from console.formatting import Cell, age_cell, cpus_cell, size_cell, state_cell
 from console.screens.base import TableScreen
 from console.screens.dialogs import InspectScreen
-from console.widgets.cells import Cell, age_cell, cpus_cell, size_cell, state_cell
 
 
 class ServicesScreen(TableScreen):
     CRUMB = "services"
     NOUN = "services"
-    COLUMNS = [
+    COLUMNS: ClassVar[list[tuple[str, str]]] = [
         ("name", "NAME"), ("kind", "KIND"), ("owner", "USER/SERVER"), ("replicas", "REPLICAS"),
         ("image", "IMAGE"), ("updated", "UPDATED"), ("cpu", "CPU LIMIT"), ("mem", "MEM LIMIT"),
     ]
     SORT = ("kind", True)
-    BINDINGS = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("enter", "tasks", "Tasks", id="service_tasks"),
         Binding("l", "logs", "Logs", id="service_logs"),
         Binding("i", "inspect", "Inspect", id="service_inspect"),
@@ -38,7 +39,7 @@ class ServicesScreen(TableScreen):
 
     def rows(self, services: list[ServiceInfo]) -> dict[str, tuple[Cell, ...]]:
         now = self.console_app.clock()
-        rows = {}
+        rows: dict[str, tuple[Cell, ...]] = {}
         for s in services:
             owner = f"{s.notebook_user}/{s.notebook_server}" if s.notebook_server else s.notebook_user
             healthy = s.replicas_running >= s.replicas_desired
@@ -91,19 +92,19 @@ class TasksScreen(TableScreen):
     """Drill-down: where each task runs, its state, and Docker's own error text."""
 
     NOUN = "tasks"
-    COLUMNS = [
+    COLUMNS: ClassVar[list[tuple[str, str]]] = [
         ("id", "TASK"), ("slot", "SLOT"), ("node", "NODE"), ("state", "STATE"), ("desired", "DESIRED"),
         ("error", "ERROR"), ("age", "AGE"),
     ]
     SORT = ("age", True)
-    BINDINGS = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("l", "logs", "Logs", id="task_logs"),
     ]
 
     def __init__(self, service: str) -> None:
         super().__init__()
         self.service = service
-        self.CRUMB = f"services › {service} › tasks"
+        self.CRUMB = f"services › {service} › tasks"  # noqa: RUF001
         self.tasks: dict[str, TaskInfo] = {}
 
     def compose_body(self) -> ComposeResult:
@@ -149,7 +150,7 @@ class TasksScreen(TableScreen):
 class NodesScreen(TableScreen):
     CRUMB = "nodes"
     NOUN = "nodes"
-    COLUMNS = [
+    COLUMNS: ClassVar[list[tuple[str, str]]] = [
         ("hostname", "HOSTNAME"), ("role", "ROLE"), ("availability", "AVAILABILITY"), ("state", "STATE"),
         ("cpus", "CPUS"), ("memory", "MEMORY"), ("address", "ADDRESS"), ("labels", "LABELS"),
     ]

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.widgets import DataTable, Static
 
 from console.backend.models import CheckStatus, CheckStep
+from console.formatting import Cell, state_cell
 from console.screens.base import TableScreen
-from console.widgets.cells import Cell, state_cell
 
 STATUS_ICONS = {CheckStatus.PASS: "✔", CheckStatus.FAIL: "✖", CheckStatus.WARN: "▲", CheckStatus.SKIP: "·"}
 
@@ -18,9 +20,11 @@ STATUS_ICONS = {CheckStatus.PASS: "✔", CheckStatus.FAIL: "✖", CheckStatus.WA
 class XnatScreen(TableScreen):
     CRUMB = "xnat check"
     NOUN = "steps"
-    COLUMNS = [("n", "#"), ("step", "STEP"), ("result", "RESULT"), ("reason", "REASON"), ("hint", "HINT")]
+    COLUMNS: ClassVar[list[tuple[str, str]]] = [
+        ("n", "#"), ("step", "STEP"), ("result", "RESULT"), ("reason", "REASON"), ("hint", "HINT"),
+    ]
     SORT = ("n", False)
-    BINDINGS = [Binding("r", "run_check", "Run again", id="xnat_rerun")]
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("r", "run_check", "Run again", id="xnat_rerun")]
 
     def __init__(self) -> None:
         super().__init__()
@@ -34,6 +38,10 @@ class XnatScreen(TableScreen):
     def chain_interval(self) -> float:
         # A check logs in to XNAT: run it on arrival, on `r`, and only rarely by itself.
         return self.console_app.xnat_interval
+
+    def docker_changed(self) -> None:
+        """Not a reason to run again: the check does not read the swarm, and its own one-off service's events
+        would start the next run as each one ends, so the screen never left "running…"."""
 
     def action_run_check(self) -> None:
         self.refresh_chain.request()
@@ -56,7 +64,7 @@ class XnatScreen(TableScreen):
         finally:
             self.running = False
             self.update_status()
-        self.console_app.record_xnat_check([s for s in self.steps if "(hub network)" not in s.name])
+        self.console_app.record_xnat_check(self.steps)
         # Put the cursor on the first problem, so its reason and hint are on screen at once.
         for wanted in (CheckStatus.FAIL, CheckStatus.WARN):
             problem = next((n for n, step in enumerate(self.steps, start=1) if step.status == wanted), None)

@@ -12,6 +12,7 @@ import re
 from array import array
 from bisect import bisect_left
 from collections.abc import Iterable, Sequence
+from typing import ClassVar
 
 from rich.segment import Segment
 from rich.style import Style
@@ -42,7 +43,7 @@ def prefix_of(line: LogLine, timestamps: bool, service: str = "") -> str:
 class LogView(ScrollView, can_focus=True):
     """Shows a LogBuffer. The screen owns the stream; this widget owns what is shown and how."""
 
-    COMPONENT_CLASSES = {
+    COMPONENT_CLASSES: ClassVar[set[str]] = {
         "logview--timestamp",
         "logview--task",
         "logview--stderr",
@@ -145,7 +146,7 @@ class LogView(ScrollView, can_focus=True):
 
     def _wrap_rows(self, numbers: Iterable[int]) -> list[tuple[int, int]]:
         width = self._wrap_width()
-        rows = []
+        rows: list[tuple[int, int]] = []
         for number in numbers:
             length = len(self.shown_text(number))
             rows.extend((number, column) for column in range(0, max(length, 1), width))

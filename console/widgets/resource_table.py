@@ -8,15 +8,16 @@ any column and marks for bulk actions live here, once, for every screen.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import ClassVar
 
 from rich.text import Text
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.message import Message
 from textual.widgets import DataTable
 from textual.widgets.data_table import RowDoesNotExist
 
-from console.widgets.cells import Cell
+from console.formatting import Cell
 
 MARK_COLUMN = "_mark"
 MARK = Cell("●", None, "bold cyan")
@@ -26,7 +27,7 @@ NO_MARK = Cell(" ")
 class ResourceTable(DataTable):
     """Rows are `key -> tuple[Cell, ...]` in the order of `columns`."""
 
-    BINDINGS = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("space", "toggle_mark", "Mark", id="mark"),
         Binding("ctrl+space", "clear_marks", "Unmark all", id="clear_marks", show=False),
         Binding("o", "cycle_sort", "Sort", id="sort"),
@@ -87,9 +88,6 @@ class ResourceTable(DataTable):
     @property
     def total_rows(self) -> int:
         return len(self._all)
-
-    def cells_of(self, key: str) -> tuple[Cell, ...] | None:
-        return self._all.get(key)
 
     @property
     def cursor_key(self) -> str | None:
@@ -195,8 +193,9 @@ class ResourceTable(DataTable):
 
     def on_data_table_header_selected(self, event: DataTable.HeaderSelected) -> None:
         event.stop()
-        if event.column_key.value != MARK_COLUMN:
-            self.sort_by(event.column_key.value)
+        column = event.column_key.value
+        if column is not None and column != MARK_COLUMN:
+            self.sort_by(column)
 
     def _update_headers(self) -> None:
         arrow = " ▼" if self.sort_reverse else " ▲"
@@ -207,9 +206,8 @@ class ResourceTable(DataTable):
         self.refresh()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action in ("toggle_mark", "clear_marks") and not self.markable:
-            return False  # hidden from the footer and help where there is nothing to mark
-        return True
+        # Hidden from the footer and help where there is nothing to mark.
+        return self.markable or action not in ("toggle_mark", "clear_marks")
 
     # -- marks ----------------------------------------------------------------------------------
     def action_toggle_mark(self) -> None:
@@ -226,6 +224,3 @@ class ResourceTable(DataTable):
         self._apply()
         self.post_message(self.MarksChanged(self, frozenset()))
 
-    def mark(self, keys: Iterable[str]) -> None:
-        self.marked.update(k for k in keys if k in self._all)
-        self._apply()

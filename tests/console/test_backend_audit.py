@@ -6,13 +6,13 @@ import json
 import stat
 
 from console.backend.audit import AuditLog
-from console.backend.models import ActionResult
+from console.backend.models import ActionResult, Outcome
 
 
 def test_entries_are_json_lines_with_the_fields(tmp_path):
     log = AuditLog(tmp_path / "state" / "audit.log")
     log.record("stop", "alice/nb1", "ok", "stopped")
-    log.result(ActionResult("restart", "bob", ok=False, detail="spawn failed"))
+    log.result(ActionResult("restart", "bob", outcome=Outcome.FAILED, detail="spawn failed"))
     lines = (tmp_path / "state" / "audit.log").read_text().splitlines()
     first, second = (json.loads(line) for line in lines)
     assert {"time", "action", "target", "outcome", "detail"} <= set(first)

@@ -164,7 +164,7 @@ class _Redirector(http.server.BaseHTTPRequestHandler):
     target = ""
     seen_auth: list[str | None] = []
 
-    def do_GET(self):  # noqa: N802
+    def do_GET(self):
         type(self).seen_auth.append(self.headers.get("Authorization"))
         self.send_response(302)
         self.send_header("Location", self.target)

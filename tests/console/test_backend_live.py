@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from backend_fixtures import TEST_PREFIX, docker_client, local_hub, make_service, tiny_image  # noqa: F401 (fixtures)
 
-from console.backend.live import LiveBackend, ReadOnlyRefused, join_swarm
-from console.backend.models import Health, ServerRow, ServiceInfo, TaskInfo
+from console.backend.live import LiveBackend, join_swarm
+from console.backend.models import READ_ONLY, Health, Outcome, ServerRow, ServiceInfo, TaskInfo
 from console.config import ConsoleConfig
 
 pytestmark = pytest.mark.timeout(180)
@@ -109,7 +109,7 @@ async def test_servers_join_swarm_service_task_stats(backend, hub_user, make_ser
 
 
 def test_join_marks_a_pending_spawn_with_a_rejected_task_failed():
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     rows = [ServerRow("bob", "", "pending spawn", None, None), ServerRow("carol", "x", "ready", now, now)]
     services = [
         ServiceInfo("s1", "jupyter-bob", "img", "replicated", 0, 1, now),  # found by dockerspawner's name
@@ -131,7 +131,8 @@ async def test_stop_restart_delete_are_audited(backend, hub_user, config):
     user = hub_user("dave-live")
     await start_ready(backend, user, "nb", OPTIONS)
 
-    messages = [m async for m in backend.restart_server(user, "nb")]
+    messages: list[str] = []
+    assert (await backend.restart_server(user, "nb", progress=messages.append)).outcome is Outcome.OK
     assert messages[0] == f"stopping {user}/nb" and "stopped" in messages
     assert any("Server ready" in m or "ready" in m.lower() for m in messages[3:])
     row = await backend.hub.server(user, "nb")
@@ -163,13 +164,14 @@ async def test_read_only_refuses_every_change_and_changes_nothing(config, hub_us
     user = hub_user("erin-live")
     try:
         await start_ready(backend, user, "nb", OPTIONS)  # set-up through the client, not the backend's actions
-        results = [await backend.stop_server(user, "nb"), await backend.delete_server(user, "nb")]
-        with pytest.raises(ReadOnlyRefused):
-            async for _ in backend.restart_server(user, "nb"):
-                pass
-        assert list(backend.deploy()) == ["refused: the console is read-only"]
-        results.append(backend.stop_stack())
-        assert all(not r.ok and r.detail == "refused: the console is read-only" for r in results)
+        results = [
+            await backend.stop_server(user, "nb"),
+            await backend.delete_server(user, "nb"),
+            await backend.restart_server(user, "nb"),
+            backend.deploy(),
+            backend.stop_stack(),
+        ]
+        assert all(r.outcome is Outcome.REFUSED and r.detail == READ_ONLY for r in results)
         assert (await backend.hub.server(user, "nb")).state == "ready"  # nothing was stopped
         entries = backend.audit.entries()
         assert [(e["action"], e["outcome"]) for e in entries] == [
@@ -186,9 +188,8 @@ async def test_read_only_refuses_every_change_and_changes_nothing(config, hub_us
 
 async def test_restart_of_a_missing_server_fails_cleanly(backend, hub_user):
     user = hub_user("frank-live")
-    with pytest.raises(ConnectionError, match="no server to restart"):
-        async for _ in backend.restart_server(user, "ghost"):
-            pass
+    result = await backend.restart_server(user, "ghost")
+    assert result.outcome is Outcome.FAILED and "no server to restart" in result.detail
     assert backend.audit.entries()[-1]["outcome"] == "failed"
 
 
@@ -210,7 +211,8 @@ async def test_restart_starts_a_stopped_named_server_with_its_user_options(backe
     await start_ready(backend, user, "nb", OPTIONS)
     assert (await backend.stop_server(user, "nb")).ok
 
-    messages = [m async for m in backend.restart_server(user, "nb")]
+    messages: list[str] = []
+    assert (await backend.restart_server(user, "nb", progress=messages.append)).ok
     assert not any(m.startswith("stopping") for m in messages)  # nothing to stop
     row = await backend.hub.server(user, "nb")
     assert row.state == "ready" and row.user_options == OPTIONS
@@ -231,7 +233,7 @@ async def test_stats_sample_a_batch_per_refresh_oldest_first_and_forget_gone_con
         def close(self):
             pass
 
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     count = STATS_BATCH + 12
     rows = [ServerRow(f"u{i}", "", "ready", now, now, service_id=f"s{i}") for i in range(count)]
     tasks = [

@@ -4,7 +4,7 @@ bench/bench_logs.py, not here."""
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from hypothesis import given, settings
@@ -16,7 +16,7 @@ from console.backend.models import LogLine
 
 def test_append_and_read_back_with_metadata():
     buf = LogBuffer()
-    when = datetime(2026, 11, 27, 10, 0, tzinfo=timezone.utc)
+    when = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
     for i in range(CHUNK + 10):  # spans a sealed chunk and the open one
         buf.append(
             LogLine(
@@ -95,13 +95,9 @@ def test_spans_for_highlighting():
     assert LogBuffer.spans(rx, "xxABxxab") == [(2, 4), (6, 8)]
 
 
-def test_new_lines_since_mark_and_clear():
+def test_clear():
     buf = LogBuffer()
-    buf.extend(str(i) for i in range(10))
-    buf.mark()
-    assert buf.new_since_mark == 0
-    buf.extend(["a", "b", "c"])
-    assert buf.new_since_mark == 3
+    buf.extend(str(i) for i in range(13))
     buf.clear()
     assert len(buf) == 0 and buf.dropped == 0 and buf.first == 13
     buf.append("after")

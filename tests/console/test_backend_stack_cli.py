@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from console.backend import stack
+from console.backend.stack import __main__ as stack
 
 
 @pytest.mark.parametrize(

@@ -126,7 +126,7 @@ async def test_no_url_is_a_configuration_failure():
 def make_cert(tmp_path, days: int):
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     cert = (
         x509.CertificateBuilder()
         .subject_name(name)
@@ -148,7 +148,7 @@ def make_cert(tmp_path, days: int):
 
 
 class _Hello(BaseHTTPRequestHandler):
-    def do_GET(self):  # noqa: N802
+    def do_GET(self):
         self.send_response(200)
         self.end_headers()
         self.wfile.write(b"hello")
@@ -230,7 +230,7 @@ def test_check_runs_inside_the_hub_network_with_the_hubs_settings(docker_client,
     from backend_fixtures import TEST_PREFIX, wait_for
 
     from console.backend.docker import DockerAccess
-    from console.backend.xnat_check import check_in_hub_network
+    from console.backend.xnat_check_hub_network import check_in_hub_network
 
     try:
         docker_client.images.get(HUB_IMAGE)

@@ -160,7 +160,7 @@ def test_servers_and_server_stop_and_read_only(hub_env, local_hub):
         refused = cli("--read-only", "server", "stop", "gina-cli/nb", env=hub_env)
         assert refused.returncode == 1 and "read-only" in refused.stdout
         stopped = cli("server", "stop", "gina-cli/nb", "--json", env=hub_env)
-        assert stopped.returncode == 0 and json.loads(stopped.stdout)["ok"] is True
+        assert stopped.returncode == 0 and json.loads(stopped.stdout)["outcome"] == "ok"
         with local_hub.admin() as admin:
             assert "nb" not in admin.get("users/gina-cli").json()["servers"]
         audit = (Path(hub_env["XDG_STATE_HOME"]) / "xnat-jh-console" / "audit.log").read_text()
@@ -251,7 +251,7 @@ def test_servers_table_joins_the_swarm_with_live_cpu(hub_env, local_hub, make_se
         assert row["stats"]["cpu_percent"] is not None and row["stats"]["cpu_percent"] > 5  # two samples, `yes` busy
         assert row["stats"]["mem_bytes"] > 0
         line = next(line for line in cli("servers", env=hub_env).stdout.splitlines() if line.startswith("jill-cli"))
-        assert "xnat:subjectData S1" in line and TEST_PREFIX + "jill-cli-nb" in line and "%" in line
+        assert line.split()[5:7] == ["xnat:subjectData", "S1"] and TEST_PREFIX + "jill-cli-nb" in line and "%" in line
     finally:
         with local_hub.admin() as admin:
             admin.request("DELETE", "users/jill-cli/servers/nb", json={"remove": True})

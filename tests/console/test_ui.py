@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import pytest
+
+from console import registry
+from console.app import ScreensProvider
 from console.backend.fake import FakeBackend
 from console.backend.models import Health
 from console.screens.base import TopBar
@@ -118,8 +122,9 @@ async def test_logs_command_resolves_user_hub_and_service_names(make_app, wait_f
 async def test_palette_offers_the_screens_and_runs_them(make_app, wait_for):
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
-        titles = [c.title for c in app.get_system_commands(app.screen)]
+        titles = [title for title, _, _ in ScreensProvider(app.screen)._commands()]
         assert "Go to Servers" in titles and "Go to Overview" not in titles  # context-sensitive
+        assert len(titles) == len(registry.SCREENS) - 1  # one per screen of the registry
         await pilot.press("ctrl+p")
         await pilot.press(*"Go to Nodes")
         def first_hit() -> str:
@@ -376,6 +381,22 @@ async def test_deploy_streams_its_checks(make_app, fake, wait_for):
         assert fake.actions[-1].action == "deploy"
 
 
+def status_line(screen) -> str:
+    return str(screen.query_one("#status-line").render())
+
+
+async def test_a_failed_deploy_shows_as_failed(make_app, fake, wait_for):
+    fake.deploy_failure = "Docker secrets missing: xnat_jupyterhub_console_token"
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("7", "D", "y")
+        deploy = app.screen
+        await wait_for(pilot, lambda: "deploy failed" in status_line(deploy), "the failure on the status line")
+        assert any("deploy failed: Docker secrets missing" in line for line in deploy.lines)
+        assert any(m.startswith("Deploy failed: Docker secrets missing") for m in messages(app))
+        assert not any("deployed" in m for m in messages(app))
+
+
 # -- faults ----------------------------------------------------------------------------------------
 def health(app, name: str):
     return next(c for c in app.components if c.name == name)
@@ -405,7 +426,7 @@ async def test_unreachable_engine_and_xnat_show_and_clear(make_app, fake, wait_f
         fake.fail("xnat", "connection timed out")
         await wait_for(pilot, lambda: health(app, "engine").health == Health.DOWN, "engine down")
         await wait_for(pilot, lambda: health(app, "xnat").health == Health.DOWN, "xnat down")
-        assert "TCP 10.0.0.5:443: connection timed out" == health(app, "xnat").detail
+        assert health(app, "xnat").detail == "TCP 10.0.0.5:443: connection timed out"
         await wait_for(pilot, lambda: "✖ engine: Cannot connect" in str(app.screen.query_one("#status-line").render()),
                        "the services screen to say so")
         fake.heal("engine")
@@ -429,6 +450,53 @@ async def test_xnat_check_shows_each_step_with_reason_and_hint(make_app, wait_fo
 
 
 # -- logs ------------------------------------------------------------------------------------------
+async def test_xnat_check_screen_finishes_with_its_hub_network_half(make_app, fake, wait_for):
+    """The check's own one-off service comes and goes on the swarm; that is no reason to run the check again,
+    so the screen ends at "done" with the hub-network rows shown, after one run."""
+    app = make_app(xnat_interval=600)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("6")
+        screen = app.screen
+        assert isinstance(screen, XnatScreen)
+        await wait_for(pilot, lambda: fake.hub_network_checks >= 1 and not screen.running, "the first run to end")
+        events_at = max(e.time for e in fake.events())
+        await wait_for(pilot, lambda: app._last_event is not None and app._last_event >= events_at,
+                       "the app to see the check service's events")
+        await wait_for(pilot, lambda: not screen.refresh_chain.running, "any run those events started")
+        assert fake.hub_network_checks == 1
+        assert "done" in str(screen.query_one("#status-line").render())
+        assert any(step.name.endswith("(hub network)") for step in screen.steps)
+        assert table(app).row_count == len(screen.steps)
+
+
+@pytest.mark.parametrize("key", [entry.key for entry in registry.SCREENS])
+async def test_q_quits_from_every_screen(make_app, fake, key):
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press(key)
+        await pilot.press("q")
+        await pilot.pause()
+        assert not app.is_running, f"q did not quit screen {key}"
+    assert app.return_code == 0 and fake.closed
+
+
+async def test_q_in_a_text_field_is_a_letter_and_ctrl_q_and_colon_q_still_quit(make_app, wait_for):
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("3", "slash", "q")
+        assert app.is_running and app.screen.query_one("#filter-bar").value == "q"
+        await pilot.press("escape", "colon", "q")
+        assert app.is_running and app.screen.query_one("#command-line").value == "q"
+        await pilot.press("enter")  # `:q`
+        await pilot.pause()
+        assert not app.is_running, ":q did not quit"
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("ctrl+q")
+        await pilot.pause()
+        assert not app.is_running, "ctrl+q did not quit"
+
+
 async def open_logs(pilot, wait_for, target="alice") -> LogView:
     await command(pilot, f"logs {target}")
     view = pilot.app.screen.query_one(LogView)

@@ -9,6 +9,7 @@ import pytest
 
 from console.app import XnatConsoleApp
 from console.backend.fake import FakeBackend
+from console.config import ConsoleConfig
 from console.screens.dialogs import ProgressScreen
 from console.widgets.log_view import LogView
 from console.widgets.resource_table import ResourceTable
@@ -20,7 +21,7 @@ def snapshot_app(backend: FakeBackend | None = None, **config) -> XnatConsoleApp
     backend = backend or FakeBackend()
     # Slow timers: a snapshot is taken between refreshes, which change nothing on the fake anyway.
     settings = {"refresh_interval": 3600, "events_interval": 3600, "xnat_interval": 3600, **config}
-    return XnatConsoleApp(backend, settings, clock=backend.clock)
+    return XnatConsoleApp(backend, ConsoleConfig(**settings), clock=backend.clock)
 
 
 async def settle(pilot, condition, what: str) -> None:
@@ -114,7 +115,7 @@ def test_deploy_after_a_deploy(snap_compare):
     async def run_before(pilot) -> None:
         await settle(pilot, lambda: health_known(pilot), "health")
         await pilot.press("7", "D", "y")
-        await settle(pilot, lambda: len(pilot.app.screen.lines) == 7, "the deploy's lines")
+        await settle(pilot, lambda: len(pilot.app.screen.lines) == 8, "the deploy's lines and its result")
         await settle(pilot, lambda: not pilot.app.screen.busy, "the deploy's end")
 
     assert snap_compare(snapshot_app(), terminal_size=SIZE, run_before=run_before)

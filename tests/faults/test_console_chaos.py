@@ -19,6 +19,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -92,8 +93,8 @@ class Chaos:
 def chaos(fault_stack: FaultStack, node2: Node2, tmp_path: Path) -> Chaos:
     config = load_config(str(Path(fault_stack.env["XDG_CONFIG_HOME"]) / "xnat-jh-console" / "config.toml"),
                          env={"XDG_STATE_HOME": str(tmp_path)}, overrides={"docker_host": node2.manager})
-    app = XnatConsoleApp(LiveBackend(config), {"refresh_interval": REFRESH, "events_interval": 1.0,
-                                               "xnat_interval": XNAT_INTERVAL, "save_dir": str(tmp_path)})
+    app = XnatConsoleApp(LiveBackend(config), replace(config, refresh_interval=REFRESH, events_interval=1.0,
+                                                      xnat_interval=XNAT_INTERVAL, save_dir=str(tmp_path)))
     return Chaos(fault_stack, node2, app)
 
 

@@ -13,6 +13,7 @@ its `docker_host` setting (what `--docker-host` / `DOCKER_HOST` give it).
 from __future__ import annotations
 
 import secrets
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -219,8 +220,8 @@ async def test_the_console_shows_the_engine_gone_within_a_refresh_and_recovers(n
 
     refresh = 2.0
     backend = backend_on(node2, tmp_path, hub_url="http://127.0.0.1:9/jupyterhub/hub/api", timeout=3.0)
-    app = XnatConsoleApp(backend, {"refresh_interval": refresh, "events_interval": 1.0, "xnat_interval": 60.0,
-                                   "save_dir": str(tmp_path)})
+    app = XnatConsoleApp(backend, replace(backend.config, refresh_interval=refresh, events_interval=1.0,
+                                          xnat_interval=60.0, save_dir=str(tmp_path)))
 
     def engine() -> Any:
         return next((c for c in app.components if c.name == "engine"), None)

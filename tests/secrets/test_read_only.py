@@ -17,7 +17,8 @@ import pytest
 from secrets_fixtures import Notebook
 from live_fault_stack import STACK, FaultStack
 
-from console.backend.live import READ_ONLY, LiveBackend, ReadOnlyRefused
+from console.backend.live import LiveBackend
+from console.backend.models import READ_ONLY, Outcome
 from console.config import load_config
 
 pytestmark = [pytest.mark.e2e, pytest.mark.docker, pytest.mark.timeout(900)]
@@ -63,14 +64,11 @@ async def _delete(backend: LiveBackend, nb: Notebook) -> Any:
 
 
 async def _restart(backend: LiveBackend, nb: Notebook) -> Any:
-    with pytest.raises(ReadOnlyRefused):
-        async for _ in backend.restart_server(nb.user, nb.server):
-            pass
-    return None
+    return await backend.restart_server(nb.user, nb.server)
 
 
 async def _deploy(backend: LiveBackend, nb: Notebook) -> Any:
-    return await asyncio.to_thread(lambda: list(backend.deploy()))
+    return await asyncio.to_thread(backend.deploy)
 
 
 async def _stop_stack(backend: LiveBackend, nb: Notebook) -> Any:
@@ -88,10 +86,7 @@ def test_read_only_backend_refuses(secrets_stack: FaultStack, notebook: Notebook
         outcome = asyncio.run(BACKEND_ACTIONS[action](backend, notebook))
     finally:
         asyncio.run(backend.aclose())
-    if action == "deploy":
-        assert outcome == [READ_ONLY]
-    elif outcome is not None:
-        assert outcome.ok is False and outcome.detail == READ_ONLY
+    assert outcome.outcome is Outcome.REFUSED and outcome.detail == READ_ONLY
     assert (notebook_state(secrets_stack, notebook), stack_services()) == before
     (entry,) = audit_lines(backend.config.audit_log)
     assert entry["outcome"] == "refused" and READ_ONLY in json.dumps(entry)
