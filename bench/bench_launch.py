@@ -17,8 +17,18 @@ import time
 
 import httpx
 from livestack import (
-    HUB_IMAGE, NETWORK, REPO, SECRETS_PREFIX, SINGLEUSER_IMAGE, STANDIN, bench_stack, build_images, free_port,
-    launch_and_wait, median, stop_and_wait,
+    HUB_IMAGE,
+    NETWORK,
+    REPO,
+    SECRETS_PREFIX,
+    SINGLEUSER_IMAGE,
+    STANDIN,
+    bench_stack,
+    build_images,
+    free_port,
+    launch_and_wait,
+    median,
+    stop_and_wait,
 )
 
 from console.backend.stack import POLL, _run_docker
@@ -69,7 +79,7 @@ async def rounds(stack, plain_api: str, count: int) -> tuple[list[float], list[f
     async with stack.plugin() as our_hub, stack.plugin(plain_api) as plain_hub:
         await our_hub.ensure_user("benchx")
         await plain_hub.ensure_user("benchp")
-        for round_number in range(0, count + 1):  # round 0 warms both up and is not counted
+        for round_number in range(count + 1):  # round 0 warms both up and is not counted
             server = xnat_options.event_tracking_id()
             stack.store_options("benchx", server)
             seconds = await launch_and_wait(our_hub, "benchx", server)

@@ -129,7 +129,7 @@ async def main(logins: int, latency: float) -> int:
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
     print(f"{logins} concurrent logins, XNAT (the stand-in, own process) answering in {latency * 1000:.0f} ms")
     for i, row in enumerate(rows):
-        print("| " + " | ".join(cell.ljust(w) for cell, w in zip(row, widths)) + " |")
+        print("| " + " | ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)) + " |")
         if i == 0:
             print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
     print(f"ratio blocking / ours: {blocking_seconds / ours_seconds:.1f}x")

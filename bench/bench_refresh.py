@@ -22,7 +22,7 @@ import statistics
 import sys
 import threading
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -55,7 +55,7 @@ class FakeNotebookSwarm(DockerAccess):
 
     def __init__(self, users: list[str], **kwargs):
         super().__init__(**kwargs)
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         self.fake_services = [
             ServiceInfo(
                 f"svc{i:04d}",
@@ -91,7 +91,7 @@ class FakeNotebookSwarm(DockerAccess):
 
 
 async def ours(backend: LiveBackend) -> int:
-    since = datetime.now(timezone.utc) - timedelta(minutes=15)
+    since = datetime.now(UTC) - timedelta(minutes=15)
     results = await asyncio.gather(
         asyncio.to_thread(backend.docker_health),
         asyncio.to_thread(backend.nodes),
@@ -106,7 +106,7 @@ async def ours(backend: LiveBackend) -> int:
 
 async def baseline(backend: LiveBackend) -> int:
     """The obvious client: one call after another, every user listed, active servers picked out here."""
-    since = datetime.now(timezone.utc) - timedelta(minutes=15)
+    since = datetime.now(UTC) - timedelta(minutes=15)
     backend.docker_health()
     backend.nodes()
     services = backend.services()

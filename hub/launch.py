@@ -114,5 +114,7 @@ class XnatLaunchMixin(LoggingConfigurable):
         xnat_env = dict(self.launch.env) if self.launch else {}
         shadowed = sorted(set(xnat_env) & set(hub_env))
         if shadowed:
-            self.log.warning("XNAT's env for %s sets %s; the hub's values are kept", self._log_name, ", ".join(shadowed))
+            self.log.warning(
+                "XNAT's env for %s sets %s; the hub's values are kept", self._log_name, ", ".join(shadowed)
+            )
         return {**xnat_env, **hub_env}

@@ -24,9 +24,8 @@ from typing import Any
 from urllib.parse import quote
 
 import httpx
-from traitlets import Bool, Float, Integer, Unicode, default, validate
+from traitlets import Bool, Float, Integer, TraitError, Unicode, default, validate
 from traitlets.config import SingletonConfigurable
-from traitlets import TraitError
 
 from hub import settings
 

@@ -9,6 +9,7 @@ import asyncio
 import base64
 import binascii
 import concurrent.futures
+import contextlib
 import fnmatch
 import json
 import secrets
@@ -222,8 +223,9 @@ class XnatStandin:
 
         def run() -> None:
             asyncio.set_event_loop(loop)
-            loop.create_task(boot())
+            booting = loop.create_task(boot())  # held here: the loop keeps only a weak reference to its tasks
             loop.run_forever()
+            del booting
 
         thread = threading.Thread(target=run, name="xnat-standin", daemon=True)
         thread.start()
@@ -384,10 +386,8 @@ class XnatStandin:
 
     async def _pause(self, seconds: float) -> None:
         assert self._wake is not None
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wake.wait(), seconds)
-        except TimeoutError:
-            pass
 
     # -- sessions and log ------------------------------------------------------------------------------------------
 

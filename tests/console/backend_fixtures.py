@@ -9,6 +9,7 @@ limited one for the missing-scope check. bench/bench_refresh.py reuses it.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import shutil
@@ -139,7 +140,7 @@ class LocalHub:
         config_file = self.dir / "jupyterhub_config.py"
         config_file.write_text(config)
         config_file.chmod(0o600)
-        self.log = open(self.dir / "hub.log", "wb")
+        self.log = open(self.dir / "hub.log", "wb")  # noqa: SIM115  (held open for the process's life; closed when it stops)
         jupyterhub = Path(sys.executable).with_name("jupyterhub")
         self.process = subprocess.Popen(
             [str(jupyterhub), "-f", str(config_file)],
@@ -241,10 +242,8 @@ def tiny_image(docker_client) -> Iterator[str]:
     repository, tag = TINY_IMAGE.split(":")
     docker_client.api.import_image_from_data(_tiny_rootfs_tar(), repository=repository, tag=tag)
     yield TINY_IMAGE
-    try:
+    with contextlib.suppress(Exception):
         docker_client.images.remove(TINY_IMAGE, force=True)
-    except Exception:
-        pass
 
 
 @pytest.fixture
@@ -271,10 +270,8 @@ def make_service(docker_client, tiny_image):
 
     yield make
     for service in created:
-        try:
+        with contextlib.suppress(Exception):
             service.remove()
-        except Exception:
-            pass
     # Wait for the containers to go, so nothing is left behind.
     wait_for(
         lambda: not docker_client.containers.list(all=True, filters={"label": "xjc-test=1"}),

@@ -10,6 +10,7 @@ import pytest
 from console.app import XnatConsoleApp
 from console.backend.fake import FakeBackend
 
+
 @pytest.fixture
 def fake() -> FakeBackend:
     return FakeBackend()

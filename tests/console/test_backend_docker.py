@@ -6,7 +6,7 @@ import hashlib
 import json
 import threading
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import docker.types
 import pytest
@@ -162,7 +162,7 @@ def test_service_logs_tail_since_timestamps(access, make_service):
     assert [line.text for line in access.service_logs(name, tail=3)] == ["38", "39", "40"]
     stamped = list(access.service_logs(name, tail=2, timestamps=True))
     assert all(line.timestamp is not None for line in stamped)
-    future = datetime.now(timezone.utc) + timedelta(minutes=5)
+    future = datetime.now(UTC) + timedelta(minutes=5)
     assert list(access.service_logs(name, since=future)) == []
 
 
@@ -224,7 +224,7 @@ def test_container_stats_elsewhere_is_na_with_reason(access, make_service):
 
 
 def test_events_window_is_recent_and_does_not_block(access, make_service):
-    since = datetime.now(timezone.utc) - timedelta(seconds=2)
+    since = datetime.now(UTC) - timedelta(seconds=2)
     make_service("events", "sleep 600")
     running_task(access, TEST_PREFIX + "events")
     started = time.monotonic()
@@ -310,7 +310,7 @@ def test_logs_of_a_tty_service_are_plain_text(access, make_service):
 @pytest.mark.parametrize("scheme", ["tcp://127.0.0.1:9", "ssh://nobody@127.0.0.1:9"])
 def test_unreachable_tcp_and_ssh_engines_are_clean_errors(scheme, capfd):
     dead = DockerAccess(scheme, timeout=5)
-    engine, swarm = dead.health()
+    engine, _swarm = dead.health()
     assert engine.health == Health.DOWN and f"no Docker engine answers at {scheme}" in engine.detail
     with pytest.raises(DockerUnavailable):
         dead.nodes()

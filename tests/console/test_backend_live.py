@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from backend_fixtures import TEST_PREFIX, docker_client, local_hub, make_service, tiny_image  # noqa: F401 (fixtures)
@@ -109,7 +109,7 @@ async def test_servers_join_swarm_service_task_stats(backend, hub_user, make_ser
 
 
 def test_join_marks_a_pending_spawn_with_a_rejected_task_failed():
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     rows = [ServerRow("bob", "", "pending spawn", None, None), ServerRow("carol", "x", "ready", now, now)]
     services = [
         ServiceInfo("s1", "jupyter-bob", "img", "replicated", 0, 1, now),  # found by dockerspawner's name
@@ -231,7 +231,7 @@ async def test_stats_sample_a_batch_per_refresh_oldest_first_and_forget_gone_con
         def close(self):
             pass
 
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     count = STATS_BATCH + 12
     rows = [ServerRow(f"u{i}", "", "ready", now, now, service_id=f"s{i}") for i in range(count)]
     tasks = [

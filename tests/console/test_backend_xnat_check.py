@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import re
@@ -126,7 +127,7 @@ async def test_no_url_is_a_configuration_failure():
 def make_cert(tmp_path, days: int):
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     cert = (
         x509.CertificateBuilder()
         .subject_name(name)
@@ -148,7 +149,7 @@ def make_cert(tmp_path, days: int):
 
 
 class _Hello(BaseHTTPRequestHandler):
-    def do_GET(self):  # noqa: N802
+    def do_GET(self):
         self.send_response(200)
         self.end_headers()
         self.wfile.write(b"hello")
@@ -246,14 +247,14 @@ def test_check_runs_inside_the_hub_network_with_the_hubs_settings(docker_client,
     secret = docker_client.secrets.create(name=TEST_PREFIX + "xnat-pw", data=password.encode())
     secret_ref = docker.types.SecretReference(secret.id, secret.name)
     try:
-        common = dict(
-            networks=[network.id],
-            secrets=[secret_ref],
-            labels={"xjc-test": "1"},
-            container_labels={"xjc-test": "1"},
-            endpoint_spec=docker.types.EndpointSpec(mode="dnsrr"),
-            healthcheck=docker.types.Healthcheck(test=["NONE"]),
-        )  # the image's checks the hub's port
+        common = {
+            "networks": [network.id],
+            "secrets": [secret_ref],
+            "labels": {"xjc-test": "1"},
+            "container_labels": {"xjc-test": "1"},
+            "endpoint_spec": docker.types.EndpointSpec(mode="dnsrr"),
+            "healthcheck": docker.types.Healthcheck(test=["NONE"]),
+        }  # the image's checks the hub's port
         pw_file = f"/run/secrets/{secret.name}"
         made.append(
             docker_client.services.create(
@@ -308,10 +309,8 @@ def test_check_runs_inside_the_hub_network_with_the_hubs_settings(docker_client,
         assert out.returncode == 1 and password not in out.stdout + out.stderr
     finally:
         for service in made:
-            try:
+            with contextlib.suppress(docker.errors.APIError):
                 service.remove()
-            except docker.errors.APIError:
-                pass
         wait_for(
             lambda: not docker_client.containers.list(all=True, filters={"label": "xjc-test=1"}),
             60,

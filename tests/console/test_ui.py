@@ -405,7 +405,7 @@ async def test_unreachable_engine_and_xnat_show_and_clear(make_app, fake, wait_f
         fake.fail("xnat", "connection timed out")
         await wait_for(pilot, lambda: health(app, "engine").health == Health.DOWN, "engine down")
         await wait_for(pilot, lambda: health(app, "xnat").health == Health.DOWN, "xnat down")
-        assert "TCP 10.0.0.5:443: connection timed out" == health(app, "xnat").detail
+        assert health(app, "xnat").detail == "TCP 10.0.0.5:443: connection timed out"
         await wait_for(pilot, lambda: "✖ engine: Cannot connect" in str(app.screen.query_one("#status-line").render()),
                        "the services screen to say so")
         fake.heal("engine")

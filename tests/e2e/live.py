@@ -151,7 +151,9 @@ async def xnat_launch(stack: LiveStack, user: str, server: str | None = None, op
 
 
 def engine_answers() -> bool:
-    return shutil.which("docker") is not None and subprocess.run(["docker", "info"], capture_output=True).returncode == 0
+    if shutil.which("docker") is None:
+        return False
+    return subprocess.run(["docker", "info"], capture_output=True).returncode == 0
 
 
 def bring_up_demo(cls: type[LiveStackT], *, stack: str, network: str, secrets_prefix: str, standin: str) -> LiveStackT:

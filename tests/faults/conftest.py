@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from live_fault_stack import FaultStack, fault_stack_fixture  # noqa: E402
+from live_fault_stack import FaultStack, fault_stack_fixture
 
 
 @pytest.fixture(scope="session")

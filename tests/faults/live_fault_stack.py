@@ -27,7 +27,7 @@ import httpx
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: the e2e package's helpers
-from e2e.live import LiveStack, bring_up_demo, wait_for  # noqa: E402, F401 (wait_for: for the fault tests)
+from e2e.live import LiveStack, bring_up_demo, wait_for  # noqa: F401 (wait_for: for the fault tests)
 
 STACK = "xjh-flt"
 NETWORK = "xjh-flt-network"
@@ -87,7 +87,7 @@ LOCK_WAIT = 1800.0  # a slow run of another session can take this long
 
 
 def _take_lock() -> IO[str]:
-    lock = open(LOCK_FILE, "a+")
+    lock = open(LOCK_FILE, "a+")  # noqa: SIM115  (held for the session: closing it releases the lock)
     deadline = time.monotonic() + LOCK_WAIT
     told = False
     while True:

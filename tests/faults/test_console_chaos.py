@@ -26,13 +26,13 @@ import pytest
 from live_fault_stack import FaultStack
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "node2"))
-from node2_fixtures import Node2, node2  # noqa: E402,F401  (node2: fixture)
+from node2_fixtures import Node2, node2  # noqa: F401  (node2: fixture)
 
-from console.app import XnatConsoleApp  # noqa: E402
-from console.backend.live import LiveBackend  # noqa: E402
-from console.backend.models import Health  # noqa: E402
-from console.config import load_config  # noqa: E402
-from console.screens.base import TopBar  # noqa: E402
+from console.app import XnatConsoleApp
+from console.backend.live import LiveBackend
+from console.backend.models import Health
+from console.config import load_config
+from console.screens.base import TopBar
 
 pytestmark = [pytest.mark.e2e, pytest.mark.docker, pytest.mark.timeout(1200)]
 

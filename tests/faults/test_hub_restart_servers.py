@@ -8,6 +8,7 @@ cores; see docs/reliability.md).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import subprocess
 import time
 
@@ -74,10 +75,8 @@ async def known_ready(stack: FaultStack, servers: dict[str, str]) -> list[str]:
 async def stop_all(stack: FaultStack, servers: dict[str, str]) -> None:
     async with stack.plugin() as plugin:
         for user, server in servers.items():
-            try:
+            with contextlib.suppress(HubError):
                 await plugin.stop_server(user, server)
-            except HubError:
-                pass
         for user, server in servers.items():
             await plugin.wait_gone(user, server, timeout=120)
 

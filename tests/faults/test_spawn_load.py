@@ -28,8 +28,10 @@ async def last_progress_event(stack: FaultStack, user: str, server: str) -> dict
     token = stack.secret("xnat_service_token")
     url = f"{stack.api_url}/users/{user}/servers/{server}/progress"
     last: dict = {}
-    async with httpx.AsyncClient(headers={"Authorization": f"token {token}"}, timeout=60) as client:
-        async with client.stream("GET", url) as response:
+    async with (
+        httpx.AsyncClient(headers={"Authorization": f"token {token}"}, timeout=60) as client,
+        client.stream("GET", url) as response,
+    ):
             async for line in response.aiter_lines():
                 if line.startswith("data:"):
                     last = json.loads(line[len("data:"):])

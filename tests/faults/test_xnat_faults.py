@@ -18,9 +18,9 @@ from dataclasses import dataclass
 
 import httpx
 import pytest
-from live_fault_stack import XNAT_TIMEOUT, FaultStack, wait_for
 from e2e.live import E2E_TIMEOUT, xnat_launch
 from e2e.test_login import login
+from live_fault_stack import XNAT_TIMEOUT, FaultStack, wait_for
 
 from hub.xnat import UNREADABLE
 

@@ -99,7 +99,7 @@ def _name(common_name: str) -> x509.Name:
 
 def _issue(subject: str, issuer: tuple[x509.Name, Any] | None, *, ca: bool, server: bool = False):
     key = ec.generate_private_key(ec.SECP256R1())
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     issuer_name, issuer_key = issuer if issuer else (_name(subject), key)
     builder = (
         x509.CertificateBuilder()

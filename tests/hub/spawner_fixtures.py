@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import secrets
 import shutil
@@ -144,13 +145,11 @@ def cleanup_services(docker_api: Any) -> Iterator[list[str]]:
     names: list[str] = []
     yield names
     for name in names:
-        try:
+        with contextlib.suppress(docker.errors.NotFound):
             docker_api.remove_service(name)
-        except docker.errors.NotFound:
-            pass
     for name in names:
         label = f"com.docker.swarm.service.name={name}"
-        wait_for(lambda: not docker_api.containers(all=True, filters={"label": label}), 30,
+        wait_for(lambda label=label: not docker_api.containers(all=True, filters={"label": label}), 30,
                  f"the containers of {name} to go")
 
 

@@ -7,6 +7,7 @@ The spawner stays as configured (XnatSwarmSpawner) but no server is started here
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import re
 import signal
@@ -49,7 +50,7 @@ class Hub:
         self.port, self.hub_port, self.proxy_api_port = free_port(), free_port(), free_port()
         self.url = f"http://127.0.0.1:{self.port}/jupyterhub"
         self.log_path = cwd / f"hub-{self.port}.log"
-        self.log = open(self.log_path, "w")
+        self.log = open(self.log_path, "w")  # noqa: SIM115  (held open for the process's life; closed when it stops)
         self.process = subprocess.Popen(
             [str(JUPYTERHUB), "-f", str(CONFIG),
              f"--JupyterHub.bind_url=http://127.0.0.1:{self.port}/jupyterhub",
@@ -82,10 +83,8 @@ class Hub:
             deadline = time.monotonic() + 30
             while self.process.poll() is None and time.monotonic() < deadline:
                 await asyncio.sleep(0.1)
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(self.process.pid, signal.SIGKILL)  # the proxy, if the hub left it behind
-        except ProcessLookupError:
-            pass
         if self.process.poll() is None:
             self.process.kill()
         self.process.wait(10)
@@ -149,7 +148,7 @@ async def test_login_through_the_real_hub(start_hub, xnat_standin: XnatStandin):
         ok = await login_form(browser, hub, "Alice.Smith", ALICE_PASSWORD)
         assert ok.status_code == 302, ok.text[-500:]
         assert any(name.startswith("jupyterhub-session-id") or name == "jupyterhub-hub-login"
-                   for name in browser.cookies.keys())
+                   for name in browser.cookies)
 
     assert not xnat_standin.requests_to("*admin*"), "the odd name must not reach XNAT"
     deadline = time.monotonic() + 10

@@ -162,7 +162,7 @@ async def test_username_case_and_default_server_reach_xnat(xnat: Xnat) -> None:
 async def refusal(spawner: XnatSwarmSpawner) -> SpawnRefused:
     with pytest.raises(SpawnRefused) as info:
         await spawner.start()
-    message, html = format_exception(info.value)  # what JupyterHub puts in the progress stream
+    message, _html = format_exception(info.value)  # what JupyterHub puts in the progress stream
     assert message == info.value.jupyterhub_message
     assert "Traceback" not in message and "HTTP " not in message
     return info.value

@@ -59,8 +59,10 @@ class RealHub:
         """The progress stream of a spawn, read to its end."""
         events = []
         url = f"{self.api_url}/users/{user}/servers/{server}/progress"
-        async with httpx.AsyncClient(headers={"Authorization": f"token {self.token}"}, timeout=30) as client:
-            async with client.stream("GET", url) as response:
+        async with (
+            httpx.AsyncClient(headers={"Authorization": f"token {self.token}"}, timeout=30) as client,
+            client.stream("GET", url) as response,
+        ):
                 assert response.status_code == 200, await response.aread()
                 async for line in response.aiter_lines():
                     if line.startswith("data:"):
@@ -110,7 +112,7 @@ def real_hub(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRe
     with XnatStandin().run_in_thread() as standin:
         standin.add_user("jupyterhub", service_password, [SERVICE_ROLE])
         env["JH_XNAT_URL"] = standin.url
-        log = open(work / "hub.log", "wb")
+        log = open(work / "hub.log", "wb")  # noqa: SIM115  (held open for the process's life; closed when it stops)
         process = subprocess.Popen(
             [sys.executable, "-m", "jupyterhub", "-f", str(config)], cwd=work, env=env, stdout=log,
             stderr=subprocess.STDOUT,
@@ -191,7 +193,7 @@ async def test_rejected_task_reaches_the_user_fast(real_hub: RealHub, tiny_image
         user, SERVER, image=tiny_image, command="/bin/sleep 600", mounts=[mount(str(missing), "/data")]
     ))
     started = time.monotonic()
-    error, events = await start_failing(real_hub, user)
+    _error, events = await start_failing(real_hub, user)
     assert time.monotonic() - started < 10
     assert events[-1]["failed"] is True
     assert events[-1]["message"].startswith("Spawn failed: Docker rejected the notebook: ")

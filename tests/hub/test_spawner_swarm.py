@@ -7,6 +7,7 @@ Every service, network, image, volume and host directory is ours (prefix `xnatjh
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import secrets
 import time
 from pathlib import Path
@@ -65,7 +66,7 @@ async def events_so_far(events: Any) -> list[dict[str, Any]]:
     while True:
         try:
             seen.append(await asyncio.wait_for(anext(events), 0.1))
-        except asyncio.TimeoutError:
+        except TimeoutError:
             await events.aclose()
             return seen
 
@@ -147,10 +148,8 @@ async def test_xnat_options_become_the_running_service(
         await spawner.stop()
         assert gone(docker_api, spawner.service_name)
         wait_for(lambda: not docker_api.containers(all=True, filters={"volume": volume}), 30, "the container to go")
-        try:
+        with contextlib.suppress(docker.errors.NotFound):
             docker_api.remove_volume(volume)
-        except docker.errors.NotFound:
-            pass
 
 
 async def test_respawn_of_the_same_server_starts_from_scratch(

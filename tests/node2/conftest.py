@@ -6,4 +6,4 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from node2_fixtures import manager_api, node2, node2_network, node2_services, xnat  # noqa: E402,F401
+from node2_fixtures import manager_api, node2, node2_network, node2_services, xnat  # noqa: F401

@@ -133,5 +133,5 @@ def node2_services(manager_api: Any) -> Iterator[list[str]]:
             return True
 
     for name in names:
-        wait_for(lambda: no_tasks(name), 60, f"the tasks of {name} to go")
+        wait_for(lambda name=name: no_tasks(name), 60, f"the tasks of {name} to go")
 

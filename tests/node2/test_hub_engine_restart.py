@@ -65,7 +65,7 @@ def hub_on_node2(node2: Node2, node2_network: str, tmp_path: Path) -> Iterator[t
             "JH_XNAT_URL": standin.url, "JH_XNAT_USERNAME": "jupyterhub", "JH_XNAT_PASSWORD": service_password,
             "JH_NETWORK": node2_network, "JH_MOUNT_ALLOWED_PREFIXES": "/tmp", "JH_HTTP_TIMEOUT": "30",
         }
-        log = open(tmp_path / "hub.log", "wb")
+        log = open(tmp_path / "hub.log", "wb")  # noqa: SIM115  (held open for the process's life; closed when it stops)
         process = subprocess.Popen([sys.executable, "-m", "jupyterhub", "-f", str(config)], cwd=tmp_path, env=env,
                                    stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         api_url = f"http://127.0.0.1:{hub_port}/jupyterhub/hub/api"

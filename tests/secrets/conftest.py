@@ -6,4 +6,4 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from secrets_fixtures import notebook, secrets_stack  # noqa: E402,F401
+from secrets_fixtures import notebook, secrets_stack  # noqa: F401

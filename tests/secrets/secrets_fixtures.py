@@ -1,5 +1,5 @@
-"""Fixtures for the secrets tests: the fault stack (tests/faults/live_fault_stack.py), shared with tests/faults when both
-run in one session, and a notebook launched on it the XNAT way."""
+"""Fixtures for the secrets tests: the fault stack (tests/faults/live_fault_stack.py), shared with tests/faults when
+both run in one session, and a notebook launched on it the XNAT way."""
 
 from __future__ import annotations
 

@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from secrets_fixtures import Notebook
 from live_fault_stack import STACK, FaultStack
+from secrets_fixtures import Notebook
 
 from console.backend.live import READ_ONLY, LiveBackend, ReadOnlyRefused
 from console.config import load_config
@@ -28,8 +28,11 @@ def console_config_path(stack: FaultStack) -> Path:
 
 
 def stack_services() -> list[str]:
-    return sorted(subprocess.run(["docker", "service", "ls", "-q", "--filter", f"label=com.docker.stack.namespace={STACK}"],
-                                 capture_output=True, text=True, check=True).stdout.split())
+    listed = subprocess.run(
+        ["docker", "service", "ls", "-q", "--filter", f"label=com.docker.stack.namespace={STACK}"],
+        capture_output=True, text=True, check=True,
+    )
+    return sorted(listed.stdout.split())
 
 
 def notebook_state(stack: FaultStack, notebook: Notebook) -> tuple[bool, list[str]]:

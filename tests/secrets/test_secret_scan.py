@@ -24,9 +24,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from secrets_fixtures import Notebook
 from e2e.test_login import login
 from live_fault_stack import HUB_SERVICE, STANDIN, FaultStack, service_logs
+from secrets_fixtures import Notebook
 
 from console.app import XnatConsoleApp
 from console.backend.docker import REDACTED
