@@ -201,9 +201,9 @@ def _and_terms(base: Any, requirements: list[dict[str, Any]]) -> Any:
         return copy.deepcopy(base)
 
     def narrowed(term: Mapping[str, Any]) -> dict[str, Any]:
-        term = copy.deepcopy(dict(term))
-        term["matchExpressions"] = list(term.get("matchExpressions") or []) + copy.deepcopy(requirements)
-        return term
+        narrowed_term = copy.deepcopy(dict(term))
+        narrowed_term["matchExpressions"] = list(term.get("matchExpressions") or []) + copy.deepcopy(requirements)
+        return narrowed_term
 
     if isinstance(base, Mapping):
         if not base:

@@ -362,11 +362,14 @@ def _mount(item: Any, index: int, allowed_prefixes: tuple[str, ...]) -> MountSpe
     entry = _object(item, what)
     if not entry:
         raise UserOptionsError(f"{what} is empty")
-    kind = entry.get("type")
-    if kind is None:
-        kind = "bind"  # XNAT writes "bind" unless a compute environment names a volume
-    if kind not in ("bind", "volume"):
-        raise UserOptionsError(f"{what} has type {short_repr(kind)}; only 'bind' and 'volume' are supported")
+    raw_kind = entry.get("type")
+    kind: Literal["bind", "volume"]
+    if raw_kind is None or raw_kind == "bind":  # XNAT writes "bind" unless a compute environment names a volume
+        kind = "bind"
+    elif raw_kind == "volume":
+        kind = "volume"
+    else:
+        raise UserOptionsError(f"{what} has type {short_repr(raw_kind)}; only 'bind' and 'volume' are supported")
     read_only = entry.get("read_only")
     if read_only is None:
         read_only = False

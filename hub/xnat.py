@@ -143,7 +143,7 @@ class XnatClient(SingletonConfigurable):
 
     @validate("url")
     def _check_url(self, proposal: Any) -> str:
-        value = proposal["value"]
+        value: str = proposal["value"]
         if value == "":
             return value
         try:
@@ -189,9 +189,10 @@ class XnatClient(SingletonConfigurable):
 
     @validate("timeout")
     def _check_timeout(self, proposal: Any) -> float:
-        if not 0 < proposal["value"] < float("inf"):
+        value: float = proposal["value"]
+        if not 0 < value < float("inf"):
             raise TraitError("XnatClient.timeout must be a number of seconds greater than 0")
-        return proposal["value"]
+        return value
 
     max_connections = Integer(
         100,

@@ -21,8 +21,9 @@ import weakref
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
+from tornado.http1connection import HTTP1Connection
 from tornado.httpserver import HTTPServer
 from tornado.iostream import IOStream
 from tornado.netutil import bind_sockets
@@ -100,7 +101,7 @@ class _TrackingHTTPServer(HTTPServer):
 
     open_streams: weakref.WeakSet[IOStream]
 
-    def handle_stream(self, stream: IOStream, address: tuple) -> None:
+    def handle_stream(self, stream: IOStream, address: tuple[str, int]) -> None:
         self.open_streams.add(stream)
         super().handle_stream(stream, address)
 
@@ -479,7 +480,7 @@ class _XnatHandler(RequestHandler):
         self.standin._in_flight += 1
         self._counted = True
         if self.standin.is_down:  # raced the cut: act like the socket is gone
-            self.request.connection.stream.close()
+            cast(HTTP1Connection, self.request.connection).stream.close()  # tornado serves HTTP/1 here
             raise Finish()
         lowered = self.request.path.lower()
         if "%2f" in lowered or "%5c" in lowered:
