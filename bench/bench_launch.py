@@ -2,7 +2,7 @@
 XNAT and validated before the service is built) against a plain dockerspawner SwarmSpawner spawn of the same
 image on a second hub beside it (same image, network, endpoint mode and user), in the same run, alternating.
 
-    .venv/bin/python bench/bench_launch.py [--rounds 5]
+    .venv/bin/python -m bench.bench_launch [--rounds 5]
 
 Both are timed the way XNAT sees a launch: from the start request to the server model's `ready: true`, polled
 every 50 ms. Goal: ours / plain ≤ 1.05. Needs a Docker engine in swarm mode (scripts/engine.sh up).
@@ -16,7 +16,8 @@ import sys
 import time
 
 import httpx
-from livestack import (
+
+from bench.livestack import (
     HUB_IMAGE,
     NETWORK,
     REPO,
@@ -25,14 +26,13 @@ from livestack import (
     STANDIN,
     bench_stack,
     build_images,
-    free_port,
     launch_and_wait,
     median,
     stop_and_wait,
 )
-
 from console.backend.stack import POLL, _run_docker
 from hub.standin import options as xnat_options
+from tests.helpers.waiting import free_port
 
 GOAL_RATIO = 1.05
 PLAIN_HUB = "xjh-bench-plainhub"
@@ -40,7 +40,7 @@ PLAIN_HUB = "xjh-bench-plainhub"
 
 def start_plain_hub(env) -> str:
     """The baseline hub as a service on the bench network; returns its hub API URL once it answers."""
-    port = free_port()
+    port = free_port("0.0.0.0")
     result = _run_docker([
         # --hostname: the proxy reaches the hub by this name before the task is healthy, and so listed in DNS
         "service", "create", "--detach", "--quiet", "--name", PLAIN_HUB, "--hostname", PLAIN_HUB, "--network", NETWORK,

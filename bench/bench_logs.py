@@ -1,6 +1,6 @@
 """Log viewer figures: our LogBuffer against a naive unbounded list of lines (lazydocker keeps every line).
 
-    .venv/bin/python bench/bench_logs.py [--lines 1000000]
+    .venv/bin/python -m bench.bench_logs [--lines 1000000]
 
 Each contender runs in its own child process so RSS growth is its own. Printed: ingest lines/s, RSS growth at
 the end, search time over everything held (a rare word, a common word, a regex), and our/baseline ratios.
@@ -17,8 +17,6 @@ import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from console.backend.models import LogLine
 

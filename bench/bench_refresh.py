@@ -1,6 +1,6 @@
 """Full-refresh figure: what the console fetches each tick, on a hub with 2,000 users and 500 running servers.
 
-    .venv/bin/python bench/bench_refresh.py [--users 2000] [--servers 500] [--rounds 20]
+    .venv/bin/python -m bench.bench_refresh [--users 2000] [--servers 500] [--rounds 20]
 
 Real parts: a real JupyterHub (+ configurable-http-proxy) on loopback with 2,000 real users created through its
 REST API and 500 real running servers (each a hub server whose "notebook" is one shared http.server, so no 500
@@ -19,23 +19,18 @@ import argparse
 import asyncio
 import http.server
 import statistics
-import sys
 import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests" / "console"))
-
-from backend_fixtures import LocalHub, wait_for  # noqa: E402  (the tests' throwaway-hub launcher)
-
-from console.backend.docker import DockerAccess  # noqa: E402
-from console.backend.hub import server_row  # noqa: E402
-from console.backend.live import LiveBackend, join_swarm  # noqa: E402
-from console.backend.models import ContainerStats, ServiceInfo, TaskInfo  # noqa: E402
-from console.config import ConsoleConfig  # noqa: E402
+from console.backend.docker import DockerAccess
+from console.backend.hub import server_row
+from console.backend.live import LiveBackend, join_swarm
+from console.backend.models import ContainerStats, ServiceInfo, TaskInfo
+from console.config import ConsoleConfig
+from tests.helpers.console_backend import LocalHub
+from tests.helpers.waiting import wait_for
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):

@@ -10,7 +10,6 @@ from datetime import UTC, datetime, timedelta
 
 import docker.types
 import pytest
-from backend_fixtures import TEST_PREFIX, docker_client, make_service, tiny_image, wait_for  # noqa: F401 (fixtures)
 
 from console.backend.docker import (
     REDACTED,
@@ -22,6 +21,8 @@ from console.backend.docker import (
     resolve_endpoint,
 )
 from console.backend.models import Health
+from tests.helpers.console_backend import TEST_PREFIX
+from tests.helpers.waiting import wait_for
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(180)]
 

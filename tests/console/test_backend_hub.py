@@ -9,7 +9,6 @@ import threading
 from typing import ClassVar
 
 import pytest
-from backend_fixtures import local_hub  # noqa: F401 (fixture)
 
 from console.backend.hub import CONSOLE_SCOPES, HubClient, HubError, missing_scopes
 

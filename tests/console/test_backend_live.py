@@ -6,11 +6,11 @@ import asyncio
 from datetime import UTC, datetime
 
 import pytest
-from backend_fixtures import TEST_PREFIX, docker_client, local_hub, make_service, tiny_image  # noqa: F401 (fixtures)
 
 from console.backend.live import LiveBackend, ReadOnlyRefused, join_swarm
 from console.backend.models import Health, ServerRow, ServiceInfo, TaskInfo
 from console.config import ConsoleConfig
+from tests.helpers.console_backend import TEST_PREFIX
 
 pytestmark = pytest.mark.timeout(180)
 

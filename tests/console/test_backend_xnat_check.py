@@ -15,7 +15,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from backend_fixtures import docker_client, local_hub, xnat_standin_thread  # noqa: F401 (fixtures)
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -228,10 +227,11 @@ def test_check_runs_inside_the_hub_network_with_the_hubs_settings(docker_client,
 
     import docker.errors
     import docker.types
-    from backend_fixtures import TEST_PREFIX, wait_for
 
     from console.backend.docker import DockerAccess
     from console.backend.xnat_check import check_in_hub_network
+    from tests.helpers.console_backend import TEST_PREFIX
+    from tests.helpers.waiting import wait_for
 
     try:
         docker_client.images.get(HUB_IMAGE)

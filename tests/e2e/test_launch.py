@@ -10,8 +10,8 @@ import httpx
 import pytest
 
 from hub.standin import options as xnat_options
-
-from .live import E2E_TIMEOUT, SINGLEUSER_IMAGE, LiveStack, make_dir, wait_for, xnat_launch
+from tests.helpers.live import E2E_TIMEOUT, SINGLEUSER_IMAGE, LiveStack, make_dir, xnat_launch
+from tests.helpers.waiting import wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.docker, pytest.mark.timeout(E2E_TIMEOUT)]
 

@@ -7,8 +7,7 @@ import subprocess
 import pytest
 
 from console.backend.stack import StackError, StackSettings, deploy, read_env_file
-
-from .live import HUB_IMAGE
+from tests.helpers.live import HUB_IMAGE
 
 pytestmark = [pytest.mark.docker]
 

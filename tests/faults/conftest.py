@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from live_fault_stack import FaultStack, fault_stack_fixture
+from tests.helpers.fault_stack import FaultStack, fault_stack_fixture
 
 
 @pytest.fixture(scope="session")

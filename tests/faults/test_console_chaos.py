@@ -16,23 +16,20 @@ import asyncio
 import os
 import random
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from live_fault_stack import FaultStack
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "node2"))
-from node2_fixtures import Node2, node2  # noqa: F401  (node2: fixture)
 
 from console.app import XnatConsoleApp
 from console.backend.live import LiveBackend
 from console.backend.models import Health
 from console.config import load_config
 from console.screens.base import TopBar
+from tests.helpers.fault_stack import FaultStack
+from tests.helpers.node2 import Node2
 
 pytestmark = [pytest.mark.e2e, pytest.mark.docker, pytest.mark.timeout(1200)]
 
@@ -114,7 +111,7 @@ async def run_chaos(chaos: Chaos, kinds: list[str]) -> None:
             chaos.stack.clear_faults()
             chaos.node2.run("up")
         except Exception as e:
-            from live_fault_stack import STANDIN
+            from tests.helpers.fault_stack import STANDIN
 
             state = subprocess.run(["docker", "ps", "-a", "--filter", f"name={STANDIN}", "--format",
                                     "{{.Names}} {{.Status}}"], capture_output=True, text=True).stdout

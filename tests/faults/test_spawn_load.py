@@ -13,12 +13,12 @@ import subprocess
 
 import httpx
 import pytest
-from e2e.live import E2E_TIMEOUT, xnat_launch
-from live_fault_stack import FaultStack, wait_for
-from test_hub_restart_servers import notebook_options, stop_all
 
 from hub.standin import options as xnat_options
 from hub.standin.plugin import HubError
+from tests.helpers.fault_stack import FaultStack, notebook_options, stop_all
+from tests.helpers.live import E2E_TIMEOUT, xnat_launch
+from tests.helpers.waiting import wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.docker, pytest.mark.timeout(E2E_TIMEOUT)]
 

@@ -11,7 +11,6 @@ import contextlib
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -22,6 +21,7 @@ import httpx
 import pytest
 
 from hub.standin.server import XnatStandin
+from tests.helpers.waiting import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = ROOT / "hub" / "jupyterhub_config.py"
@@ -35,12 +35,6 @@ pytestmark = pytest.mark.skipif(
     subprocess.run(["which", "configurable-http-proxy"], capture_output=True).returncode != 0,
     reason="configurable-http-proxy is not on PATH (scripts/test.sh installs it)",
 )
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Hub:

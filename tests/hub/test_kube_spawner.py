@@ -232,7 +232,7 @@ async def test_start_body_never_chooses_anything(xnat_standin: XnatStandin, hub_
 async def test_the_swarm_full_case_on_kubernetes(xnat_standin: XnatStandin, hub_config: Config) -> None:
     """The Swarm tests' everything-set case: refused for its named resource (Kubernetes has none, and says so);
     without it, and with a claim for its Docker volume, every field reaches the pod."""
-    from test_spawner import full_options
+    from tests.helpers.spawner import full_options
 
     xnat_standin.set_user_options(USER, SERVER, full_options(USER, SERVER))
     with pytest.raises(SpawnRefused) as refused:

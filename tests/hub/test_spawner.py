@@ -9,12 +9,14 @@ from typing import Any
 import pytest
 from docker.types import Mount
 from jupyterhub.utils import format_exception
-from spawner_fixtures import Xnat, make_spawner, spawner_env, xnat  # noqa: F401  (fixtures)
 from traitlets import TraitError
 
 from hub.settings import SettingsError
 from hub.spawner import LABEL_SERVER, LABEL_USER, SpawnRefused, XnatSwarmSpawner
-from hub.standin.options import mount, project_mounts, start_request_body, user_options
+from hub.standin.options import mount, start_request_body, user_options
+from tests.helpers.spawner import Xnat, full_options, make_spawner
+
+pytestmark = pytest.mark.usefixtures("spawner_env")
 
 USER = "Alice.Smith"
 SERVER = "20240615T101530123Z"
@@ -23,24 +25,6 @@ SERVER = "20240615T101530123Z"
 def env_of(spec: dict[str, Any]) -> dict[str, str]:
     lines = spec["task_template"]["ContainerSpec"]["Env"]
     return dict(line.split("=", 1) for line in lines)
-
-
-def full_options(user: str = USER, server: str = SERVER) -> dict[str, Any]:
-    return user_options(
-        user,
-        server,
-        image="registry.example.org/xnat/datascience-notebook:1.2",
-        command='jupyterhub-singleuser --ServerApp.terminals_enabled=False --notebook-dir "/workspace/My Files"',
-        env={"EXTRA": "value"},
-        labels={"org.example.project": "PRJ1"},
-        mounts=[*project_mounts(user), mount("xnat-models", "/opt/models", read_only=True, type="volume")],
-        cpu_limit=2.0,
-        cpu_reservation=0.5,
-        mem_limit="2G",
-        mem_reservation="512M",
-        generic_resources={"gpu": "1", "fpga": "board-7"},
-        constraints=["node.role==manager", "node.labels.gpu!=no"],
-    )
 
 
 async def launched(spawner: XnatSwarmSpawner) -> dict[str, Any]:

@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from node2_fixtures import PREFIX, Node2, Xnat, make_spawner, wait_for
 
 from console.backend.docker import DockerUnavailable
 from console.backend.live import LiveBackend
@@ -25,6 +24,9 @@ from console.backend.models import Health
 from console.config import ConsoleConfig
 from hub.spawner import XnatSwarmSpawner
 from hub.standin.options import user_options
+from tests.helpers.node2 import PREFIX, Node2
+from tests.helpers.spawner import Xnat, make_spawner
+from tests.helpers.waiting import wait_for
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(240)]
 

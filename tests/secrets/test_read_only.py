@@ -14,11 +14,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from live_fault_stack import STACK, FaultStack
-from secrets_fixtures import Notebook
 
 from console.backend.live import READ_ONLY, LiveBackend, ReadOnlyRefused
 from console.config import load_config
+from tests.helpers.fault_stack import STACK, FaultStack
+from tests.helpers.secrets_stack import Notebook
 
 pytestmark = [pytest.mark.e2e, pytest.mark.docker, pytest.mark.timeout(900)]
 

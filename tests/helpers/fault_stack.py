@@ -12,6 +12,7 @@ stack down under it: the names are fixed, so that a run that was killed is clean
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import shutil
 import subprocess
@@ -26,8 +27,9 @@ from typing import IO
 import httpx
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: the e2e package's helpers
-from e2e.live import LiveStack, bring_up_demo, wait_for  # noqa: F401 (wait_for: for the fault tests)
+from hub.standin import options as xnat_options
+from hub.standin.plugin import HubError
+from tests.helpers.live import LiveStack, bring_up_demo
 
 STACK = "xjh-flt"
 NETWORK = "xjh-flt-network"
@@ -143,3 +145,18 @@ def fault_stack_fixture() -> Iterator[FaultStack]:
             yield stack
     except RuntimeError as e:
         pytest.fail(str(e))
+
+
+def notebook_options(user: str, server: str) -> dict:
+    # small: 20 of these must fit on two shared cores
+    return xnat_options.user_options(user, server, image="xnat-jupyterhub/singleuser:dev", cpu_limit=0.5,
+                                     cpu_reservation=None, mem_limit="256M", mem_reservation=None)
+
+
+async def stop_all(stack: FaultStack, servers: dict[str, str]) -> None:
+    async with stack.plugin() as plugin:
+        for user, server in servers.items():
+            with contextlib.suppress(HubError):
+                await plugin.stop_server(user, server)
+        for user, server in servers.items():
+            await plugin.wait_gone(user, server, timeout=120)

@@ -14,17 +14,17 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import textwrap
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+
+from tests.helpers.waiting import free_port, wait_for
 
 CONSOLE_SCOPES = ["list:users", "read:users", "read:servers", "servers", "read:hub", "proxy"]
 
@@ -90,27 +90,6 @@ HUB_CONFIG = textwrap.dedent(
     ]
     """
 )
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for(condition, timeout: float, what: str, interval: float = 0.1):
-    """Poll `condition` until it returns something truthy, or fail naming `what`."""
-    deadline = time.monotonic() + timeout
-    last_error: Exception | None = None
-    while time.monotonic() < deadline:
-        try:
-            result = condition()
-            if result:
-                return result
-        except Exception as e:  # the condition may fail until the thing is up
-            last_error = e
-        time.sleep(interval)
-    raise TimeoutError(f"timed out after {timeout:g} s waiting for {what} (last error: {last_error})")
 
 
 class LocalHub:

@@ -12,7 +12,6 @@ import os
 import secrets
 import shutil
 import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,14 +19,13 @@ from typing import Any
 
 import pytest
 
+from tests.helpers.waiting import wait_for
+
 ROOT = Path(__file__).resolve().parents[2]
 NODE2 = ROOT / "scripts" / "node2.sh"
 STATE_DIR = Path(os.environ.get("XJH_NODE2_DIR", "/var/tmp/xjh-node2"))
 PREFIX = "xjh-n2"
 
-# The spawner helper's fixtures (stand-in with the service account, make_spawner): reused, not copied.
-sys.path.insert(0, str(ROOT / "tests" / "hub"))
-from spawner_fixtures import Xnat, make_spawner, wait_for, xnat  # noqa: E402,F401  (xnat is a fixture)
 
 
 @dataclass(frozen=True)
