@@ -145,6 +145,12 @@ def test_command_is_split_like_a_shell(command: str | None, expected: tuple[str,
     assert parse_user_options(with_field("container_spec", "command", command)).cmd == expected
 
 
+def test_command_with_a_nul_is_refused() -> None:
+    """A command may hold newlines and tabs (shell-like text), but never NUL, which Docker cannot pass on."""
+    refused(with_field("container_spec", "command", "sleep\x00 1"), r"command contains control characters")
+    assert parse_user_options(with_field("container_spec", "command", "sleep\t1\n")).cmd == ("sleep", "1")
+
+
 def test_command_with_unclosed_quote_is_refused() -> None:
     refused(with_field("container_spec", "command", 'panel serve "app.py'), "split like a shell")
 
