@@ -87,7 +87,7 @@ def api_latencies(stack: FaultStack, count: int) -> list[float]:
     return seconds
 
 
-def p(values: list[float], q: float) -> float:
+def p(values: list[float], q: int) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[q - 1] if len(values) > 1 else values[0]
 
 

@@ -21,6 +21,7 @@ import http.server
 import statistics
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -127,8 +128,9 @@ async def baseline(backend: LiveBackend) -> int:
     return len(rows) + 0 * count
 
 
-def timed(fn, rounds: int) -> list[float]:
+def timed(fn: Callable[[], int], rounds: int) -> tuple[list[float], int]:
     out = []
+    n = 0
     for _ in range(rounds):
         start = time.perf_counter()
         n = fn()

@@ -12,7 +12,6 @@ import docker.types
 import pytest
 
 from console.backend.docker import (
-    REDACTED,
     DockerAccess,
     DockerUnavailable,
     context_endpoint,
@@ -20,7 +19,7 @@ from console.backend.docker import (
     redact_env,
     resolve_endpoint,
 )
-from console.backend.models import Health
+from console.backend.models import REDACTED, Health
 from tests.helpers.console_backend import TEST_PREFIX
 from tests.helpers.waiting import wait_for
 

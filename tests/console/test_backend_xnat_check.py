@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 import json
 import re
 import socket
@@ -278,9 +279,13 @@ def test_check_runs_inside_the_hub_network_with_the_hubs_settings(docker_client,
         )
         made.append(hub_like)
         access = DockerAccess(timeout=30)
+
+        def running(name: str) -> bool:
+            return any(t.state == "running" for t in access.tasks(name))
+
         for service in made:
             wait_for(
-                lambda s=service: any(t.state == "running" for t in access.tasks(s.name)), 90, f"{service.name} to run"
+                functools.partial(running, service.name), 90, f"{service.name} to run"
             )
 
         # The stand-in answers once its process is up; the check itself reports TCP failure until then.

@@ -131,7 +131,7 @@ class LocalHub:
 
         def answering():
             if self.process.poll() is not None:
-                raise RuntimeError(f"jupyterhub exited with {self.process.returncode}; see {self.dir}/hub.log")
+                raise AssertionError(f"jupyterhub exited with {self.process.returncode}; see {self.dir}/hub.log")
             return httpx.get(self.api_url + "/", timeout=2).status_code == 200
 
         try:

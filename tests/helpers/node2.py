@@ -8,6 +8,7 @@ it brought it up. Everything a test creates on it carries the `xjh-n2` prefix an
 
 from __future__ import annotations
 
+import functools
 import os
 import secrets
 import shutil
@@ -131,5 +132,5 @@ def node2_services(manager_api: Any) -> Iterator[list[str]]:
             return True
 
     for name in names:
-        wait_for(lambda name=name: no_tasks(name), 60, f"the tasks of {name} to go")
+        wait_for(functools.partial(no_tasks, name), 60, f"the tasks of {name} to go")
 

@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import secrets
 import shutil
@@ -137,10 +138,11 @@ def cleanup_services(docker_api: Any) -> Iterator[list[str]]:
     for name in names:
         with contextlib.suppress(docker.errors.NotFound):
             docker_api.remove_service(name)
+    def containers_gone(name: str) -> bool:
+        return not docker_api.containers(all=True, filters={"label": f"com.docker.swarm.service.name={name}"})
+
     for name in names:
-        label = f"com.docker.swarm.service.name={name}"
-        wait_for(lambda label=label: not docker_api.containers(all=True, filters={"label": label}), 30,
-                 f"the containers of {name} to go")
+        wait_for(functools.partial(containers_gone, name), 30, f"the containers of {name} to go")
 
 
 def services_of(docker_api: Any, user: str) -> list[dict[str, Any]]:

@@ -23,7 +23,8 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 
-from hub.spawner import SpawnRefused, XnatSwarmSpawner
+from hub.launch import SpawnRefused
+from hub.spawner import XnatSwarmSpawner
 from hub.standin.server import SERVICE_ROLE, XnatStandin
 from hub.xnat import XnatClient
 from tests.helpers.options_payloads import ALLOWED, PAYLOADS, check

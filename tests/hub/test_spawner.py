@@ -11,8 +11,9 @@ from docker.types import Mount
 from jupyterhub.utils import format_exception
 from traitlets import TraitError
 
+from hub.launch import SpawnRefused
 from hub.settings import SettingsError
-from hub.spawner import LABEL_SERVER, LABEL_USER, SpawnRefused, XnatSwarmSpawner
+from hub.spawner import LABEL_SERVER, LABEL_USER, XnatSwarmSpawner
 from hub.standin.options import mount, start_request_body, user_options
 from tests.helpers.spawner import Xnat, full_options, make_spawner
 

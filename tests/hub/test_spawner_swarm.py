@@ -16,7 +16,8 @@ from typing import Any
 import docker.errors
 import pytest
 
-from hub.spawner import LABEL_SERVER, LABEL_USER, SpawnRefused, XnatSwarmSpawner
+from hub.launch import SpawnRefused
+from hub.spawner import LABEL_SERVER, LABEL_USER, XnatSwarmSpawner
 from hub.standin.options import mount, start_request_body
 from tests.helpers.spawner import PREFIX, Xnat, light_options, make_spawner, services_of
 from tests.helpers.waiting import wait_for

@@ -26,8 +26,8 @@ import httpx
 import pytest
 
 from console.app import XnatConsoleApp
-from console.backend.docker import REDACTED
 from console.backend.live import LiveBackend
+from console.backend.models import REDACTED
 from console.config import load_config
 from tests.helpers.fault_stack import HUB_SERVICE, STANDIN, FaultStack, service_logs
 from tests.helpers.live import login
