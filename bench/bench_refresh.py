@@ -97,7 +97,9 @@ async def ours(backend: LiveBackend) -> int:
         backend.hub.user_count(),
         backend.hub_servers(),
     )
-    return len(results[-1])
+    servers = results[-1]
+    assert isinstance(servers, list)
+    return len(servers)
 
 
 async def baseline(backend: LiveBackend) -> int:

@@ -95,8 +95,8 @@ async def test_bad_token_is_a_clear_error_without_the_token(local_hub):
 async def test_users_follows_pagination_past_one_page(hub, users, local_hub):
     names = users(*[f"page{i:03d}" for i in range(120)])
     # Force small pages so the client must follow `next` several times.
-    seen = []
-    totals = set()
+    seen: list[str] = []
+    totals: set[int] = set()
     async for items, total in hub._paged("users", {"limit": 25}):
         seen.extend(u["name"] for u in items)
         totals.add(total)

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime
+from typing import cast
 
 import pytest
 
+from console.backend.docker import DockerAccess
 from console.backend.live import LiveBackend, ReadOnlyRefused, join_swarm
 from console.backend.models import Health, ServerRow, ServiceInfo, TaskInfo
 from console.config import ConsoleConfig
@@ -170,7 +172,8 @@ async def test_read_only_refuses_every_change_and_changes_nothing(config, hub_us
         assert list(backend.deploy()) == ["refused: the console is read-only"]
         results.append(backend.stop_stack())
         assert all(not r.ok and r.detail == "refused: the console is read-only" for r in results)
-        assert (await backend.hub.server(user, "nb")).state == "ready"  # nothing was stopped
+        server = await backend.hub.server(user, "nb")
+        assert server is not None and server.state == "ready"  # nothing was stopped
         entries = backend.audit.entries()
         assert [(e["action"], e["outcome"]) for e in entries] == [
             ("stop", "refused"),
@@ -237,7 +240,7 @@ async def test_stats_sample_a_batch_per_refresh_oldest_first_and_forget_gone_con
     tasks = [
         TaskInfo(f"t{i}", f"s{i}", 1, "n", "node", "running", "running", "", "", now, f"c{i}") for i in range(count)
     ]
-    backend = LiveBackend(ConsoleConfig(audit_log=str(tmp_path / "a")), docker=CountingDocker())
+    backend = LiveBackend(ConsoleConfig(audit_log=str(tmp_path / "a")), docker=cast(DockerAccess, CountingDocker()))
     try:
         first = await backend._with_stats(rows, tasks)
         assert len(sampled) == STATS_BATCH and sum(r.stats is not None for r in first) == STATS_BATCH

@@ -125,5 +125,5 @@ async def test_delete_with_remove_removes_the_service(live_stack: LiveStack, lau
         await plugin.stop_server(USER, launched["server"])
         await plugin.wait_gone(USER, launched["server"], timeout=60)
         user = await plugin.get_user(USER)
-    assert launched["server"] not in user["servers"]
+    assert user is not None and launched["server"] not in user["servers"]
     wait_for(lambda: not live_stack.notebook_services(USER, launched["server"]), 30, "the service to be removed")

@@ -70,7 +70,8 @@ http {{
 
     def answers() -> bool:
         if process.poll() is not None:
-            pytest.fail(f"nginx exited: {process.stderr.read().decode()[-500:]}")
+            stderr = process.stderr.read() if process.stderr else b""
+            pytest.fail(f"nginx exited: {stderr.decode()[-500:]}")
         try:
             return httpx.get(f"{base}/jupyterhub/hub/health", timeout=2).status_code == 200
         except httpx.HTTPError:

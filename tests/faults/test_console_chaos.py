@@ -40,7 +40,7 @@ XNAT_INTERVAL = 5.0
 class Chaos:
     def __init__(self, stack: FaultStack, node2: Node2, app: XnatConsoleApp):
         self.stack, self.node2, self.app = stack, node2, app
-        self.baseline: dict[str, Health] = {}
+        self.baseline: dict[str, Health | None] = {}
         self.log: list[str] = []
 
     def health(self, name: str) -> Health | None:

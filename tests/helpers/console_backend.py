@@ -129,9 +129,11 @@ class LocalHub:
             start_new_session=True,
         )
 
-        def answering():
-            if self.process.poll() is not None:
-                raise AssertionError(f"jupyterhub exited with {self.process.returncode}; see {self.dir}/hub.log")
+        process = self.process
+
+        def answering() -> bool:
+            if process.poll() is not None:
+                raise AssertionError(f"jupyterhub exited with {process.returncode}; see {self.dir}/hub.log")
             return httpx.get(self.api_url + "/", timeout=2).status_code == 200
 
         try:

@@ -14,7 +14,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import httpx
@@ -86,7 +86,7 @@ class Hub:
 
 
 @pytest.fixture
-async def start_hub(xnat_standin: XnatStandin, tmp_path: Path) -> AsyncIterator[Callable[[], Hub]]:
+async def start_hub(xnat_standin: XnatStandin, tmp_path: Path) -> AsyncIterator[Callable[[], Awaitable[Hub]]]:
     env = {
         "PATH": os.environ["PATH"], "HOME": str(tmp_path), "LANG": "C.UTF-8",
         "JH_XNAT_URL": xnat_standin.url, "JH_DATA_DIR": str(tmp_path / "data"),
@@ -109,7 +109,9 @@ async def start_hub(xnat_standin: XnatStandin, tmp_path: Path) -> AsyncIterator[
 async def login_form(client: httpx.AsyncClient, hub: Hub, username: str, password: str) -> httpx.Response:
     page = await client.get(f"{hub.url}/hub/login")
     assert page.status_code == 200
-    xsrf = re.search(r'name="_xsrf" value="([^"]+)"', page.text).group(1)
+    found = re.search(r'name="_xsrf" value="([^"]+)"', page.text)
+    assert found, "the login page has no _xsrf field"
+    xsrf = found.group(1)
     return await client.post(f"{hub.url}/hub/login", data={"_xsrf": xsrf, "username": username,
                                                              "password": password})
 

@@ -4,7 +4,8 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from collections.abc import AsyncGenerator
+from typing import Any, cast
 
 import pytest
 from docker.types import Mount
@@ -320,7 +321,7 @@ async def test_no_command_needs_no_image_inspection(xnat: Xnat) -> None:
 
 async def test_progress_tells_the_steps(xnat: Xnat) -> None:
     spawner = make_spawner(USER, SERVER)
-    events = spawner.progress()
+    events = cast(AsyncGenerator[dict[str, Any], None], spawner.progress())
     with pytest.raises(SpawnRefused):
         await spawner.start()  # refused at the first step: no options in XNAT
     first = await asyncio.wait_for(anext(events), 1)

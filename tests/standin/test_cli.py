@@ -37,6 +37,7 @@ async def test_seed_demo_serves_the_cast_and_stops_cleanly_on_sigterm(tmp_path):
     proc = await _start("--port", "0", "--control-port", "0", "--seed-demo",
                         env=_env(JH_XNAT_PASSWORD_FILE=str(secret)))
     try:
+        assert proc.stdout is not None
         line = (await asyncio.wait_for(proc.stdout.readline(), 20)).decode()
         match = re.search(r"listening at (http://\S+), control API at (http://\S+)/_standin/", line)
         assert match, line
