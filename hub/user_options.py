@@ -18,6 +18,9 @@ point the allowed prefixes at directories whose contents the site controls.
 
 Messages never quote environment values (XNAT puts the user's alias token in `XNAT_PASS`) and quote other
 values only in shortened form.
+
+About 500 lines, kept whole on purpose: it is one trust boundary. Every field's check sits beside the others, so
+that a reviewer can see that no path from XNAT's JSON to a `LaunchSpec` skips one.
 """
 
 from __future__ import annotations

@@ -8,6 +8,10 @@ XNAT opens a server-side session for every Basic-authenticated request ("too man
 exchange here therefore reuses the JSESSIONID of its first answer for its later requests, and ends the session
 with `DELETE /data/JSESSION` afterwards. The shared client never stores cookies, so one user's session can never
 ride along on another user's request.
+
+About 500 lines, kept whole on purpose: the client's options, its TLS, the session exchange and the mapping of
+every failure to a user-safe `XnatError` are one concern (talking to XNAT), and the secret-handling rules (what
+a message or log line may show) are easiest to check when they sit in one file.
 """
 
 from __future__ import annotations
