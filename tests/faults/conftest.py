@@ -1,4 +1,4 @@
-"""Fixtures for the fault tests: `fault_stack`, the live stack of their own (tests/faults/stack.py)."""
+"""Fixtures for the fault tests: `fault_stack`, the live stack of their own (tests/helpers/fault_stack.py)."""
 
 from __future__ import annotations
 

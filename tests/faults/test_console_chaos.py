@@ -3,7 +3,7 @@ back in a random order. The console never exits; every fault shows on screen (th
 by itself once the part is back.
 
 The engine is the isolated swarm's manager (scripts/node2.sh; the shared engine is never stopped), the hub and XNAT
-are the fault stack's (tests/faults/live_fault_stack.py). Faults: the engine stopped and started; the hub container
+are the fault stack's (tests/helpers/fault_stack.py). Faults: the engine stopped and started; the hub container
 killed (swarm starts a new one); XNAT refusing connections, then back.
 
 Default run: each fault once (about two minutes). `-m slow`: 10 minutes of faults in a random order;

@@ -1,4 +1,4 @@
-"""Fixtures for the console's backend and CLI tests (imported by tests/console/test_backend*.py and test_cli*.py;
+"""Fixtures for the console's backend and CLI tests (tests/console/test_backend*.py and test_cli*.py;
 tests/console/conftest.py belongs to the UI tests): a real JupyterHub process on loopback, and Docker helpers.
 
 `LocalHub` starts `jupyterhub` (with configurable-http-proxy) from a throwaway config: DummyAuthenticator,

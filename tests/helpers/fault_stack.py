@@ -1,6 +1,6 @@
 """A live local stack of its own for the fault, secrets and load runs, which kill the hub and break XNAT: the e2e
 tests' stack (tests/e2e) must not feel that, so this one is the same demo (`scripts/demo.sh up`, reused through
-`tests/e2e/live.py`'s LiveStack) under other names: stack `xjh-flt`, network `xjh-flt-network`, secrets
+`tests/helpers/live.py`'s LiveStack) under other names: stack `xjh-flt`, network `xjh-flt-network`, secrets
 `xjh_flt_*`, stand-in `xjh-flt-standin`, free ports, its own state directories. `scripts/demo.sh down` removes
 it all.
 

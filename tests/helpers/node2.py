@@ -1,5 +1,5 @@
-"""Fixtures for the two-node tests (imported by tests/node2/conftest.py, and by other areas that need the second
-node, e.g. tests/faults' console chaos run): an isolated swarm (scripts/node2.sh) of two engines in their own network
+"""Fixtures for the two-node tests (tests/node2, and other areas that need the second node, e.g. tests/faults'
+console chaos run): an isolated swarm (scripts/node2.sh) of two engines in their own network
 namespaces, a manager at 10.99.0.2 and a worker at 10.99.0.3, never the machine's shared engine.
 
 `node2` brings that swarm up when it is not already up, and takes it down again at the end of the session only if
