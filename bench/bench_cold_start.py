@@ -6,7 +6,7 @@ without connecting anywhere, and is the one held to the goal. The baseline, meas
 alternating with ours, is a bare Textual `App` showing one Static: the ratio says what the console adds on
 top of Textual itself.
 
-    .venv/bin/python bench/bench_cold_start.py [--runs 7]
+    .venv/bin/python -m bench.bench_cold_start [--runs 7]
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 checks, `docker stack deploy`, convergence, health) against a bare `docker stack deploy` of the same stack file
 followed by polling /hub/health at the same interval, in the same run, alternating.
 
-    .venv/bin/python bench/bench_deploy.py [--rounds 3]
+    .venv/bin/python -m bench.bench_deploy [--rounds 3]
 
 Goal: ours ≤ 10 s. Needs a Docker engine in swarm mode (scripts/engine.sh up); builds the images if needed.
 """
@@ -14,8 +14,8 @@ import sys
 import time
 
 import httpx
-from livestack import bench_stack, build_images, median
 
+from bench.livestack import bench_stack, build_images, median
 from console.backend.stack import POLL, _run_docker, deploy, stop
 
 GOAL_SECONDS = 10.0

@@ -1,9 +1,9 @@
 """The hub API's latency while XNAT is down, slow or answering garbage, on a live stack, against the same hub with
 XNAT healthy in the same run; and how long a login takes to be refused under each fault.
 
-    .venv/bin/python bench/bench_faults.py [--requests 300] [--logins 1] [--conditions down,slow-10s,...]
+    .venv/bin/python -m bench.bench_faults [--requests 300] [--logins 1] [--conditions down,slow-10s,...]
 
-Brings up the fault stack (tests/faults/live_fault_stack.py: the demo under the names `xjh-flt*`, free ports), launches
+Brings up the fault stack (tests/helpers/fault_stack.py: the demo under the names `xjh-flt*`, free ports), launches
 one notebook the XNAT way, then for each condition keeps `--logins` login loops hammering /hub/login through the
 real form while it times `--requests` sequential `GET /hub/api/users/alice` with the console's token. Prints p50,
 p99 and max per condition, each p99 beside the healthy baseline as a ratio, and the slowest login refusal. Goal:
@@ -19,14 +19,11 @@ import statistics
 import sys
 import threading
 import time
-from pathlib import Path
 
 import httpx
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT / "tests" / "faults"), str(ROOT / "tests")]
-from e2e.live import xnat_launch  # noqa: E402
-from live_fault_stack import XNAT_TIMEOUT, FaultStack, fault_stack_up  # noqa: E402
+from tests.helpers.fault_stack import XNAT_TIMEOUT, FaultStack, fault_stack_up
+from tests.helpers.live import xnat_launch
 
 GOAL_P99 = 0.100
 USER, PASSWORD = "alice", "alice-password"
@@ -90,7 +87,7 @@ def api_latencies(stack: FaultStack, count: int) -> list[float]:
     return seconds
 
 
-def p(values: list[float], q: float) -> float:
+def p(values: list[float], q: int) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[q - 1] if len(values) > 1 else values[0]
 
 

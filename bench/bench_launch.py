@@ -2,7 +2,7 @@
 XNAT and validated before the service is built) against a plain dockerspawner SwarmSpawner spawn of the same
 image on a second hub beside it (same image, network, endpoint mode and user), in the same run, alternating.
 
-    .venv/bin/python bench/bench_launch.py [--rounds 5]
+    .venv/bin/python -m bench.bench_launch [--rounds 5]
 
 Both are timed the way XNAT sees a launch: from the start request to the server model's `ready: true`, polled
 every 50 ms. Goal: ours / plain ≤ 1.05. Needs a Docker engine in swarm mode (scripts/engine.sh up).
@@ -16,13 +16,23 @@ import sys
 import time
 
 import httpx
-from livestack import (
-    HUB_IMAGE, NETWORK, REPO, SECRETS_PREFIX, SINGLEUSER_IMAGE, STANDIN, bench_stack, build_images, free_port,
-    launch_and_wait, median, stop_and_wait,
-)
 
+from bench.livestack import (
+    HUB_IMAGE,
+    NETWORK,
+    REPO,
+    SECRETS_PREFIX,
+    SINGLEUSER_IMAGE,
+    STANDIN,
+    bench_stack,
+    build_images,
+    launch_and_wait,
+    median,
+    stop_and_wait,
+)
 from console.backend.stack import POLL, _run_docker
 from hub.standin import options as xnat_options
+from tests.helpers.waiting import free_port
 
 GOAL_RATIO = 1.05
 PLAIN_HUB = "xjh-bench-plainhub"
@@ -30,7 +40,7 @@ PLAIN_HUB = "xjh-bench-plainhub"
 
 def start_plain_hub(env) -> str:
     """The baseline hub as a service on the bench network; returns its hub API URL once it answers."""
-    port = free_port()
+    port = free_port("0.0.0.0")
     result = _run_docker([
         # --hostname: the proxy reaches the hub by this name before the task is healthy, and so listed in DNS
         "service", "create", "--detach", "--quiet", "--name", PLAIN_HUB, "--hostname", PLAIN_HUB, "--network", NETWORK,
@@ -69,7 +79,7 @@ async def rounds(stack, plain_api: str, count: int) -> tuple[list[float], list[f
     async with stack.plugin() as our_hub, stack.plugin(plain_api) as plain_hub:
         await our_hub.ensure_user("benchx")
         await plain_hub.ensure_user("benchp")
-        for round_number in range(0, count + 1):  # round 0 warms both up and is not counted
+        for round_number in range(count + 1):  # round 0 warms both up and is not counted
             server = xnat_options.event_tracking_id()
             stack.store_options("benchx", server)
             seconds = await launch_and_wait(our_hub, "benchx", server)

@@ -1,7 +1,7 @@
 """100 concurrent logins against an XNAT that answers in 100 ms: ours vs. a blocking authenticator in the original's
 style (synchronous HTTP calls inside an async `authenticate`), in the same run.
 
-    .venv/bin/python bench/bench_login.py [--logins 100] [--latency 0.1]
+    .venv/bin/python -m bench.bench_login [--logins 100] [--latency 0.1]
 
 XNAT is the stand-in, in its own process (as XNAT is its own server). Ours is timed after one warm-up round, as in
 a running hub whose connections to XNAT are open; the blocking one opens a connection per call, as `requests` did.
@@ -14,7 +14,6 @@ import argparse
 import asyncio
 import contextlib
 import logging
-import socket
 import subprocess
 import sys
 import time
@@ -27,6 +26,7 @@ from jupyterhub.auth import Authenticator
 
 from hub.auth import XnatAuthenticator
 from hub.xnat import XnatClient
+from tests.helpers.waiting import free_port
 
 GOAL_SECONDS = 0.4
 
@@ -63,12 +63,6 @@ async def timed_logins(authenticator: Authenticator, users: list[str], password:
     elapsed = time.perf_counter() - started
     assert all(results), "every login must succeed"  # (the original style lowercases the names: not compared)
     return elapsed
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @contextlib.contextmanager
@@ -129,7 +123,7 @@ async def main(logins: int, latency: float) -> int:
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
     print(f"{logins} concurrent logins, XNAT (the stand-in, own process) answering in {latency * 1000:.0f} ms")
     for i, row in enumerate(rows):
-        print("| " + " | ".join(cell.ljust(w) for cell, w in zip(row, widths)) + " |")
+        print("| " + " | ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)) + " |")
         if i == 0:
             print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
     print(f"ratio blocking / ours: {blocking_seconds / ours_seconds:.1f}x")

@@ -1,6 +1,6 @@
 """Log viewer figures: our LogBuffer against a naive unbounded list of lines (lazydocker keeps every line).
 
-    .venv/bin/python bench/bench_logs.py [--lines 1000000]
+    .venv/bin/python -m bench.bench_logs [--lines 1000000]
 
 Each contender runs in its own child process so RSS growth is its own. Printed: ingest lines/s, RSS growth at
 the end, search time over everything held (a rare word, a common word, a regex), and our/baseline ratios.
@@ -15,15 +15,13 @@ import re
 import subprocess
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from console.backend.models import LogLine  # noqa: E402
+from console.backend.models import LogLine
 
 TASKS = [f"jupyter-user{i:02d}--nb.1.{i:012x}@node{i % 2 + 1}" for i in range(8)]
-T0 = datetime(2026, 11, 27, tzinfo=timezone.utc).timestamp()
+T0 = datetime(2026, 11, 27, tzinfo=UTC).timestamp()
 
 
 def make_lines(n: int):
@@ -36,7 +34,7 @@ def make_lines(n: int):
         yield LogLine(
             task=TASKS[i % len(TASKS)],
             text=text,
-            timestamp=datetime.fromtimestamp(T0 + i / 1000, timezone.utc),
+            timestamp=datetime.fromtimestamp(T0 + i / 1000, UTC),
             stream="stdout",
         )
 

@@ -1,6 +1,6 @@
 """Full-refresh figure: what the console fetches each tick, on a hub with 2,000 users and 500 running servers.
 
-    .venv/bin/python bench/bench_refresh.py [--users 2000] [--servers 500] [--rounds 20]
+    .venv/bin/python -m bench.bench_refresh [--users 2000] [--servers 500] [--rounds 20]
 
 Real parts: a real JupyterHub (+ configurable-http-proxy) on loopback with 2,000 real users created through its
 REST API and 500 real running servers (each a hub server whose "notebook" is one shared http.server, so no 500
@@ -19,23 +19,19 @@ import argparse
 import asyncio
 import http.server
 import statistics
-import sys
 import threading
 import time
-from datetime import datetime, timedelta, timezone
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests" / "console"))
-
-from backend_fixtures import LocalHub, wait_for  # noqa: E402  (the tests' throwaway-hub launcher)
-
-from console.backend.docker import DockerAccess  # noqa: E402
-from console.backend.hub import server_row  # noqa: E402
-from console.backend.live import LiveBackend, join_swarm  # noqa: E402
-from console.backend.models import ContainerStats, ServiceInfo, TaskInfo  # noqa: E402
-from console.config import ConsoleConfig  # noqa: E402
+from console.backend.docker import DockerAccess
+from console.backend.hub import server_row
+from console.backend.live import LiveBackend, join_swarm
+from console.backend.models import ContainerStats, ServiceInfo, TaskInfo
+from console.config import ConsoleConfig
+from tests.helpers.console_backend import LocalHub
+from tests.helpers.waiting import wait_for
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
@@ -55,7 +51,7 @@ class FakeNotebookSwarm(DockerAccess):
 
     def __init__(self, users: list[str], **kwargs):
         super().__init__(**kwargs)
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         self.fake_services = [
             ServiceInfo(
                 f"svc{i:04d}",
@@ -91,7 +87,7 @@ class FakeNotebookSwarm(DockerAccess):
 
 
 async def ours(backend: LiveBackend) -> int:
-    since = datetime.now(timezone.utc) - timedelta(minutes=15)
+    since = datetime.now(UTC) - timedelta(minutes=15)
     results = await asyncio.gather(
         asyncio.to_thread(backend.docker_health),
         asyncio.to_thread(backend.nodes),
@@ -101,12 +97,14 @@ async def ours(backend: LiveBackend) -> int:
         backend.hub.user_count(),
         backend.hub_servers(),
     )
-    return len(results[-1])
+    servers = results[-1]
+    assert isinstance(servers, list)
+    return len(servers)
 
 
 async def baseline(backend: LiveBackend) -> int:
     """The obvious client: one call after another, every user listed, active servers picked out here."""
-    since = datetime.now(timezone.utc) - timedelta(minutes=15)
+    since = datetime.now(UTC) - timedelta(minutes=15)
     backend.docker_health()
     backend.nodes()
     services = backend.services()
@@ -132,8 +130,9 @@ async def baseline(backend: LiveBackend) -> int:
     return len(rows) + 0 * count
 
 
-def timed(fn, rounds: int) -> list[float]:
+def timed(fn: Callable[[], int], rounds: int) -> tuple[list[float], int]:
     out = []
+    n = 0
     for _ in range(rounds):
         start = time.perf_counter()
         n = fn()

@@ -3,7 +3,7 @@ network). Ours (`console.backend.stack.stop`: every server stopped through the h
 `docker stack rm`, network gone) against the by-hand way, `docker service rm` of every notebook service plus
 `docker stack rm`, waiting for the network to go, in the same run.
 
-    .venv/bin/python bench/bench_stop.py [--servers 20]
+    .venv/bin/python -m bench.bench_stop [--servers 20]
 
 Goal: ours ≤ 10 s with 20 servers. Needs a Docker engine in swarm mode (scripts/engine.sh up).
 """
@@ -15,8 +15,7 @@ import asyncio
 import sys
 import time
 
-from livestack import STACK, bench_stack, build_images, launch_and_wait
-
+from bench.livestack import STACK, bench_stack, build_images, launch_and_wait
 from console.backend.stack import POLL, _run_docker, notebook_services, stop
 from hub.standin.container import remove_standin
 from hub.standin import options as xnat_options

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-import socket
 import statistics
 import subprocess
 import tempfile
@@ -23,6 +22,7 @@ from console.backend.stack import StackSettings, deploy, stop
 from hub.standin.container import StandinSettings, remove_standin, start_standin
 from hub.standin import options as xnat_options
 from hub.standin.plugin import HubError, XnatPlugin
+from tests.helpers.waiting import free_port
 
 REPO = Path(__file__).resolve().parents[1]
 STACK = "xjh-bench"
@@ -31,12 +31,6 @@ SECRETS_PREFIX = "xjh_bench"
 STANDIN = "xjh-bench-standin"
 HUB_IMAGE = "xnat-jupyterhub/hub:dev"
 SINGLEUSER_IMAGE = "xnat-jupyterhub/singleuser:dev"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("0.0.0.0", 0))
-        return s.getsockname()[1]
 
 
 def median(values: list[float]) -> float:
@@ -94,7 +88,7 @@ def bench_stack(*, deployed: bool = True) -> Iterator[BenchStack]:
     secrets_dir = work / "secrets"
     variables = {
         "JH_NETWORK": NETWORK,
-        "JH_PORT": str(free_port()),
+        "JH_PORT": str(free_port("0.0.0.0")),
         "JH_SECRETS_PREFIX": SECRETS_PREFIX,
         "JH_IMAGE": HUB_IMAGE,
         "JH_XNAT_URL": f"http://{STANDIN}:8080",
@@ -104,8 +98,8 @@ def bench_stack(*, deployed: bool = True) -> Iterator[BenchStack]:
         "JH_GID": "",
     }
     settings = StackSettings(stack_name=STACK, variables=variables, secrets_dir=secrets_dir, timeout=180)
-    standin = StandinSettings(name=STANDIN, image=HUB_IMAGE, demo_image=SINGLEUSER_IMAGE, xnat_port=free_port(),
-                              control_port=free_port(),
+    standin = StandinSettings(name=STANDIN, image=HUB_IMAGE, demo_image=SINGLEUSER_IMAGE,
+                              xnat_port=free_port("0.0.0.0"), control_port=free_port("0.0.0.0"),
                               password_file=secrets_dir / f"{SECRETS_PREFIX}_xnat_password")
     stack = BenchStack(settings, standin, secrets_dir)
     stack.teardown()  # leftovers of an interrupted run

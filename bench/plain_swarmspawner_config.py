@@ -3,8 +3,8 @@ SwarmSpawner and a fixed image (no XNAT call before the spawn), set up to run th
 
 import os
 
-c = get_config()  # noqa: F821 - provided by JupyterHub
-load_subconfig("/srv/jupyterhub_config.py")  # noqa: F821
+c = get_config()  # type: ignore[name-defined]  # noqa: F821 - provided by JupyterHub
+load_subconfig("/srv/jupyterhub_config.py")  # type: ignore[name-defined]  # noqa: F821
 
 c.JupyterHub.spawner_class = "dockerspawner.SwarmSpawner"
 c.SwarmSpawner.image = os.environ["BENCH_NOTEBOOK_IMAGE"]

@@ -80,7 +80,8 @@ class XnatAuthenticator(Authenticator):
 
     def normalize_username(self, username: str) -> str:
         """Keep the name exactly as XNAT knows it (no lowercasing); `username_map` still applies."""
-        return self.username_map.get(username, username)
+        mapped: str = self.username_map.get(username, username)
+        return mapped
 
     def validate_username(self, username: str) -> bool:
         return name_problem(username) is None and super().validate_username(username)

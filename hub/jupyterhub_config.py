@@ -17,7 +17,7 @@ from hub.settings import SettingsError, check_environment, env_secret, env_str, 
 from hub.spawner import XnatSwarmSpawner
 from hub.xnat import XnatClient
 
-c = get_config()  # noqa: F821 - provided by JupyterHub when it loads this file
+c = get_config()  # type: ignore[name-defined]  # noqa: F821 - provided by JupyterHub when it loads this file
 log = logging.getLogger("JupyterHub")
 
 try:

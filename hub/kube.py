@@ -36,7 +36,6 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-
 import hub
 from hub import roles, settings
 from hub.launch import SpawnRefused, XnatLaunchMixin
@@ -49,10 +48,10 @@ __all__ = [
     "OWNED_TRAITS",
     "KubeSite",
     "SpawnRefused",
+    "XnatKubeSpawner",  # noqa: F822  (made on first use by the module's __getattr__: importing needs no kubespawner)
     "configure_hub",
     "kube_settings",
     "node_selector_requirements",
-    "XnatKubeSpawner",
 ]
 
 GPU_RESOURCE = "nvidia.com/gpu"
@@ -154,7 +153,8 @@ def _constraint_requirement(constraint: str) -> dict[str, Any]:
         label = key[len("node.labels."):]
         if not is_label_key(label):
             raise UserOptionsError(
-                f"placement constraint {short_repr(constraint)}: {short_repr(label)} is not a valid Kubernetes label name"
+                f"placement constraint {short_repr(constraint)}: {short_repr(label)} "
+                "is not a valid Kubernetes label name"
             )
         return _match(label, equal, value, constraint)
     if key == "node.hostname":
@@ -201,9 +201,9 @@ def _and_terms(base: Any, requirements: list[dict[str, Any]]) -> Any:
         return copy.deepcopy(base)
 
     def narrowed(term: Mapping[str, Any]) -> dict[str, Any]:
-        term = copy.deepcopy(dict(term))
-        term["matchExpressions"] = list(term.get("matchExpressions") or []) + copy.deepcopy(requirements)
-        return term
+        narrowed_term = copy.deepcopy(dict(term))
+        narrowed_term["matchExpressions"] = list(term.get("matchExpressions") or []) + copy.deepcopy(requirements)
+        return narrowed_term
 
     if isinstance(base, Mapping):
         if not base:

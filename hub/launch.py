@@ -6,7 +6,7 @@ No Docker or Kubernetes import here: each hub image carries only its own spawner
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tornado import web
 from traitlets import Bool, List, TraitError, Unicode, default, validate
@@ -84,6 +84,12 @@ class XnatLaunchMixin(LoggingConfigurable):
     # XNAT's launch for the spawn in progress (or the last one). Replaced, never merged, on every start.
     launch: LaunchSpec | None = None
 
+    if TYPE_CHECKING:  # given by the JupyterHub Spawner that this is mixed into
+        user: Any
+        name: str
+        environment: dict[str, Any]
+        _log_name: str
+
     def check_launch(self, spec: LaunchSpec) -> None:
         """Refuse (UserOptionsError) what this spawner cannot run, before anything changes. Override."""
 
@@ -114,5 +120,7 @@ class XnatLaunchMixin(LoggingConfigurable):
         xnat_env = dict(self.launch.env) if self.launch else {}
         shadowed = sorted(set(xnat_env) & set(hub_env))
         if shadowed:
-            self.log.warning("XNAT's env for %s sets %s; the hub's values are kept", self._log_name, ", ".join(shadowed))
+            self.log.warning(
+                "XNAT's env for %s sets %s; the hub's values are kept", self._log_name, ", ".join(shadowed)
+            )
         return {**xnat_env, **hub_env}

@@ -7,13 +7,21 @@ given as a file (`NAME_FILE`), which is how Docker secrets arrive (`/run/secrets
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING, overload
 from urllib.parse import urlsplit
+
+if TYPE_CHECKING:
+    from traitlets import HasTraits
 
 
 class SettingsError(ValueError):
     """A variable holds a value we cannot use. The message names the variable, never a secret's value."""
 
 
+@overload
+def env_str(name: str, default: str) -> str: ...
+@overload
+def env_str(name: str, default: None = None) -> str | None: ...
 def env_str(name: str, default: str | None = None) -> str | None:
     """The variable's value, or `default` when it is unset or empty."""
     value = os.environ.get(name, "")
@@ -128,7 +136,7 @@ def env_url(name: str, default: str | None = None) -> str | None:
     return check_http_url(name, raw)
 
 
-def check_environment(*classes: type) -> None:
+def check_environment(*classes: type[HasTraits]) -> None:
     """Compute now every option default that the hub package reads from the environment, for each class, so that
     a bad variable stops the hub at startup (SettingsError or TraitError) rather than at the first login or spawn.
     """

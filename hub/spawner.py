@@ -98,7 +98,7 @@ class XnatSwarmSpawner(XnatLaunchMixin, SwarmSpawner):
 
     @validate("nb_uid", "nb_gid")
     def _numeric_id(self, proposal: Any) -> str:
-        value = proposal["value"].strip()
+        value: str = proposal["value"].strip()
         if value and not (value.isascii() and value.isdigit()):
             name = "NB_UID" if proposal["trait"].name == "nb_uid" else "NB_GID"
             raise TraitError(f"{name} must be a number, got {value[:20]!r}")
@@ -125,9 +125,10 @@ class XnatSwarmSpawner(XnatLaunchMixin, SwarmSpawner):
 
     @validate("rejected_task_timeout")
     def _check_rejected_task_timeout(self, proposal: Any) -> float:
-        if not 0 <= proposal["value"] < float("inf"):
+        value: float = proposal["value"]
+        if not 0 <= value < float("inf"):
             raise TraitError("rejected_task_timeout must be 0 or more seconds")
-        return proposal["value"]
+        return value
 
     task_poll_interval = Float(
         0.5, help="""Seconds between two looks at the new service's task while waiting for it to run."""
@@ -182,7 +183,8 @@ class XnatSwarmSpawner(XnatLaunchMixin, SwarmSpawner):
             self.log.info("Created service %s (id %s) from image %s", self.service_name, self.object_id[:7],
                           self.launch_image)
             await self.start_object()
-            return await self.get_ip_and_port()
+            address: tuple[str, int] = await self.get_ip_and_port()
+            return address
         except BaseException as e:
             # failed, or cancelled by start_timeout: leave nothing behind
             await self._discard_service()
@@ -255,7 +257,8 @@ class XnatSwarmSpawner(XnatLaunchMixin, SwarmSpawner):
         return self.with_xnat_env(hub_env)
 
     @property
-    def mounts(self) -> list[Mount]:
+    # SwarmSpawner itself replaces DockerSpawner's `mounts` trait with a read-only property; so do we.
+    def mounts(self) -> list[Mount]:  # type: ignore[override]
         """The operator's `volumes` (binds) and XNAT's mounts with their real type and read-only flag.
 
         SwarmSpawner's own property makes every mount a bind and needs `volumes`, which XNAT's paths would
@@ -358,7 +361,8 @@ class XnatSwarmSpawner(XnatLaunchMixin, SwarmSpawner):
         """Create the service. Docker's refusal (a bad name, an unknown network) becomes a SpawnRefused."""
         spec = await self.service_spec()
         try:
-            return await self.docker("create_service", **spec)
+            created: dict[str, Any] = await self.docker("create_service", **spec)
+            return created
         except APIError as e:
             self.log.warning("Docker refused to create service %s: %s", self.service_name, e.explanation)
             raise SpawnRefused(500, f"Docker refused to create the notebook service: {e.explanation}") from None

@@ -1,8 +1,8 @@
 """Where the hub keeps what must survive a restart: its database and cookie secret, in one data directory.
 
 The directory is meant to be a volume (`JH_DATA_DIR`, default /srv/jupyterhub/data). It is created 0700 when
-missing, and narrowed to 0700 when the hub owns it. The cookie secret is created 0600 (never readable by others, not even for an instant) and refused
-when group or others can read it, as JupyterHub itself does.
+missing, and narrowed to 0700 when the hub owns it. The cookie secret is created 0600 (never readable by others,
+not even for an instant) and refused when group or others can read it, as JupyterHub itself does.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ fi
 pip_install() {
     .venv/bin/python -m pip install --quiet --disable-pip-version-check "$@" 2> >(grep -v "^WARNING: Location" >&2)
 }
-pip_install -e '.[test,kubernetes]'
+pip_install -e '.[test,dev,kubernetes]'
 if ! command -v configurable-http-proxy >/dev/null; then
     npm install --global --silent configurable-http-proxy@5
 fi

@@ -9,6 +9,9 @@ say() { printf '\n==> %s\n' "$*"; }
 say "Python environment (.venv)"
 scripts/bootstrap-python.sh
 
+say "Static checks (ruff, mypy, import-linter; configured in pyproject.toml)"
+scripts/check.sh
+
 say "Docker engine, swarm and nginx"
 scripts/engine.sh up
 

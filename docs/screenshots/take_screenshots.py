@@ -15,6 +15,7 @@ import asyncio
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any, cast
 
 from console.app import XnatConsoleApp
 
@@ -56,10 +57,10 @@ async def take(app: XnatConsoleApp, out: Path) -> list[Path]:
         await until(pilot, lambda: table_rows(app) > 0)
         save("tasks")
         await pilot.press("escape", "2", "l")
-        await until(pilot, lambda: len(app.screen.query_one("LogView").buffer) > 0)
+        await until(pilot, lambda: len(cast(Any, app.screen.query_one("LogView")).buffer) > 0)
         save("logs")
         await pilot.press("6")
-        await until(pilot, lambda: table_rows(app) > 0 and not app.screen.running, timeout=180)
+        await until(pilot, lambda: table_rows(app) > 0 and not cast(Any, app.screen).running, timeout=180)
         save("xnat-check")
         await pilot.press("7")
         await pilot.pause(0.5)

@@ -115,7 +115,8 @@ Path segments are URL-quoted names. Bad input answers 400 `{"error": "..."}`; su
 Command line
 ------------
 ``python -m hub.standin --host 0.0.0.0 --port 8080 --control-port 8081 [--control-host H] [--seed-demo]
-[--demo-image IMG] [--tls-cert PEM --tls-key PEM]``. With the TLS pair the XNAT port speaks HTTPS. `--seed-demo` adds `alice` (Jupyter, password `alice-password`), `Alice.Smith` (Jupyter,
+[--demo-image IMG] [--tls-cert PEM --tls-key PEM]``. With the TLS pair the XNAT port speaks HTTPS.
+`--seed-demo` adds `alice` (Jupyter, password `alice-password`), `Alice.Smith` (Jupyter,
 `smith-password`), `bob` (no role, `bob-password`), `admin` (Administrator, `admin-password`) and the service
 account `jupyterhub` (role JupyterHub, password from `JH_XNAT_PASSWORD` or `JH_XNAT_PASSWORD_FILE`), and stores
 default-server options (image `--demo-image`, no mounts, no reservations so they fit a small machine) for the two
@@ -126,4 +127,4 @@ or a busy port is a one-line error (exit 2 / 1).
 from .options import event_tracking_id, start_request_body, user_options
 from .server import StandinUrls, XnatStandin
 
-__all__ = ["XnatStandin", "StandinUrls", "user_options", "start_request_body", "event_tracking_id"]
+__all__ = ["StandinUrls", "XnatStandin", "event_tracking_id", "start_request_body", "user_options"]

@@ -46,7 +46,9 @@ class Fault:
             raise ValueError(f"garbage must be one of {', '.join(GARBAGE_KINDS)}, got {self.garbage!r}")
         if self.path is not None and (not isinstance(self.path, str) or not self.path.startswith("/")):
             raise ValueError(f"path must be a glob starting with '/', got {self.path!r}")
-        if self.times is not None and (isinstance(self.times, bool) or not isinstance(self.times, int) or self.times < 1):
+        if self.times is not None and (
+            isinstance(self.times, bool) or not isinstance(self.times, int) or self.times < 1
+        ):
             raise ValueError(f"times must be a whole number of at least 1, got {self.times!r}")
         if not (self.latency or self.status is not None or self.garbage is not None):
             raise ValueError("a fault needs at least one of latency, status or garbage")

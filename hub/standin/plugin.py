@@ -104,7 +104,8 @@ class XnatPlugin:
 
     async def info(self) -> dict[str, Any]:
         """GET /info: checks that the token is valid and has read:hub."""
-        return (await self._request("GET", "/info")).json()
+        info: dict[str, Any] = (await self._request("GET", "/info")).json()
+        return info
 
     async def get_user(self, name: str) -> dict[str, Any] | None:
         """GET /users/{name}; None when the hub has no such user."""
@@ -113,7 +114,8 @@ class XnatPlugin:
 
     async def create_user(self, name: str) -> dict[str, Any]:
         """POST /users/{name} with no body."""
-        return (await self._request("POST", f"/users/{_seg(name)}")).json()
+        created: dict[str, Any] = (await self._request("POST", f"/users/{_seg(name)}")).json()
+        return created
 
     async def ensure_user(self, name: str) -> dict[str, Any]:
         """Get the user, creating it when absent (as XNAT does before each launch)."""

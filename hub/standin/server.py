@@ -1,14 +1,17 @@
 """The XNAT stand-in server: XNAT's endpoints on one port, a control API on another.
 
-See the package docstring (`hub.standin`) for the endpoints, the Python API and the control API.
+This module holds the stand-in's state and lifecycle (`XnatStandin`); the XNAT endpoints' handlers are in
+`xnat_api.py`, the control API's in `control_api.py`. It is a little over 450 lines because `XnatStandin` is one
+object (users, options, preferences, sessions, faults, the request log, two listeners) whose methods all guard the
+same lock; splitting the class would spread that one invariant over several files. See the package docstring
+(`hub.standin`) for the endpoints, the Python API and the control API.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import concurrent.futures
+import contextlib
 import fnmatch
 import json
 import secrets
@@ -25,9 +28,9 @@ from typing import Any, NamedTuple
 from tornado.httpserver import HTTPServer
 from tornado.iostream import IOStream
 from tornado.netutil import bind_sockets
-from tornado.web import Application, Finish, RequestHandler
+from tornado.web import Application, RequestHandler
 
-from .faults import Fault, garbage_body
+from .faults import Fault
 
 ADMIN_ROLE = "Administrator"
 SERVICE_ROLE = "JupyterHub"
@@ -55,6 +58,9 @@ DEFAULT_PREFERENCES: dict[str, Any] = {
     "allUsersCanStartJupyter": False,
 }
 # Only the admin and the JupyterHub service account may read these.
+# One path segment (a user, server or preference name), passed to the handler.
+PATH_SEGMENT = "([^/]+)"
+
 PRIVILEGED_PREFERENCES = {"jupyterHubToken"}
 
 
@@ -99,7 +105,7 @@ class _TrackingHTTPServer(HTTPServer):
 
     open_streams: weakref.WeakSet[IOStream]
 
-    def handle_stream(self, stream: IOStream, address: tuple) -> None:
+    def handle_stream(self, stream: IOStream, address: tuple[str, int]) -> None:
         self.open_streams.add(stream)
         super().handle_stream(stream, address)
 
@@ -142,11 +148,15 @@ class XnatStandin:
         self.port = 0
         self.control_host = "127.0.0.1"
         self.control_port = 0
+        # The handler modules import this one's constants, so they are imported here, not at the top.
+        from .control_api import CONTROL_ROUTES
+        from .xnat_api import XNAT_ROUTES, UnknownPathHandler
+
         self._xnat_app = Application(
-            _routes(_XNAT_ROUTES, self), default_handler_class=_UnknownPathHandler,
+            _routes(XNAT_ROUTES, self), default_handler_class=UnknownPathHandler,
             default_handler_args={"standin": self}, log_function=_quiet,
         )
-        self._control_app = Application(_routes(_CONTROL_ROUTES, self), log_function=_quiet)
+        self._control_app = Application(_routes(CONTROL_ROUTES, self), log_function=_quiet)
 
     # -- lifecycle -------------------------------------------------------------------------------------------------
 
@@ -222,8 +232,9 @@ class XnatStandin:
 
         def run() -> None:
             asyncio.set_event_loop(loop)
-            loop.create_task(boot())
+            booting = loop.create_task(boot())  # held here: the loop keeps only a weak reference to its tasks
             loop.run_forever()
+            del booting
 
         thread = threading.Thread(target=run, name="xnat-standin", daemon=True)
         thread.start()
@@ -384,10 +395,8 @@ class XnatStandin:
 
     async def _pause(self, seconds: float) -> None:
         assert self._wake is not None
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wake.wait(), seconds)
-        except TimeoutError:
-            pass
 
     # -- sessions and log ------------------------------------------------------------------------------------------
 
@@ -455,372 +464,7 @@ def _quiet(handler: RequestHandler) -> None:
     """Tornado's access log is off: the stand-in keeps its own log, without credentials."""
 
 
-# -- XNAT side -------------------------------------------------------------------------------------------------------
-
-
-class _XnatHandler(RequestHandler):
-    """Common behaviour of every XNAT answer: faults, Basic/session authentication, the request log."""
-
-    standin: XnatStandin
-
-    def initialize(self, standin: XnatStandin) -> None:
-        self.standin = standin
-        self.fault: Fault | None = None
-        self.caller: str | None = None
-        self.presented: str | None = None
-        self.session_id: str | None = None
-        self._counted = False
-        self._started = time.monotonic()
-
-    def set_default_headers(self) -> None:
-        self.clear_header("Server")
-
-    async def prepare(self) -> None:
-        self.standin._in_flight += 1
-        self._counted = True
-        if self.standin.is_down:  # raced the cut: act like the socket is gone
-            self.request.connection.stream.close()
-            raise Finish()
-        lowered = self.request.path.lower()
-        if "%2f" in lowered or "%5c" in lowered:
-            # Tomcat refuses encoded slashes in paths by default.
-            self.answer(400, "Bad Request")
-            raise Finish()
-        self.fault = self.standin._take_fault(self.request.path)
-        if self.fault is not None:
-            if self.fault.latency:
-                await self.standin._pause(self.fault.latency)
-            if self.fault.status is not None and self.fault.garbage is None:
-                self.answer(self.fault.status, f"Injected fault: HTTP {self.fault.status}")
-                raise Finish()
-
-    def finish(self, chunk: Any = None) -> Any:
-        # Logged before the answer leaves, so a client in another thread finds its request in the log.
-        if not self._finished:
-            self._record()
-        return super().finish(chunk)
-
-    def on_finish(self) -> None:
-        if self._counted:
-            self.standin._in_flight -= 1
-
-    def _record(self) -> None:
-        self.standin._log({
-            "method": self.request.method,
-            "path": self.request.path,
-            "user": self.caller or self.presented,
-            "authenticated": self.caller is not None,
-            "status": self.get_status(),
-            "seconds": round(time.monotonic() - self._started, 4),
-        })
-
-    # Tornado's HTML error page would not look like XNAT; keep errors short and plain.
-    def write_error(self, status_code: int, **kwargs: Any) -> None:
-        self.set_header("Content-Type", "text/plain;charset=UTF-8")
-        self.finish(self._reason)
-
-    def answer(self, status: int, body: Any) -> None:
-        """Finish with JSON (or text, for a str), unless a garbage fault replaces the body."""
-        if self.fault is not None and self.fault.garbage is not None:
-            status = self.fault.status or 200
-            content_type, text = garbage_body(self.fault.garbage, body)
-        elif isinstance(body, str):
-            content_type, text = "text/plain;charset=UTF-8", body
-        else:
-            content_type, text = "application/json;charset=UTF-8", json.dumps(body)
-        self.set_status(status)
-        self.set_header("Content-Type", content_type)
-        self.finish(text)
-
-    def fail(self, status: int, text: str) -> None:
-        if status == 401:
-            self.set_header("WWW-Authenticate", 'Basic realm="XNAT"')
-        self.answer(status, text)
-        raise Finish()
-
-    def _basic_credentials(self) -> tuple[str, str] | None:
-        header = self.request.headers.get("Authorization", "")
-        scheme, _, encoded = header.partition(" ")
-        if scheme.lower() != "basic":
-            return None
-        try:
-            decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
-        except (binascii.Error, UnicodeDecodeError):
-            return None
-        name, sep, password = decoded.partition(":")
-        return (name, password) if sep else None
-
-    def authenticate(self) -> str | None:
-        """The caller, from Basic credentials and/or a live JSESSIONID cookie, as Spring Security decides.
-
-        A live session whose user is the Basic username is reused without checking the password (Spring's
-        BasicAuthenticationFilter skips re-authentication), so a client that shares one cookie jar between users
-        lets a wrong password through. Basic credentials for another user replace the session (session fixation
-        protection: the old one ends). Otherwise successful Basic authentication opens a session, as Tomcat does.
-        """
-        sid = self.get_cookie(SESSION_COOKIE)
-        session_user = self.standin._session_user(sid) if sid else None
-        credentials = self._basic_credentials()
-        if credentials is None or credentials[0] == session_user:
-            if session_user is not None:
-                self.session_id = sid
-                self.presented = session_user
-            return session_user
-        name, password = credentials
-        self.presented = name
-        user = self.standin.users.get(name)
-        if user is None or not user.enabled:
-            return None
-        if not secrets.compare_digest(user.password.encode(), password.encode()):
-            return None
-        if session_user is not None and sid:
-            self.standin._close_session(sid)
-        self.session_id = self.standin._open_session(name)
-        self.set_cookie(SESSION_COOKIE, self.session_id, path="/", httponly=True)
-        return name
-
-    def require_user(self) -> str:
-        self.caller = self.authenticate()
-        if self.caller is None:
-            self.fail(401, "Unauthorized")
-        return self.caller  # type: ignore[return-value]
-
-    def require_service_account(self) -> str:
-        caller = self.require_user()
-        if not self.standin._has_role(caller, SERVICE_ROLE, ADMIN_ROLE):
-            self.fail(403, "Forbidden")
-        return caller
-
-
-class _RolesHandler(_XnatHandler):
-    def get(self, username: str) -> None:
-        caller = self.require_user()
-        if caller != username and not self.standin._has_role(caller, ADMIN_ROLE):
-            self.fail(403, "Forbidden")
-        user = self.standin.users.get(username)
-        if user is None:
-            self.fail(404, f"Couldn't find user {username}")
-        self.answer(200, list(user.roles))  # type: ignore[union-attr]
-
-
-class _PreferencesHandler(_XnatHandler):
-    def get(self) -> None:
-        caller = self.require_user()
-        prefs = dict(self.standin.preferences)
-        if not self.standin._has_role(caller, SERVICE_ROLE, ADMIN_ROLE):
-            prefs = {"allUsersCanStartJupyter": prefs.get("allUsersCanStartJupyter", False)}
-        self.answer(200, prefs)
-
-
-class _PreferenceHandler(_XnatHandler):
-    def get(self, name: str) -> None:
-        caller = self.require_user()
-        if name not in self.standin.preferences:
-            self.fail(404, f"No preference named {name}")
-        if name in PRIVILEGED_PREFERENCES and not self.standin._has_role(caller, SERVICE_ROLE, ADMIN_ROLE):
-            self.fail(403, "Forbidden")
-        self.answer(200, {name: self.standin.preferences[name]})
-
-
-class _UserOptionsHandler(_XnatHandler):
-    def get(self, username: str, servername: str = "") -> None:
-        self.require_service_account()
-        options = self.standin.user_options_store.get((username, servername))
-        if options is None:
-            self.fail(404, NOT_FOUND_OPTIONS)
-        self.answer(200, options)
-
-
-class _SessionHandler(_XnatHandler):
-    def get(self) -> None:
-        self.require_user()
-        self.answer(200, self.session_id)
-
-    post = get
-
-    def delete(self) -> None:
-        self.require_user()
-        assert self.session_id is not None
-        self.standin._close_session(self.session_id)
-        self.clear_cookie(SESSION_COOKIE, path="/")
-        self.answer(200, "")
-
-
-class _UnknownPathHandler(_XnatHandler):
-    """Every other path (including `.../server//user-options`): 404, but logged and subject to faults."""
-
-    async def prepare(self) -> None:
-        await super().prepare()
-        self.answer(404, "Not Found")
-
-
-# One path segment (a user, server or preference name), passed to the handler.
-_SEGMENT = "([^/]+)"
-
-_XNAT_ROUTES: tuple[tuple[str, type[_XnatHandler]], ...] = (
-    (rf"/xapi/users/{_SEGMENT}/roles", _RolesHandler),
-    (r"/xapi/jupyterhub/preferences", _PreferencesHandler),
-    (rf"/xapi/jupyterhub/preferences/{_SEGMENT}", _PreferenceHandler),
-    (rf"/xapi/jupyterhub/users/{_SEGMENT}/server/user-options", _UserOptionsHandler),
-    (rf"/xapi/jupyterhub/users/{_SEGMENT}/server/{_SEGMENT}/user-options", _UserOptionsHandler),
-    (r"/data/JSESSION", _SessionHandler),
-)
-
-
 def _routes(table: Iterable[tuple[str, type]], standin: XnatStandin) -> list[tuple[str, type, dict[str, Any]]]:
     """Tornado rules for `table`, every handler bound to `standin`."""
     args = {"standin": standin}
     return [(pattern, handler, args) for pattern, handler in table]
-
-
-# -- control API -----------------------------------------------------------------------------------------------------
-
-
-class _ControlHandler(RequestHandler):
-    standin: XnatStandin
-
-    def initialize(self, standin: XnatStandin) -> None:
-        self.standin = standin
-
-    def set_default_headers(self) -> None:
-        self.set_header("Content-Type", "application/json")
-
-    def write_error(self, status_code: int, **kwargs: Any) -> None:
-        self.finish({"error": self._reason})
-
-    def reply(self, data: Any = None, status: int = 200) -> None:
-        self.set_status(status)
-        self.finish(json.dumps({"ok": True} if data is None else data))
-
-    def refuse(self, message: str, status: int = 400) -> None:
-        self.set_status(status)
-        self.finish(json.dumps({"error": message}))
-        raise Finish()
-
-    def body(self) -> Any:
-        try:
-            return json.loads(self.request.body or b"null")
-        except (ValueError, UnicodeDecodeError) as e:
-            self.refuse(f"body is not JSON: {e}")
-
-    def run(self, action: Any, *args: Any, **kwargs: Any) -> Any:
-        """Call a stand-in method, turning its ValueError into a 400 with the message."""
-        try:
-            return action(*args, **kwargs)
-        except (ValueError, TypeError) as e:
-            self.refuse(str(e))
-
-
-class _ControlStatusHandler(_ControlHandler):
-    def get(self) -> None:
-        s = self.standin
-        self.reply({"xnat_url": s.url, "down": s.is_down, "users": len(s.users), "open_sessions": s.open_sessions})
-
-
-class _ControlUsersHandler(_ControlHandler):
-    def get(self) -> None:
-        self.reply({name: user.to_json() for name, user in self.standin.users.items()})
-
-
-class _ControlUserHandler(_ControlHandler):
-    def put(self, name: str) -> None:
-        body = self.body()
-        if not isinstance(body, dict):
-            self.refuse('body must be {"password": ..., "roles": [...]}')
-        unknown = set(body) - {"password", "roles", "enabled"}
-        if unknown:
-            self.refuse(f"unknown user fields: {', '.join(sorted(unknown))}")
-        self.run(self.standin.add_user, name, body.get("password"), body.get("roles", []),
-                 enabled=body.get("enabled", True))
-        self.reply()
-
-    def delete(self, name: str) -> None:
-        if not self.standin.remove_user(name):
-            self.refuse(f"no user {name!r}", 404)
-        self.reply()
-
-
-class _ControlOptionsHandler(_ControlHandler):
-    def get(self, user: str, server: str = "") -> None:
-        options = self.standin.user_options_store.get((user, server))
-        if options is None:
-            self.refuse("no user options stored", 404)
-        self.reply(options)
-
-    def put(self, user: str, server: str = "") -> None:
-        options = self.body()
-        if options is None:
-            self.refuse("body must be the user-options JSON document")
-        self.run(self.standin.set_user_options, user, server, options)
-        self.reply()
-
-    def delete(self, user: str, server: str = "") -> None:
-        if not self.standin.remove_user_options(user, server):
-            self.refuse("no user options stored", 404)
-        self.reply()
-
-
-class _ControlPreferencesHandler(_ControlHandler):
-    def get(self) -> None:
-        self.reply(self.standin.preferences)
-
-    def put(self) -> None:
-        body = self.body()
-        if not isinstance(body, dict):
-            self.refuse("body must be a JSON object of preferences")
-        self.standin.set_preferences(body)
-        self.reply()
-
-
-class _ControlFaultsHandler(_ControlHandler):
-    def get(self) -> None:
-        self.reply({"down": self.standin.is_down, "faults": [f.to_json() for f in self.standin.faults]})
-
-    def put(self) -> None:
-        body = self.body()
-        if not isinstance(body, dict):
-            self.refuse("a fault must be a JSON object")
-        unknown = set(body) - {"latency", "status", "garbage", "path", "times", "down"}
-        if unknown:
-            self.refuse(f"unknown fault fields: {', '.join(sorted(unknown))}")
-        self.run(self.standin.set_fault, **body)
-        self.reply()
-
-    def delete(self) -> None:
-        self.standin.clear_faults()
-        self.reply()
-
-
-class _ControlRequestsHandler(_ControlHandler):
-    def get(self) -> None:
-        with self.standin._lock:
-            self.reply(list(self.standin.requests))
-
-    def delete(self) -> None:
-        self.standin.clear_requests()
-        self.reply()
-
-
-class _ControlSessionsHandler(_ControlHandler):
-    def get(self) -> None:
-        self.reply({"open": self.standin.open_sessions, "by_user": self.standin.sessions_by_user()})
-
-
-class _ControlResetHandler(_ControlHandler):
-    def post(self) -> None:
-        self.standin.reset()
-        self.reply()
-
-
-_CONTROL_ROUTES: tuple[tuple[str, type[_ControlHandler]], ...] = (
-    (r"/_standin/?", _ControlStatusHandler),
-    (r"/_standin/users", _ControlUsersHandler),
-    (rf"/_standin/users/{_SEGMENT}", _ControlUserHandler),
-    (rf"/_standin/user-options/{_SEGMENT}", _ControlOptionsHandler),
-    (rf"/_standin/user-options/{_SEGMENT}/{_SEGMENT}", _ControlOptionsHandler),
-    (r"/_standin/preferences", _ControlPreferencesHandler),
-    (r"/_standin/faults", _ControlFaultsHandler),
-    (r"/_standin/requests", _ControlRequestsHandler),
-    (r"/_standin/sessions", _ControlSessionsHandler),
-    (r"/_standin/reset", _ControlResetHandler),
-)

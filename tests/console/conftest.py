@@ -34,6 +34,7 @@ def own_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.Monke
     return home
 
 
+
 @pytest.fixture
 def fake() -> FakeBackend:
     return FakeBackend()

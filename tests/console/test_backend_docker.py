@@ -10,10 +10,8 @@ from datetime import UTC, datetime, timedelta
 
 import docker.types
 import pytest
-from backend_fixtures import TEST_PREFIX, docker_client, make_service, tiny_image, wait_for  # noqa: F401 (fixtures)
 
 from console.backend.docker import (
-    REDACTED,
     DockerAccess,
     DockerUnavailable,
     context_endpoint,
@@ -21,7 +19,9 @@ from console.backend.docker import (
     redact_env,
     resolve_endpoint,
 )
-from console.backend.models import Health
+from console.backend.models import REDACTED, Health
+from tests.helpers.console_backend import TEST_PREFIX
+from tests.helpers.waiting import wait_for
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(180)]
 
@@ -191,7 +191,11 @@ def test_close_wakes_a_reader_blocked_on_a_silent_follow(access, make_service):
     running_task(access, name)
     stream = access.service_logs(name, follow=True, tail=0)
     done = threading.Event()
-    threading.Thread(target=lambda: (list(stream), done.set()), daemon=True).start()
+    def read_all() -> None:
+        list(stream)
+        done.set()
+
+    threading.Thread(target=read_all, daemon=True).start()
     time.sleep(0.5)  # let the reader block in its read: nothing will ever arrive
     started = time.monotonic()
     stream.close()
@@ -281,7 +285,8 @@ def test_tcp_tls_context_and_precedence(tmp_path):
     _write_context(tmp_path, "remote", "tcp://10.1.2.3:2376", tls_files=("ca.pem", "cert.pem", "key.pem"))
     endpoint = context_endpoint("remote", {"DOCKER_CONFIG": str(tmp_path)})
     assert endpoint.host == "tcp://10.1.2.3:2376"
-    assert endpoint.tls is not None and endpoint.tls.verify and endpoint.tls.cert[0].endswith("cert.pem")
+    assert endpoint.tls is not None and endpoint.tls.verify
+    assert endpoint.tls.cert is not None and endpoint.tls.cert[0].endswith("cert.pem")
     # DOCKER_HOST beats DOCKER_CONTEXT; an explicit host beats both.
     env = {"DOCKER_CONFIG": str(tmp_path), "DOCKER_CONTEXT": "remote", "DOCKER_HOST": "ssh://admin@manager1"}
     assert resolve_endpoint(env=env).host == "ssh://admin@manager1"
@@ -302,7 +307,7 @@ def test_missing_context_is_a_clear_error(tmp_path):
 def test_logs_of_a_tty_service_are_plain_text(access, make_service):
     make_service("tty", "seq 1 3; sleep 600", tty=True)
     name = TEST_PREFIX + "tty"
-    lines = wait_for(lambda: [line for line in access.service_logs(name) if line.text.strip()] or None, 60, "tty lines")
+    lines = wait_for(lambda: [line for line in access.service_logs(name) if line.text.strip()], 60, "tty lines")
     assert [line.text for line in lines] == ["1", "2", "3"]  # a TTY's "\r\n" endings are stripped
     assert all(line.task.startswith(name + ".1.") for line in lines)
 
@@ -310,7 +315,7 @@ def test_logs_of_a_tty_service_are_plain_text(access, make_service):
 @pytest.mark.parametrize("scheme", ["tcp://127.0.0.1:9", "ssh://nobody@127.0.0.1:9"])
 def test_unreachable_tcp_and_ssh_engines_are_clean_errors(scheme, capfd):
     dead = DockerAccess(scheme, timeout=5)
-    engine, swarm = dead.health()
+    engine, _swarm = dead.health()
     assert engine.health == Health.DOWN and f"no Docker engine answers at {scheme}" in engine.detail
     with pytest.raises(DockerUnavailable):
         dead.nodes()

@@ -25,6 +25,7 @@ def test_implementation_matches_interface(implementation, name):
     assert list(actual.parameters) == list(expected.parameters), f"{implementation.__name__}.{name}{actual}"
     for param in expected.parameters.values():
         assert actual.parameters[param.name].kind == param.kind
-    assert inspect.iscoroutinefunction(getattr(implementation, name)) == inspect.iscoroutinefunction(
-        getattr(Backend, name)
-    ), f"{implementation.__name__}.{name} must be {'async' if inspect.iscoroutinefunction(getattr(Backend, name)) else 'sync'}"
+    is_async = inspect.iscoroutinefunction(getattr(Backend, name))
+    assert inspect.iscoroutinefunction(getattr(implementation, name)) == is_async, (
+        f"{implementation.__name__}.{name} must be {'async' if is_async else 'sync'}"
+    )

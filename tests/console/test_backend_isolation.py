@@ -12,7 +12,7 @@ import console.backend
 
 def backend_modules() -> list[str]:
     names = [f"console.backend.{m.name}" for m in pkgutil.iter_modules(console.backend.__path__)]
-    return sorted(names) + ["console.config", "console.cli"]
+    return [*sorted(names), "console.config", "console.cli"]
 
 
 def test_backend_modules_are_found():

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime
+from typing import cast
 
 import pytest
-from backend_fixtures import TEST_PREFIX, docker_client, local_hub, make_service, tiny_image  # noqa: F401 (fixtures)
 
+from console.backend.docker import DockerAccess
 from console.backend.live import LiveBackend, join_swarm
 from console.backend.models import READ_ONLY, Health, Outcome, ServerRow, ServiceInfo, TaskInfo
 from console.config import ConsoleConfig
+from tests.helpers.console_backend import TEST_PREFIX
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -172,7 +174,8 @@ async def test_read_only_refuses_every_change_and_changes_nothing(config, hub_us
             backend.stop_stack(),
         ]
         assert all(r.outcome is Outcome.REFUSED and r.detail == READ_ONLY for r in results)
-        assert (await backend.hub.server(user, "nb")).state == "ready"  # nothing was stopped
+        server = await backend.hub.server(user, "nb")
+        assert server is not None and server.state == "ready"  # nothing was stopped
         entries = backend.audit.entries()
         assert [(e["action"], e["outcome"]) for e in entries] == [
             ("stop", "refused"),
@@ -239,7 +242,7 @@ async def test_stats_sample_a_batch_per_refresh_oldest_first_and_forget_gone_con
     tasks = [
         TaskInfo(f"t{i}", f"s{i}", 1, "n", "node", "running", "running", "", "", now, f"c{i}") for i in range(count)
     ]
-    backend = LiveBackend(ConsoleConfig(audit_log=str(tmp_path / "a")), docker=CountingDocker())
+    backend = LiveBackend(ConsoleConfig(audit_log=str(tmp_path / "a")), docker=cast(DockerAccess, CountingDocker()))
     try:
         first = await backend._with_stats(rows, tasks)
         assert len(sampled) == STATS_BATCH and sum(r.stats is not None for r in first) == STATS_BATCH

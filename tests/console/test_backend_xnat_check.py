@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import functools
 import json
 import re
 import socket
@@ -14,7 +16,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from backend_fixtures import docker_client, local_hub, xnat_standin_thread  # noqa: F401 (fixtures)
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -227,10 +228,11 @@ def test_check_runs_inside_the_hub_network_with_the_hubs_settings(docker_client,
 
     import docker.errors
     import docker.types
-    from backend_fixtures import TEST_PREFIX, wait_for
 
     from console.backend.docker import DockerAccess
     from console.backend.xnat_check_hub_network import check_in_hub_network
+    from tests.helpers.console_backend import TEST_PREFIX
+    from tests.helpers.waiting import wait_for
 
     try:
         docker_client.images.get(HUB_IMAGE)
@@ -246,14 +248,14 @@ def test_check_runs_inside_the_hub_network_with_the_hubs_settings(docker_client,
     secret = docker_client.secrets.create(name=TEST_PREFIX + "xnat-pw", data=password.encode())
     secret_ref = docker.types.SecretReference(secret.id, secret.name)
     try:
-        common = dict(
-            networks=[network.id],
-            secrets=[secret_ref],
-            labels={"xjc-test": "1"},
-            container_labels={"xjc-test": "1"},
-            endpoint_spec=docker.types.EndpointSpec(mode="dnsrr"),
-            healthcheck=docker.types.Healthcheck(test=["NONE"]),
-        )  # the image's checks the hub's port
+        common = {
+            "networks": [network.id],
+            "secrets": [secret_ref],
+            "labels": {"xjc-test": "1"},
+            "container_labels": {"xjc-test": "1"},
+            "endpoint_spec": docker.types.EndpointSpec(mode="dnsrr"),
+            "healthcheck": docker.types.Healthcheck(test=["NONE"]),
+        }  # the image's checks the hub's port
         pw_file = f"/run/secrets/{secret.name}"
         made.append(
             docker_client.services.create(
@@ -277,9 +279,13 @@ def test_check_runs_inside_the_hub_network_with_the_hubs_settings(docker_client,
         )
         made.append(hub_like)
         access = DockerAccess(timeout=30)
+
+        def running(name: str) -> bool:
+            return any(t.state == "running" for t in access.tasks(name))
+
         for service in made:
             wait_for(
-                lambda s=service: any(t.state == "running" for t in access.tasks(s.name)), 90, f"{service.name} to run"
+                functools.partial(running, service.name), 90, f"{service.name} to run"
             )
 
         # The stand-in answers once its process is up; the check itself reports TCP failure until then.
@@ -308,10 +314,8 @@ def test_check_runs_inside_the_hub_network_with_the_hubs_settings(docker_client,
         assert out.returncode == 1 and password not in out.stdout + out.stderr
     finally:
         for service in made:
-            try:
+            with contextlib.suppress(docker.errors.APIError):
                 service.remove()
-            except docker.errors.APIError:
-                pass
         wait_for(
             lambda: not docker_client.containers.list(all=True, filters={"label": "xjc-test=1"}),
             60,

@@ -9,15 +9,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from backend_fixtures import (  # noqa: F401 (fixtures)
-    TEST_PREFIX,
-    docker_client,
-    local_hub,
-    make_service,
-    tiny_image,
-    wait_for,
-    xnat_standin_thread,
-)
+
+from tests.helpers.console_backend import TEST_PREFIX
+from tests.helpers.waiting import wait_for
 
 pytestmark = pytest.mark.timeout(180)
 

@@ -12,7 +12,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from backend_fixtures import _tiny_rootfs_tar, free_port
+from tests.helpers.console_backend import _tiny_rootfs_tar
+from tests.helpers.waiting import free_port
 
 from console.app import XnatConsoleApp
 from console.backend.live import LiveBackend

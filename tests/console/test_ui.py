@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Any
+
+from textual.coordinate import Coordinate
 
 import pytest
 
@@ -38,7 +41,7 @@ def move_to(app, key: str) -> None:
 
 def shown_keys(app) -> list[str]:
     t = table(app)
-    return [t.coordinate_to_cell_key((row, 0)).row_key.value for row in range(t.row_count)]
+    return [str(t.coordinate_to_cell_key(Coordinate(row, 0)).row_key.value) for row in range(t.row_count)]
 
 
 async def command(pilot, text: str) -> None:
@@ -375,7 +378,7 @@ async def test_deploy_streams_its_checks(make_app, fake, wait_for):
         await pilot.press("7", "D")
         assert isinstance(app.screen, ConfirmScreen)
         await pilot.press("y")
-        log = app.screen
+        log: Any = app.screen  # the deploy screen, with its log lines
         await wait_for(pilot, lambda: any("converged" in line for line in log.lines), "convergence")
         assert "docker stack deploy -c docker-stack.yml xnat-jupyterhub" in log.lines
         assert fake.actions[-1].action == "deploy"

@@ -3,12 +3,11 @@
 It opens the servers screen, restarts a server (following the spawn progress), reads its logs, and stops it:
 what an operator does, keys and all. The stack is the demo (`scripts/demo.sh up`) under names of its own
 (`xjh-tui*`), with one named server launched the way XNAT launches it; `scripts/demo.sh down` removes it all.
-The stack helpers come from tests/e2e/live.py, shared with the end-to-end tests.
+The stack helpers come from tests/helpers/live.py, shared with the end-to-end tests.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import shlex
 import shutil
@@ -21,6 +20,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers.live import LiveStack, xnat_launch
+from tests.helpers.waiting import free_port
+
 REPO = Path(__file__).resolve().parents[2]
 CONSOLE = Path(sys.executable).with_name("xnat-jh-console")
 NAMES = {
@@ -32,15 +34,6 @@ NAMES = {
 USER = "alice"
 
 pytestmark = [pytest.mark.e2e, pytest.mark.docker, pytest.mark.timeout(900)]
-
-
-def _e2e_live():
-    """tests/e2e/live.py (LiveStack, xnat_launch), loaded by path: tests/ is not a package."""
-    spec = importlib.util.spec_from_file_location("xjh_e2e_live", REPO / "tests" / "e2e" / "live.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 class Terminal:
@@ -90,12 +83,10 @@ def tui_stack() -> Iterator[tuple[object, str]]:
         pytest.fail("tmux is not installed: apt-get install tmux")
     if subprocess.run(["docker", "info"], capture_output=True).returncode != 0:
         pytest.fail("no Docker engine answers: run the tests with scripts/test.sh, which starts one")
-    live = _e2e_live()
-    live.STACK, live.SECRETS_PREFIX = NAMES["JH_STACK_NAME"], NAMES["JH_SECRETS_PREFIX"]
     work_dir = Path(tempfile.mkdtemp(prefix="xjh-tui-", dir="/var/tmp"))
     allowed_root = work_dir / "xnat-data"
     allowed_root.mkdir()
-    ports = [live.free_port() for _ in range(3)]
+    ports = [free_port("0.0.0.0") for _ in range(3)]
     env = {
         **os.environ,
         **NAMES,
@@ -108,7 +99,7 @@ def tui_stack() -> Iterator[tuple[object, str]]:
         "XJH_NO_CONSOLE": "1",
         "XJH_SKIP_BOOTSTRAP": "1",
     }
-    stack = live.LiveStack(env, *ports, work_dir, allowed_root, work_dir / "demo.log")
+    stack = LiveStack(env, ports[0], ports[1], ports[2], work_dir, allowed_root, work_dir / "demo.log")
     stack.demo("down")  # a killed run may have left it behind: same names
     result = stack.demo("up")
     try:
@@ -116,7 +107,7 @@ def tui_stack() -> Iterator[tuple[object, str]]:
             pytest.fail(f"scripts/demo.sh up failed (exit {result.returncode}):\n{result.stdout[-3000:]}")
         import asyncio
 
-        server, _, _ = asyncio.run(live.xnat_launch(stack, USER, timeout=180))
+        server, _, _ = asyncio.run(xnat_launch(stack, USER, timeout=180))
         yield stack, server
     finally:
         stack.demo("down")

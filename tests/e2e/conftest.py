@@ -15,7 +15,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from .live import NETWORK, SECRETS_PREFIX, STACK, STANDIN, LiveStack, bring_up_demo
+from tests.helpers.live import NETWORK, SECRETS_PREFIX, STACK, STANDIN, LiveStack, bring_up_demo
 
 
 @pytest.fixture(scope="session")

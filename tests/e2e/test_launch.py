@@ -10,8 +10,8 @@ import httpx
 import pytest
 
 from hub.standin import options as xnat_options
-
-from .live import E2E_TIMEOUT, SINGLEUSER_IMAGE, LiveStack, make_dir, wait_for, xnat_launch
+from tests.helpers.live import E2E_TIMEOUT, SINGLEUSER_IMAGE, LiveStack, make_dir, xnat_launch
+from tests.helpers.waiting import wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.docker, pytest.mark.timeout(E2E_TIMEOUT)]
 
@@ -125,5 +125,5 @@ async def test_delete_with_remove_removes_the_service(live_stack: LiveStack, lau
         await plugin.stop_server(USER, launched["server"])
         await plugin.wait_gone(USER, launched["server"], timeout=60)
         user = await plugin.get_user(USER)
-    assert launched["server"] not in user["servers"]
+    assert user is not None and launched["server"] not in user["servers"]
     wait_for(lambda: not live_stack.notebook_services(USER, launched["server"]), 30, "the service to be removed")

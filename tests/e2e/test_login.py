@@ -3,28 +3,12 @@ the XNAT stand-in, over the stack's overlay network, exactly as it would ask XNA
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-
 import httpx
 import pytest
 
-from .live import E2E_TIMEOUT, LiveStack
+from tests.helpers.live import E2E_TIMEOUT, LiveStack, login
 
 pytestmark = [pytest.mark.e2e, pytest.mark.docker, pytest.mark.timeout(E2E_TIMEOUT)]
-
-
-@contextmanager
-def login(base: str, username: str, password: str) -> Iterator[tuple[httpx.Response, httpx.Client]]:
-    """GET the login page (XSRF cookie), POST the form; yields the answer and the client holding the cookies."""
-    with httpx.Client(base_url=base, follow_redirects=False, timeout=30) as client:
-        page = client.get("/hub/login")
-        assert page.status_code == 200, page.text[:300]
-        assert 'name="_xsrf"' in page.text
-        xsrf = client.cookies.get("_xsrf")
-        assert xsrf, "the login page set no _xsrf cookie"
-        answer = client.post("/hub/login", data={"username": username, "password": password, "_xsrf": xsrf})
-        yield answer, client
 
 
 def test_login_page_is_xnats(live_stack: LiveStack):

@@ -10,8 +10,8 @@ import pytest
 from console.backend.hub import HubClient
 from hub.standin import options as xnat_options
 from hub.standin.plugin import HubError
-
-from .live import E2E_TIMEOUT, SINGLEUSER_IMAGE, LiveStack, wait_for
+from tests.helpers.live import E2E_TIMEOUT, SINGLEUSER_IMAGE, LiveStack
+from tests.helpers.waiting import wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.docker, pytest.mark.timeout(E2E_TIMEOUT)]
 

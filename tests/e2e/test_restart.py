@@ -8,7 +8,8 @@ import subprocess
 import httpx
 import pytest
 
-from .live import E2E_TIMEOUT, STACK, LiveStack, wait_for, xnat_launch
+from tests.helpers.live import E2E_TIMEOUT, STACK, LiveStack, xnat_launch
+from tests.helpers.waiting import wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.docker, pytest.mark.timeout(E2E_TIMEOUT)]
 

@@ -13,7 +13,9 @@ import pytest
 from tornado.httpclient import HTTPRequest
 from tornado.websocket import websocket_connect
 
-from .live import E2E_TIMEOUT, REPO, LiveStack, free_port, wait_for, xnat_launch
+from tests.helpers.live import E2E_TIMEOUT, REPO, LiveStack, xnat_launch
+from tests.helpers.waiting import free_port, wait_for
+
 from .test_login import login
 
 pytestmark = [pytest.mark.e2e, pytest.mark.docker, pytest.mark.timeout(E2E_TIMEOUT)]
@@ -42,7 +44,7 @@ def nginx(live_stack: LiveStack) -> Iterator[str]:
         pytest.fail("nginx is not installed: scripts/engine.sh up installs it")
     root = live_stack.work_dir / "nginx"
     root.mkdir()
-    port = free_port()
+    port = free_port("0.0.0.0")
     (root / "site.conf").write_text(site_config(port, live_stack.hub_port, live_stack.standin_port))
     (root / "nginx.conf").write_text(f"""
 worker_processes 1;
@@ -68,7 +70,8 @@ http {{
 
     def answers() -> bool:
         if process.poll() is not None:
-            pytest.fail(f"nginx exited: {process.stderr.read().decode()[-500:]}")
+            stderr = process.stderr.read() if process.stderr else b""
+            pytest.fail(f"nginx exited: {stderr.decode()[-500:]}")
         try:
             return httpx.get(f"{base}/jupyterhub/hub/health", timeout=2).status_code == 200
         except httpx.HTTPError:

@@ -9,7 +9,7 @@ import subprocess
 import pytest
 import yaml
 
-from .live import REPO
+from tests.helpers.live import REPO
 
 pytestmark = [pytest.mark.docker]
 

@@ -7,8 +7,7 @@ import subprocess
 import pytest
 
 from console.backend.stack import StackError, StackSettings, deploy, read_env_file
-
-from .live import HUB_IMAGE
+from tests.helpers.live import HUB_IMAGE
 
 pytestmark = [pytest.mark.docker]
 
@@ -75,5 +74,5 @@ def test_env_file_of_the_last_deploy(tmp_path, monkeypatch):
     stack = StackSettings.from_env()
     assert (stack.network, stack.port) == ("site-net", 19000)
     recorded.write_text("JH_NETWORK site-net\n")
-    with pytest.raises(StackError, match="stack.env:1: expected NAME=value"):
+    with pytest.raises(StackError, match=r"stack\.env:1: expected NAME=value"):
         read_env_file(recorded)

@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from .live import E2E_TIMEOUT, NETWORK, SECRETS_PREFIX, STACK, STANDIN, LiveStack, xnat_launch
+from tests.helpers.live import E2E_TIMEOUT, NETWORK, SECRETS_PREFIX, STACK, STANDIN, LiveStack, xnat_launch
 
 pytestmark = [pytest.mark.e2e, pytest.mark.docker, pytest.mark.timeout(E2E_TIMEOUT)]
 

@@ -3,7 +3,7 @@ back in a random order. The console never exits; every fault shows on screen (th
 by itself once the part is back.
 
 The engine is the isolated swarm's manager (scripts/node2.sh; the shared engine is never stopped), the hub and XNAT
-are the fault stack's (tests/faults/live_fault_stack.py). Faults: the engine stopped and started; the hub container
+are the fault stack's (tests/helpers/fault_stack.py). Faults: the engine stopped and started; the hub container
 killed (swarm starts a new one); XNAT refusing connections, then back.
 
 Default run: each fault once (about two minutes). `-m slow`: 10 minutes of faults in a random order;
@@ -16,7 +16,6 @@ import asyncio
 import os
 import random
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -24,16 +23,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from live_fault_stack import FaultStack
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "node2"))
-from node2_fixtures import Node2, node2  # noqa: E402,F401  (node2: fixture)
-
-from console.app import XnatConsoleApp  # noqa: E402
-from console.backend.live import LiveBackend  # noqa: E402
-from console.backend.models import Health  # noqa: E402
-from console.config import load_config  # noqa: E402
-from console.screens.base import TopBar  # noqa: E402
+from console.app import XnatConsoleApp
+from console.backend.live import LiveBackend
+from console.backend.models import Health
+from console.config import load_config
+from console.screens.base import TopBar
+from tests.helpers.fault_stack import FaultStack
+from tests.helpers.node2 import Node2
 
 pytestmark = [pytest.mark.e2e, pytest.mark.docker, pytest.mark.timeout(1200)]
 
@@ -44,7 +41,7 @@ XNAT_INTERVAL = 5.0
 class Chaos:
     def __init__(self, stack: FaultStack, node2: Node2, app: XnatConsoleApp):
         self.stack, self.node2, self.app = stack, node2, app
-        self.baseline: dict[str, Health] = {}
+        self.baseline: dict[str, Health | None] = {}
         self.log: list[str] = []
 
     def health(self, name: str) -> Health | None:
@@ -115,7 +112,7 @@ async def run_chaos(chaos: Chaos, kinds: list[str]) -> None:
             chaos.stack.clear_faults()
             chaos.node2.run("up")
         except Exception as e:
-            from live_fault_stack import STANDIN
+            from tests.helpers.fault_stack import STANDIN
 
             state = subprocess.run(["docker", "ps", "-a", "--filter", f"name={STANDIN}", "--format",
                                     "{{.Names}} {{.Status}}"], capture_output=True, text=True).stdout

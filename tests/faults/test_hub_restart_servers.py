@@ -13,19 +13,13 @@ import time
 
 import httpx
 import pytest
-from e2e.live import E2E_TIMEOUT, xnat_launch
-from live_fault_stack import HUB_SERVICE, FaultStack, wait_for
 
 from hub.standin import options as xnat_options
-from hub.standin.plugin import HubError
+from tests.helpers.fault_stack import HUB_SERVICE, FaultStack, notebook_options, stop_all
+from tests.helpers.live import E2E_TIMEOUT, xnat_launch
+from tests.helpers.waiting import wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.docker, pytest.mark.timeout(E2E_TIMEOUT)]
-
-
-def notebook_options(user: str, server: str) -> dict:
-    # small: 20 of these must fit on two shared cores
-    return xnat_options.user_options(user, server, image="xnat-jupyterhub/singleuser:dev", cpu_limit=0.5,
-                                     cpu_reservation=None, mem_limit="256M", mem_reservation=None)
 
 
 async def launch_all(stack: FaultStack, users: list[str]) -> dict[str, str]:
@@ -71,15 +65,7 @@ async def known_ready(stack: FaultStack, servers: dict[str, str]) -> list[str]:
     return missing
 
 
-async def stop_all(stack: FaultStack, servers: dict[str, str]) -> None:
-    async with stack.plugin() as plugin:
-        for user, server in servers.items():
-            try:
-                await plugin.stop_server(user, server)
-            except HubError:
-                pass
-        for user, server in servers.items():
-            await plugin.wait_gone(user, server, timeout=120)
+
 
 
 def restart_hub(stack: FaultStack, how: str) -> float:

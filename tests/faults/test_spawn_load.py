@@ -13,12 +13,12 @@ import subprocess
 
 import httpx
 import pytest
-from e2e.live import E2E_TIMEOUT, xnat_launch
-from live_fault_stack import FaultStack, wait_for
-from test_hub_restart_servers import notebook_options, stop_all
 
 from hub.standin import options as xnat_options
 from hub.standin.plugin import HubError
+from tests.helpers.fault_stack import FaultStack, notebook_options, stop_all
+from tests.helpers.live import E2E_TIMEOUT, xnat_launch
+from tests.helpers.waiting import wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.docker, pytest.mark.timeout(E2E_TIMEOUT)]
 
@@ -28,8 +28,10 @@ async def last_progress_event(stack: FaultStack, user: str, server: str) -> dict
     token = stack.secret("xnat_service_token")
     url = f"{stack.api_url}/users/{user}/servers/{server}/progress"
     last: dict = {}
-    async with httpx.AsyncClient(headers={"Authorization": f"token {token}"}, timeout=60) as client:
-        async with client.stream("GET", url) as response:
+    async with (
+        httpx.AsyncClient(headers={"Authorization": f"token {token}"}, timeout=60) as client,
+        client.stream("GET", url) as response,
+    ):
             async for line in response.aiter_lines():
                 if line.startswith("data:"):
                     last = json.loads(line[len("data:"):])

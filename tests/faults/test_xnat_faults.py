@@ -18,11 +18,11 @@ from dataclasses import dataclass
 
 import httpx
 import pytest
-from live_fault_stack import XNAT_TIMEOUT, FaultStack, wait_for
-from e2e.live import E2E_TIMEOUT, xnat_launch
-from e2e.test_login import login
 
 from hub.xnat import UNREADABLE
+from tests.helpers.fault_stack import XNAT_TIMEOUT, FaultStack
+from tests.helpers.live import E2E_TIMEOUT, login, xnat_launch
+from tests.helpers.waiting import wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.docker, pytest.mark.timeout(E2E_TIMEOUT)]
 

@@ -15,9 +15,7 @@ import html
 import logging
 import os
 import secrets
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -29,6 +27,7 @@ from tornado import web
 from hub.auth import XnatAuthenticator
 from hub.standin.server import XnatStandin
 from hub.xnat import XnatClient
+from tests.helpers.fault_stack import FaultStack, fault_stack_fixture
 
 _OVERRIDE = os.environ.get("XNATJH_HYPOTHESIS_EXAMPLES")
 LOG_LINE_LIMIT = 400
@@ -115,8 +114,6 @@ def test_a_password_with_a_lone_surrogate_is_refused(login_rig: LoginRig) -> Non
 
 # -- through the live hub's login form -----------------------------------------------------------------------------
 
-sys.path[:0] = [str(Path(__file__).resolve().parents[1] / "faults"), str(Path(__file__).resolve().parents[1])]
-from live_fault_stack import FaultStack, fault_stack_fixture  # noqa: E402
 
 
 @pytest.fixture(scope="module")

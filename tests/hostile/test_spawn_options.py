@@ -22,12 +22,14 @@ from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
-from spawner_fixtures import docker_api, make_spawner, swarm_network  # noqa: F401  (fixtures real_hub asks for)
-from test_user_options_hypothesis import ALLOWED, PAYLOADS, check
 
-from hub.spawner import SpawnRefused, XnatSwarmSpawner
+from hub.launch import SpawnRefused
+from hub.spawner import XnatSwarmSpawner
 from hub.standin.server import SERVICE_ROLE, XnatStandin
 from hub.xnat import XnatClient
+from tests.helpers.options_payloads import ALLOWED, PAYLOADS, check
+from tests.helpers.real_hub import RealHub, a_user, start_failing
+from tests.helpers.spawner import make_spawner
 
 _OVERRIDE = os.environ.get("XNATJH_HYPOTHESIS_EXAMPLES")
 SERVER = "20240615T101530123Z"
@@ -129,7 +131,6 @@ def test_the_generated_options_reached_both_outcomes(rig: Rig) -> None:
 
 # -- through a real JupyterHub: the refusal is the user's spawn message -------------------------------------------
 
-from test_spawner_hub import RealHub, a_user, real_hub, start_failing  # noqa: E402,F401  (real_hub: fixture)
 
 
 @examples(25)

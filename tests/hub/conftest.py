@@ -9,7 +9,7 @@ import ipaddress
 import logging
 import os
 import ssl
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,7 +33,7 @@ HUB_VARIABLES = (
 
 
 @pytest.fixture
-def clean_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.MonkeyPatch]:
     """No hub variable set, whatever the machine has; the shared XnatClient forgotten before and after."""
     for name in HUB_VARIABLES:
         monkeypatch.delenv(name, raising=False)
@@ -99,7 +99,7 @@ def _name(common_name: str) -> x509.Name:
 
 def _issue(subject: str, issuer: tuple[x509.Name, Any] | None, *, ca: bool, server: bool = False):
     key = ec.generate_private_key(ec.SECP256R1())
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     issuer_name, issuer_key = issuer if issuer else (_name(subject), key)
     builder = (
         x509.CertificateBuilder()

@@ -7,20 +7,21 @@ The spawner stays as configured (XnatSwarmSpawner) but no server is started here
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import httpx
 import pytest
 
 from hub.standin.server import XnatStandin
+from tests.helpers.waiting import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = ROOT / "hub" / "jupyterhub_config.py"
@@ -36,12 +37,6 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class Hub:
     """One jupyterhub process in its own session (so the proxy it starts goes down with it)."""
 
@@ -49,7 +44,7 @@ class Hub:
         self.port, self.hub_port, self.proxy_api_port = free_port(), free_port(), free_port()
         self.url = f"http://127.0.0.1:{self.port}/jupyterhub"
         self.log_path = cwd / f"hub-{self.port}.log"
-        self.log = open(self.log_path, "w")
+        self.log = open(self.log_path, "w")  # noqa: SIM115  (held open for the process's life; closed when it stops)
         self.process = subprocess.Popen(
             [str(JUPYTERHUB), "-f", str(CONFIG),
              f"--JupyterHub.bind_url=http://127.0.0.1:{self.port}/jupyterhub",
@@ -82,10 +77,8 @@ class Hub:
             deadline = time.monotonic() + 30
             while self.process.poll() is None and time.monotonic() < deadline:
                 await asyncio.sleep(0.1)
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(self.process.pid, signal.SIGKILL)  # the proxy, if the hub left it behind
-        except ProcessLookupError:
-            pass
         if self.process.poll() is None:
             self.process.kill()
         self.process.wait(10)
@@ -93,7 +86,7 @@ class Hub:
 
 
 @pytest.fixture
-async def start_hub(xnat_standin: XnatStandin, tmp_path: Path) -> AsyncIterator[Callable[[], Hub]]:
+async def start_hub(xnat_standin: XnatStandin, tmp_path: Path) -> AsyncIterator[Callable[[], Awaitable[Hub]]]:
     env = {
         "PATH": os.environ["PATH"], "HOME": str(tmp_path), "LANG": "C.UTF-8",
         "JH_XNAT_URL": xnat_standin.url, "JH_DATA_DIR": str(tmp_path / "data"),
@@ -116,7 +109,9 @@ async def start_hub(xnat_standin: XnatStandin, tmp_path: Path) -> AsyncIterator[
 async def login_form(client: httpx.AsyncClient, hub: Hub, username: str, password: str) -> httpx.Response:
     page = await client.get(f"{hub.url}/hub/login")
     assert page.status_code == 200
-    xsrf = re.search(r'name="_xsrf" value="([^"]+)"', page.text).group(1)
+    found = re.search(r'name="_xsrf" value="([^"]+)"', page.text)
+    assert found, "the login page has no _xsrf field"
+    xsrf = found.group(1)
     return await client.post(f"{hub.url}/hub/login", data={"_xsrf": xsrf, "username": username,
                                                              "password": password})
 
@@ -149,7 +144,7 @@ async def test_login_through_the_real_hub(start_hub, xnat_standin: XnatStandin):
         ok = await login_form(browser, hub, "Alice.Smith", ALICE_PASSWORD)
         assert ok.status_code == 302, ok.text[-500:]
         assert any(name.startswith("jupyterhub-session-id") or name == "jupyterhub-hub-login"
-                   for name in browser.cookies.keys())
+                   for name in browser.cookies)
 
     assert not xnat_standin.requests_to("*admin*"), "the odd name must not reach XNAT"
     deadline = time.monotonic() + 10

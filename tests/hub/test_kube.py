@@ -96,7 +96,7 @@ def test_project_launch() -> None:
 def test_defaults_are_kept_and_never_modified() -> None:
     before = copy.deepcopy(DEFAULTS)
     settings = translate(image=None, cpu_limit=None, cpu_reservation=None, mem_limit=None, mem_reservation=None)
-    assert DEFAULTS == before
+    assert before == DEFAULTS
     assert settings["image"] == DEFAULTS["image"]
     assert settings["image_pull_policy"] is None
     assert settings["cpu_limit"] is None and settings["mem_guarantee"] is None

@@ -18,14 +18,14 @@ import pytest
 
 pytest.importorskip("kubespawner", reason="jupyterhub-kubespawner is not installed (pip install '.[kubernetes]')")
 
-from kubernetes_asyncio.client import ApiClient  # noqa: E402
-from kubespawner.clients import load_config  # noqa: E402
-from traitlets.config import Config  # noqa: E402
+from kubernetes_asyncio.client import ApiClient
+from kubespawner.clients import load_config
+from traitlets.config import Config
 
-from hub.kube import CONTROL_PLANE_LABEL, GPU_RESOURCE, SpawnRefused  # noqa: E402
-from hub.standin.options import mount, project_mounts, start_request_body, user_options  # noqa: E402
-from hub.standin.server import XnatStandin  # noqa: E402
-from hub.xnat import XnatClient  # noqa: E402
+from hub.kube import CONTROL_PLANE_LABEL, GPU_RESOURCE, SpawnRefused
+from hub.standin.options import mount, project_mounts, start_request_body, user_options
+from hub.standin.server import XnatStandin
+from hub.xnat import XnatClient
 
 USER = "Alice.Smith"
 SERVER = "20240615T101530123Z"
@@ -183,7 +183,9 @@ async def test_no_stored_options_fails_the_spawn_with_xnats_message(hub_config: 
     with pytest.raises(SpawnRefused) as refused:
         await spawner.load_user_options()
     assert refused.value.status_code == 404
-    assert refused.value.jupyterhub_message == "XNAT has no launch options stored for this server. Start it again from XNAT."
+    assert refused.value.jupyterhub_message == (
+        "XNAT has no launch options stored for this server. Start it again from XNAT."
+    )
 
 
 async def test_xnat_down_fails_the_spawn_with_a_message(xnat_standin: XnatStandin, hub_config: Config) -> None:
@@ -230,7 +232,7 @@ async def test_start_body_never_chooses_anything(xnat_standin: XnatStandin, hub_
 async def test_the_swarm_full_case_on_kubernetes(xnat_standin: XnatStandin, hub_config: Config) -> None:
     """The Swarm tests' everything-set case: refused for its named resource (Kubernetes has none, and says so);
     without it, and with a claim for its Docker volume, every field reaches the pod."""
-    from test_spawner import full_options
+    from tests.helpers.spawner import full_options
 
     xnat_standin.set_user_options(USER, SERVER, full_options(USER, SERVER))
     with pytest.raises(SpawnRefused) as refused:

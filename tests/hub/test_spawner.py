@@ -4,17 +4,21 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from collections.abc import AsyncGenerator
+from typing import Any, cast
 
 import pytest
 from docker.types import Mount
 from jupyterhub.utils import format_exception
-from spawner_fixtures import Xnat, make_spawner, spawner_env, xnat  # noqa: F401  (fixtures)
 from traitlets import TraitError
 
+from hub.launch import SpawnRefused
 from hub.settings import SettingsError
-from hub.spawner import LABEL_SERVER, LABEL_USER, SpawnRefused, XnatSwarmSpawner
-from hub.standin.options import mount, project_mounts, start_request_body, user_options
+from hub.spawner import LABEL_SERVER, LABEL_USER, XnatSwarmSpawner
+from hub.standin.options import mount, start_request_body, user_options
+from tests.helpers.spawner import Xnat, full_options, make_spawner
+
+pytestmark = pytest.mark.usefixtures("spawner_env")
 
 USER = "Alice.Smith"
 SERVER = "20240615T101530123Z"
@@ -23,24 +27,6 @@ SERVER = "20240615T101530123Z"
 def env_of(spec: dict[str, Any]) -> dict[str, str]:
     lines = spec["task_template"]["ContainerSpec"]["Env"]
     return dict(line.split("=", 1) for line in lines)
-
-
-def full_options(user: str = USER, server: str = SERVER) -> dict[str, Any]:
-    return user_options(
-        user,
-        server,
-        image="registry.example.org/xnat/datascience-notebook:1.2",
-        command='jupyterhub-singleuser --ServerApp.terminals_enabled=False --notebook-dir "/workspace/My Files"',
-        env={"EXTRA": "value"},
-        labels={"org.example.project": "PRJ1"},
-        mounts=[*project_mounts(user), mount("xnat-models", "/opt/models", read_only=True, type="volume")],
-        cpu_limit=2.0,
-        cpu_reservation=0.5,
-        mem_limit="2G",
-        mem_reservation="512M",
-        generic_resources={"gpu": "1", "fpga": "board-7"},
-        constraints=["node.role==manager", "node.labels.gpu!=no"],
-    )
 
 
 async def launched(spawner: XnatSwarmSpawner) -> dict[str, Any]:
@@ -162,7 +148,7 @@ async def test_username_case_and_default_server_reach_xnat(xnat: Xnat) -> None:
 async def refusal(spawner: XnatSwarmSpawner) -> SpawnRefused:
     with pytest.raises(SpawnRefused) as info:
         await spawner.start()
-    message, html = format_exception(info.value)  # what JupyterHub puts in the progress stream
+    message, _html = format_exception(info.value)  # what JupyterHub puts in the progress stream
     assert message == info.value.jupyterhub_message
     assert "Traceback" not in message and "HTTP " not in message
     return info.value
@@ -335,7 +321,7 @@ async def test_no_command_needs_no_image_inspection(xnat: Xnat) -> None:
 
 async def test_progress_tells_the_steps(xnat: Xnat) -> None:
     spawner = make_spawner(USER, SERVER)
-    events = spawner.progress()
+    events = cast(AsyncGenerator[dict[str, Any], None], spawner.progress())
     with pytest.raises(SpawnRefused):
         await spawner.start()  # refused at the first step: no options in XNAT
     first = await asyncio.wait_for(anext(events), 1)

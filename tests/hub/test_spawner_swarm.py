@@ -7,6 +7,7 @@ Every service, network, image, volume and host directory is ours (prefix `xnatjh
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import secrets
 import time
 from pathlib import Path
@@ -14,26 +15,14 @@ from typing import Any
 
 import docker.errors
 import pytest
-from spawner_fixtures import (  # noqa: F401  (fixtures)
-    PREFIX,
-    Xnat,
-    cleanup_services,
-    docker_api,
-    host_dirs,
-    light_options,
-    make_spawner,
-    services_of,
-    spawner_env,
-    swarm_network,
-    tiny_image,
-    wait_for,
-    xnat,
-)
 
-from hub.spawner import LABEL_SERVER, LABEL_USER, SpawnRefused, XnatSwarmSpawner
+from hub.launch import SpawnRefused
+from hub.spawner import LABEL_SERVER, LABEL_USER, XnatSwarmSpawner
 from hub.standin.options import mount, start_request_body
+from tests.helpers.spawner import PREFIX, Xnat, light_options, make_spawner, services_of
+from tests.helpers.waiting import wait_for
 
-pytestmark = [pytest.mark.docker, pytest.mark.timeout(120)]
+pytestmark = [pytest.mark.docker, pytest.mark.timeout(120), pytest.mark.usefixtures("spawner_env")]
 
 SERVER = "20240615T101530123Z"
 
@@ -65,7 +54,7 @@ async def events_so_far(events: Any) -> list[dict[str, Any]]:
     while True:
         try:
             seen.append(await asyncio.wait_for(anext(events), 0.1))
-        except asyncio.TimeoutError:
+        except TimeoutError:
             await events.aclose()
             return seen
 
@@ -78,7 +67,7 @@ def running_container(docker_api: Any, service: str) -> dict[str, Any]:
 
 
 async def test_xnat_options_become_the_running_service(
-    xnat: Xnat, docker_api: Any, tiny_image: str, swarm_network: str, host_dirs: Path, cleanup_services: list[str]
+    xnat: Xnat, docker_api: Any, sleep_image: str, swarm_network: str, host_dirs: Path, cleanup_services: list[str]
 ) -> None:
     user = a_user()
     workspace, archive = host_dirs / "workspaces" / user, host_dirs / "archive" / "PRJ1"
@@ -87,7 +76,7 @@ async def test_xnat_options_become_the_running_service(
     volume = f"{PREFIX}-vol-{secrets.token_hex(3)}"
     xnat.standin.set_user_options(user, SERVER, light_options(
         user, SERVER,
-        image=tiny_image,
+        image=sleep_image,
         command='/bin/sleep "600"',
         env={"EXTRA": "from XNAT"},
         labels={"org.example.project": "PRJ1"},
@@ -112,13 +101,13 @@ async def test_xnat_options_become_the_running_service(
         assert spawner.user_options == hostile_body
         messages = [event["message"] for event in await events_so_far(events)]
         assert messages[:2] == ["Fetching the launch options from XNAT",
-                                f"Creating the service {spawner.service_name} from {tiny_image}"]
+                                f"Creating the service {spawner.service_name} from {sleep_image}"]
         assert messages[-1] == "The notebook is running; waiting for it to answer"
 
         service = docker_api.inspect_service(spawner.service_name)
         spec = service["Spec"]
         task, container = spec["TaskTemplate"], spec["TaskTemplate"]["ContainerSpec"]
-        assert container["Image"].split("@")[0] == tiny_image
+        assert container["Image"].split("@")[0] == sleep_image
         assert container["Args"] == ["/bin/sleep", "600"]
         assert "User" not in container
         env = dict(line.split("=", 1) for line in container["Env"])
@@ -147,26 +136,24 @@ async def test_xnat_options_become_the_running_service(
         await spawner.stop()
         assert gone(docker_api, spawner.service_name)
         wait_for(lambda: not docker_api.containers(all=True, filters={"volume": volume}), 30, "the container to go")
-        try:
+        with contextlib.suppress(docker.errors.NotFound):
             docker_api.remove_volume(volume)
-        except docker.errors.NotFound:
-            pass
 
 
 async def test_respawn_of_the_same_server_starts_from_scratch(
-    xnat: Xnat, docker_api: Any, tiny_image: str, swarm_network: str, host_dirs: Path, cleanup_services: list[str]
+    xnat: Xnat, docker_api: Any, sleep_image: str, swarm_network: str, host_dirs: Path, cleanup_services: list[str]
 ) -> None:
     user = a_user()
     spawner = spawner_for(user, swarm_network, cleanup_services, mount_allowed_prefixes=[str(host_dirs)])
     xnat.standin.set_user_options(user, SERVER, light_options(
-        user, SERVER, image=tiny_image, command="/bin/sleep 600", env={"FIRST": "1"}, labels={"first": "1"},
+        user, SERVER, image=sleep_image, command="/bin/sleep 600", env={"FIRST": "1"}, labels={"first": "1"},
         mounts=[mount(str(host_dirs), "/first", read_only=True)], constraints=["node.role==manager"],
     ))
     await spawner.start()
     await spawner.stop()
 
     xnat.standin.set_user_options(user, SERVER, light_options(
-        user, SERVER, image=tiny_image, command="/bin/sleep 601", env={}, cpu_limit=None, cpu_reservation=None,
+        user, SERVER, image=sleep_image, command="/bin/sleep 601", env={}, cpu_limit=None, cpu_reservation=None,
         mem_limit=None, mem_reservation=None,
     ))
     try:
@@ -194,12 +181,12 @@ async def expect_fast_failure(spawner: XnatSwarmSpawner, docker_api: Any) -> Spa
 
 
 async def test_rejected_task_fails_fast_with_dockers_error(
-    xnat: Xnat, docker_api: Any, tiny_image: str, swarm_network: str, host_dirs: Path, cleanup_services: list[str]
+    xnat: Xnat, docker_api: Any, sleep_image: str, swarm_network: str, host_dirs: Path, cleanup_services: list[str]
 ) -> None:
     user = a_user()
     missing = host_dirs / "not-there"
     xnat.standin.set_user_options(user, SERVER, light_options(
-        user, SERVER, image=tiny_image, command="/bin/sleep 600", mounts=[mount(str(missing), "/data")]
+        user, SERVER, image=sleep_image, command="/bin/sleep 600", mounts=[mount(str(missing), "/data")]
     ))
     spawner = spawner_for(user, swarm_network, cleanup_services, mount_allowed_prefixes=[str(host_dirs)])
     error = await expect_fast_failure(spawner, docker_api)
@@ -208,11 +195,11 @@ async def test_rejected_task_fails_fast_with_dockers_error(
 
 
 async def test_unsatisfiable_constraint_fails_fast_with_dockers_error(
-    xnat: Xnat, docker_api: Any, tiny_image: str, swarm_network: str, cleanup_services: list[str]
+    xnat: Xnat, docker_api: Any, sleep_image: str, swarm_network: str, cleanup_services: list[str]
 ) -> None:
     user = a_user()
     xnat.standin.set_user_options(user, SERVER, light_options(
-        user, SERVER, image=tiny_image, command="/bin/sleep 600", constraints=[f"node.labels.{PREFIX}-gpu==yes"]
+        user, SERVER, image=sleep_image, command="/bin/sleep 600", constraints=[f"node.labels.{PREFIX}-gpu==yes"]
     ))
     spawner = spawner_for(user, swarm_network, cleanup_services)
     error = await expect_fast_failure(spawner, docker_api)
@@ -220,11 +207,11 @@ async def test_unsatisfiable_constraint_fails_fast_with_dockers_error(
 
 
 async def test_reservations_and_generic_resources_reach_the_service(
-    xnat: Xnat, docker_api: Any, tiny_image: str, swarm_network: str, cleanup_services: list[str]
+    xnat: Xnat, docker_api: Any, sleep_image: str, swarm_network: str, cleanup_services: list[str]
 ) -> None:
     user = a_user()
     xnat.standin.set_user_options(user, SERVER, light_options(
-        user, SERVER, image=tiny_image, command="/bin/sleep 600", generic_resources={"gpu": "2", "fpga": "board-7"},
+        user, SERVER, image=sleep_image, command="/bin/sleep 600", generic_resources={"gpu": "2", "fpga": "board-7"},
         cpu_limit=1.0, cpu_reservation=0.25, mem_limit="1G", mem_reservation="256M",
     ))
     spawner = spawner_for(user, swarm_network, cleanup_services)
@@ -245,13 +232,13 @@ async def test_reservations_and_generic_resources_reach_the_service(
 
 
 async def test_refused_spawn_creates_nothing(
-    xnat: Xnat, docker_api: Any, tiny_image: str, swarm_network: str, cleanup_services: list[str]
+    xnat: Xnat, docker_api: Any, sleep_image: str, swarm_network: str, cleanup_services: list[str]
 ) -> None:
     user = a_user()
     spawner = spawner_for(user, swarm_network, cleanup_services)
     with pytest.raises(SpawnRefused, match="no launch options"):
         await spawner.start()  # nothing stored in XNAT
-    xnat.standin.set_user_options(user, SERVER, light_options(user, SERVER, image=tiny_image,
+    xnat.standin.set_user_options(user, SERVER, light_options(user, SERVER, image=sleep_image,
                                                              mounts=[mount("/var/run/docker.sock", "/s")]))
     with pytest.raises(SpawnRefused, match="Docker socket"):
         await spawner.start()
@@ -259,11 +246,11 @@ async def test_refused_spawn_creates_nothing(
 
 
 async def test_container_that_cannot_start_fails_the_spawn_at_once(
-    xnat: Xnat, docker_api: Any, tiny_image: str, swarm_network: str, cleanup_services: list[str]
+    xnat: Xnat, docker_api: Any, sleep_image: str, swarm_network: str, cleanup_services: list[str]
 ) -> None:
     """A command the container cannot start: the task fails without ever running."""
     user = a_user()
-    xnat.standin.set_user_options(user, SERVER, light_options(user, SERVER, image=tiny_image,
+    xnat.standin.set_user_options(user, SERVER, light_options(user, SERVER, image=sleep_image,
                                                              command="/opt/conda/bin/start-notebook.py"))
     spawner = spawner_for(user, swarm_network, cleanup_services)
     error = await expect_fast_failure(spawner, docker_api)
@@ -272,12 +259,12 @@ async def test_container_that_cannot_start_fails_the_spawn_at_once(
 
 
 async def test_start_timeout_cancellation_leaves_nothing_behind(
-    xnat: Xnat, docker_api: Any, tiny_image: str, swarm_network: str, host_dirs: Path, cleanup_services: list[str]
+    xnat: Xnat, docker_api: Any, sleep_image: str, swarm_network: str, host_dirs: Path, cleanup_services: list[str]
 ) -> None:
     """JupyterHub cancels start() after start_timeout; the half-made service must go with it."""
     user = a_user()
     xnat.standin.set_user_options(user, SERVER, light_options(
-        user, SERVER, image=tiny_image, command="/bin/sleep 600", mounts=[mount(str(host_dirs / "nope"), "/d")]
+        user, SERVER, image=sleep_image, command="/bin/sleep 600", mounts=[mount(str(host_dirs / "nope"), "/d")]
     ))
     spawner = spawner_for(user, swarm_network, cleanup_services, rejected_task_timeout=600,
                           mount_allowed_prefixes=[str(host_dirs)])
@@ -288,10 +275,10 @@ async def test_start_timeout_cancellation_leaves_nothing_behind(
 
 
 async def test_docker_refusing_the_service_is_a_clear_message(
-    xnat: Xnat, docker_api: Any, tiny_image: str, swarm_network: str, cleanup_services: list[str]
+    xnat: Xnat, docker_api: Any, sleep_image: str, swarm_network: str, cleanup_services: list[str]
 ) -> None:
     user = "Spt" + "X" * 40 + secrets.token_hex(3)  # escaped, far longer than a DNS label's 63 characters
-    xnat.standin.set_user_options(user, SERVER, light_options(user, SERVER, image=tiny_image, command="/bin/sleep 1"))
+    xnat.standin.set_user_options(user, SERVER, light_options(user, SERVER, image=sleep_image, command="/bin/sleep 1"))
     spawner = spawner_for(user, swarm_network, cleanup_services)
     with pytest.raises(SpawnRefused) as info:
         await spawner.start()

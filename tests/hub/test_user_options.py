@@ -145,6 +145,12 @@ def test_command_is_split_like_a_shell(command: str | None, expected: tuple[str,
     assert parse_user_options(with_field("container_spec", "command", command)).cmd == expected
 
 
+def test_command_with_a_nul_is_refused() -> None:
+    """A command may hold newlines and tabs (shell-like text), but never NUL, which Docker cannot pass on."""
+    refused(with_field("container_spec", "command", "sleep\x00 1"), r"command contains control characters")
+    assert parse_user_options(with_field("container_spec", "command", "sleep\t1\n")).cmd == ("sleep", "1")
+
+
 def test_command_with_unclosed_quote_is_refused() -> None:
     refused(with_field("container_spec", "command", 'panel serve "app.py'), "split like a shell")
 
@@ -181,7 +187,8 @@ def test_memory_sizes(value: Any, expected: int | None) -> None:
     assert parse_memory(value) == expected
 
 
-@pytest.mark.parametrize("value", ["-1G", "2X", "G", "1e9", "2 G B", "∞", "١G", True, [], {}, float("nan"), -5])
+@pytest.mark.parametrize("value", ["-1G", "2X", "G", "1e9", "2 G B", "∞", "١G",  # noqa: RUF001  (an Arabic-Indic digit on purpose: not a number to us)
+     True, [], {}, float("nan"), -5])
 def test_memory_garbage_is_refused(value: Any) -> None:
     with pytest.raises(UserOptionsError):
         parse_memory(value, "resources.mem_limit")

@@ -186,7 +186,7 @@ def test_context_path_kept():
 
 
 def test_bad_configured_url_is_a_trait_error():
-    with pytest.raises(TraitError, match="XnatClient.url must be an http"):
+    with pytest.raises(TraitError, match=r"XnatClient\.url must be an http"):
         XnatClient(url="ftp://xnat")
 
 

@@ -8,22 +8,19 @@ worker cannot start its command, and Docker's own words come back to the user), 
 
 from __future__ import annotations
 
-import os
 import secrets
-import shutil
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from node2_fixtures import PREFIX, Node2, wait_for
-from test_spawner_hub import SERVER, RealHub, free_port, start_failing
 
 from hub.standin.options import user_options
-from hub.standin.server import SERVICE_ROLE, XnatStandin
+from tests.helpers.node2 import PREFIX, Node2
+from tests.helpers.real_hub import SERVER, RealHub, run_real_hub, start_failing
+from tests.helpers.waiting import wait_for
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(240)]
 
@@ -32,61 +29,12 @@ NO_DOCKER = "The hub cannot reach Docker to start the notebook. Try again later,
 
 @pytest.fixture
 def hub_on_node2(node2: Node2, node2_network: str, tmp_path: Path) -> Iterator[tuple[RealHub, subprocess.Popen]]:
-    if not shutil.which("configurable-http-proxy"):
-        pytest.skip("configurable-http-proxy is not on PATH (scripts/test.sh installs it)")
-    token = secrets.token_hex(24)
-    (tmp_path / "token").write_text(token)
-    os.chmod(tmp_path / "token", 0o600)
-    hub_port = free_port()
-    config = tmp_path / "jupyterhub_config.py"
-    config.write_text(
-        "c = get_config()  # noqa\n"
-        f"c.JupyterHub.bind_url = 'http://127.0.0.1:{free_port()}/jupyterhub'\n"
-        f"c.JupyterHub.hub_bind_url = 'http://127.0.0.1:{hub_port}'\n"
-        f"c.ConfigurableHTTPProxy.api_url = 'http://127.0.0.1:{free_port()}'\n"
-        f"c.JupyterHub.db_url = 'sqlite:///{tmp_path}/jupyterhub.sqlite'\n"
-        f"c.JupyterHub.cookie_secret_file = '{tmp_path}/cookie_secret'\n"
-        f"c.JupyterHub.pid_file = '{tmp_path}/jupyterhub.pid'\n"
-        "c.JupyterHub.authenticator_class = 'null'\n"
-        "c.JupyterHub.allow_named_servers = True\n"
-        "c.JupyterHub.spawner_class = 'hub.spawner.XnatSwarmSpawner'\n"
-        f"c.XnatSwarmSpawner.prefix = '{PREFIX}'\n"
-        "c.XnatSwarmSpawner.extra_container_spec = {'stop_grace_period': 1_000_000_000}\n"
-        f"c.JupyterHub.services = [{{'name': 'xnat', 'api_token': open('{tmp_path}/token').read()}}]\n"
-        "c.JupyterHub.load_roles = [{'name': 'xnat', 'services': ['xnat'],\n"
-        "    'scopes': ['admin:users', 'admin:servers', 'tokens', 'read:hub']}]\n"
-    )
-    service_password = secrets.token_urlsafe(16)
-    with XnatStandin().run_in_thread() as standin:
-        standin.add_user("jupyterhub", service_password, [SERVICE_ROLE])
-        env = {
-            "PATH": os.environ["PATH"], "HOME": str(tmp_path), "LANG": "C.UTF-8",
-            "DOCKER_HOST": node2.manager,  # the isolated manager: dockerspawner reads it
-            "JH_XNAT_URL": standin.url, "JH_XNAT_USERNAME": "jupyterhub", "JH_XNAT_PASSWORD": service_password,
-            "JH_NETWORK": node2_network, "JH_MOUNT_ALLOWED_PREFIXES": "/tmp", "JH_HTTP_TIMEOUT": "30",
-        }
-        log = open(tmp_path / "hub.log", "wb")
-        process = subprocess.Popen([sys.executable, "-m", "jupyterhub", "-f", str(config)], cwd=tmp_path, env=env,
-                                   stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        api_url = f"http://127.0.0.1:{hub_port}/jupyterhub/hub/api"
-        try:
-            def answering() -> bool:
-                assert process.poll() is None, (tmp_path / "hub.log").read_text()[-3000:]
-                try:
-                    return httpx.get(api_url + "/", timeout=1).status_code == 200
-                except httpx.HTTPError:
-                    return False
-
-            wait_for(answering, 60, "the hub API to answer")
-            yield RealHub(api_url, token, standin, node2_network), process
-        finally:
-            process.terminate()
-            try:
-                process.wait(20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-            log.close()
+    with run_real_hub(
+        tmp_path, network=node2_network, prefix=PREFIX, allowed_prefixes="/tmp",
+        extra_env={"DOCKER_HOST": node2.manager},  # the isolated manager: dockerspawner reads it
+        new_session=True,
+    ) as running:
+        yield running
 
 
 def hub_answers(hub: RealHub) -> bool:

@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from node2_fixtures import PREFIX, Node2, Xnat, make_spawner, wait_for
 
 from console.backend.docker import DockerUnavailable
 from console.backend.live import LiveBackend
@@ -26,6 +25,9 @@ from console.backend.models import Health
 from console.config import ConsoleConfig
 from hub.spawner import XnatSwarmSpawner
 from hub.standin.options import user_options
+from tests.helpers.node2 import PREFIX, Node2
+from tests.helpers.spawner import Xnat, make_spawner
+from tests.helpers.waiting import wait_for
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(240)]
 
@@ -242,7 +244,9 @@ async def test_the_console_shows_the_engine_gone_within_a_refresh_and_recovers(n
             shown_after = await until(lambda: engine().health == Health.DOWN, 3 * refresh, "the engine to show down")
             assert shown_after <= refresh + backend.config.timeout, f"shown after {shown_after:.1f} s"
             await asyncio.to_thread(node2.run, "up")
-            back_after = await until(lambda: engine().health == Health.OK, 3 * refresh + 10, "the engine to show ok again")
+            back_after = await until(
+                lambda: engine().health == Health.OK, 3 * refresh + 10, "the engine to show ok again"
+            )
             print(f"engine stopped: shown down after {shown_after:.1f} s; back: shown ok {back_after:.1f} s after "
                   f"`node2.sh up` returned (refresh every {refresh:g} s)")
             assert app.is_running

@@ -14,12 +14,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from secrets_fixtures import Notebook
-from live_fault_stack import STACK, FaultStack
 
 from console.backend.live import LiveBackend
 from console.backend.models import READ_ONLY, Outcome
 from console.config import load_config
+from tests.helpers.fault_stack import STACK, FaultStack
+from tests.helpers.secrets_stack import Notebook
 
 pytestmark = [pytest.mark.e2e, pytest.mark.docker, pytest.mark.timeout(900)]
 
@@ -29,8 +29,11 @@ def console_config_path(stack: FaultStack) -> Path:
 
 
 def stack_services() -> list[str]:
-    return sorted(subprocess.run(["docker", "service", "ls", "-q", "--filter", f"label=com.docker.stack.namespace={STACK}"],
-                                 capture_output=True, text=True, check=True).stdout.split())
+    listed = subprocess.run(
+        ["docker", "service", "ls", "-q", "--filter", f"label=com.docker.stack.namespace={STACK}"],
+        capture_output=True, text=True, check=True,
+    )
+    return sorted(listed.stdout.split())
 
 
 def notebook_state(stack: FaultStack, notebook: Notebook) -> tuple[bool, list[str]]:

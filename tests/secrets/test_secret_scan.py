@@ -24,14 +24,14 @@ from pathlib import Path
 
 import httpx
 import pytest
-from secrets_fixtures import Notebook
-from e2e.test_login import login
-from live_fault_stack import HUB_SERVICE, STANDIN, FaultStack, service_logs
 
 from console.app import XnatConsoleApp
-from console.backend.docker import REDACTED
 from console.backend.live import LiveBackend
+from console.backend.models import REDACTED
 from console.config import load_config
+from tests.helpers.fault_stack import HUB_SERVICE, STANDIN, FaultStack, service_logs
+from tests.helpers.live import login
+from tests.helpers.secrets_stack import Notebook
 
 pytestmark = [pytest.mark.e2e, pytest.mark.docker, pytest.mark.timeout(900)]
 

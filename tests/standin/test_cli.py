@@ -37,6 +37,7 @@ async def test_seed_demo_serves_the_cast_and_stops_cleanly_on_sigterm(tmp_path):
     proc = await _start("--port", "0", "--control-port", "0", "--seed-demo",
                         env=_env(JH_XNAT_PASSWORD_FILE=str(secret)))
     try:
+        assert proc.stdout is not None
         line = (await asyncio.wait_for(proc.stdout.readline(), 20)).decode()
         match = re.search(r"listening at (http://\S+), control API at (http://\S+)/_standin/", line)
         assert match, line
@@ -67,7 +68,7 @@ async def test_seed_demo_serves_the_cast_and_stops_cleanly_on_sigterm(tmp_path):
 
 async def test_seed_demo_without_the_service_password_is_a_clear_error():
     proc = await _start("--port", "0", "--control-port", "0", "--seed-demo", env=_env())
-    out, err = await asyncio.wait_for(proc.communicate(), 20)
+    _out, err = await asyncio.wait_for(proc.communicate(), 20)
     assert proc.returncode == 2
     assert "JH_XNAT_PASSWORD or JH_XNAT_PASSWORD_FILE" in err.decode()
     assert "Traceback" not in err.decode()
@@ -75,7 +76,7 @@ async def test_seed_demo_without_the_service_password_is_a_clear_error():
 
 async def test_unreadable_password_file_is_a_clear_error(tmp_path):
     proc = await _start("--port", "0", "--seed-demo", env=_env(JH_XNAT_PASSWORD_FILE=str(tmp_path / "missing")))
-    out, err = await asyncio.wait_for(proc.communicate(), 20)
+    _out, err = await asyncio.wait_for(proc.communicate(), 20)
     assert proc.returncode == 2
     assert "JH_XNAT_PASSWORD_FILE: cannot read" in err.decode() and "Traceback" not in err.decode()
 

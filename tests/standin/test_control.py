@@ -83,7 +83,7 @@ async def test_put_get_delete_user_options_for_named_and_default_servers(control
 
 
 async def test_preferences_are_merged(control):
-    standin, client = control
+    _standin, client = control
     assert (await client.put("/preferences", json={"allUsersCanStartJupyter": True})).status_code == 200
     assert (await client.get("/preferences")).json() == {**DEFAULT_PREFERENCES, "allUsersCanStartJupyter": True}
     assert (await client.put("/preferences", json=[1])).status_code == 400
@@ -159,7 +159,9 @@ def test_thread_runner_serves_synchronous_clients():
 
 
 def test_thread_runner_reports_a_busy_port():
-    with XnatStandin().run_in_thread() as first:
-        with pytest.raises(OSError):
-            with XnatStandin().run_in_thread(port=first.port):
-                pass
+    with (
+        XnatStandin().run_in_thread() as first,
+        pytest.raises(OSError),
+        XnatStandin().run_in_thread(port=first.port),
+    ):
+        pass

@@ -40,7 +40,7 @@ def test_user_options_has_the_documented_shape():
     spec = template["container_spec"]
     assert list(spec) == ["image", "command", "env", "labels", "mounts"]
     assert spec["command"] == "panel serve app.py --address 0.0.0.0"
-    assert list(spec["env"]) == XNAT_ENV_KEYS + ["EXTRA"]
+    assert list(spec["env"]) == [*XNAT_ENV_KEYS, "EXTRA"]
     assert spec["env"]["XNAT_HOST"] == "https://xnat.example.org"
     assert (spec["env"]["XNAT_USER"], spec["env"]["XNAT_PASS"]) == ("tok", "sec")
     assert spec["env"]["JUPYTERHUB_ROOT_DIR"] == spec["env"]["XDG_CONFIG_HOME"] == "/workspace/Alice.Smith"

@@ -78,6 +78,7 @@ async def test_cli_serves_https_with_tls_flags(cert_files):
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )
     try:
+        assert proc.stdout is not None
         line = (await asyncio.wait_for(proc.stdout.readline(), 20)).decode()
         assert re.search(r"listening at https://127\.0\.0\.1:\d+,", line), line
     finally:

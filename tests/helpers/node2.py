@@ -1,5 +1,5 @@
-"""Fixtures for the two-node tests (imported by tests/node2/conftest.py, and by other areas that need the second
-node, e.g. tests/faults' console chaos run): an isolated swarm (scripts/node2.sh) of two engines in their own network
+"""Fixtures for the two-node tests (tests/node2, and other areas that need the second node, e.g. tests/faults'
+console chaos run): an isolated swarm (scripts/node2.sh) of two engines in their own network
 namespaces, a manager at 10.99.0.2 and a worker at 10.99.0.3, never the machine's shared engine.
 
 `node2` brings that swarm up when it is not already up, and takes it down again at the end of the session only if
@@ -8,11 +8,11 @@ it brought it up. Everything a test creates on it carries the `xjh-n2` prefix an
 
 from __future__ import annotations
 
+import functools
 import os
 import secrets
 import shutil
 import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,14 +20,13 @@ from typing import Any
 
 import pytest
 
+from tests.helpers.waiting import wait_for
+
 ROOT = Path(__file__).resolve().parents[2]
 NODE2 = ROOT / "scripts" / "node2.sh"
 STATE_DIR = Path(os.environ.get("XJH_NODE2_DIR", "/var/tmp/xjh-node2"))
 PREFIX = "xjh-n2"
 
-# The spawner helper's fixtures (stand-in with the service account, make_spawner): reused, not copied.
-sys.path.insert(0, str(ROOT / "tests" / "hub"))
-from spawner_fixtures import Xnat, make_spawner, wait_for, xnat  # noqa: E402,F401  (xnat is a fixture)
 
 
 @dataclass(frozen=True)
@@ -133,5 +132,5 @@ def node2_services(manager_api: Any) -> Iterator[list[str]]:
             return True
 
     for name in names:
-        wait_for(lambda: no_tasks(name), 60, f"the tasks of {name} to go")
+        wait_for(functools.partial(no_tasks, name), 60, f"the tasks of {name} to go")
 

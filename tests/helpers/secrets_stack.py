@@ -1,20 +1,16 @@
-"""Fixtures for the secrets tests: the fault stack (tests/faults/live_fault_stack.py), shared with tests/faults when both
-run in one session, and a notebook launched on it the XNAT way."""
+"""Fixtures for the secrets tests: the fault stack (tests/helpers/fault_stack.py), shared with tests/faults when
+both run in one session, and a notebook launched on it the XNAT way."""
 
 from __future__ import annotations
 
 import asyncio
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 
-TESTS = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(TESTS / "faults"), str(TESTS)]
-from e2e.live import xnat_launch  # noqa: E402
-from live_fault_stack import FaultStack, fault_stack_fixture  # noqa: E402
+from tests.helpers.fault_stack import FaultStack, fault_stack_fixture
+from tests.helpers.live import xnat_launch
 
 USER = "Alice.Smith"  # the demo cast's mixed-case XNAT user
 

@@ -1,23 +1,24 @@
-"""The live local stack the end-to-end tests run against (conftest.py's `live_stack` brings it up), and helpers."""
+"""The live local stack the end-to-end tests run against (tests/e2e/conftest.py's `live_stack` brings it up), and
+helpers: `bring_up_demo` (the demo under names of its own), `xnat_launch` (a launch the XNAT way), `login`."""
 
 from __future__ import annotations
 
 import json
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
-import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
-import pytest
 
 from console.backend.stack import StackSettings
 from hub.standin.plugin import XnatPlugin
+from tests.helpers.waiting import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 STACK = "xjh-e2e"
@@ -30,27 +31,9 @@ HUB_IMAGE = "xnat-jupyterhub/hub:dev"
 E2E_TIMEOUT = 900
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("0.0.0.0", 0))
-        return s.getsockname()[1]
-
-
 def docker_json(*args: str) -> Any:
     out = subprocess.run(["docker", *args], capture_output=True, text=True, check=True).stdout
     return json.loads(out)
-
-
-def wait_for(condition, timeout: float, what: str, interval: float = 0.25):
-    """Poll `condition()` until it returns something truthy; fail with `what` at the deadline."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            pytest.fail(f"timed out after {timeout:g} s waiting for {what}")
-        time.sleep(interval)
 
 
 LiveStackT = TypeVar("LiveStackT", bound="LiveStack")
@@ -122,8 +105,6 @@ class LiveStack:
         return docker_json("service", "inspect", *names) if names else []
 
 
-
-
 def make_dir(path: Path, owner: tuple[int, int] = (1000, 100)) -> Path:
     """A host directory the notebook (NB_UID 1000, NB_GID 100) can use as a bind source."""
     path.mkdir(parents=True, exist_ok=True)
@@ -151,7 +132,9 @@ async def xnat_launch(stack: LiveStack, user: str, server: str | None = None, op
 
 
 def engine_answers() -> bool:
-    return shutil.which("docker") is not None and subprocess.run(["docker", "info"], capture_output=True).returncode == 0
+    if shutil.which("docker") is None:
+        return False
+    return subprocess.run(["docker", "info"], capture_output=True).returncode == 0
 
 
 def bring_up_demo(cls: type[LiveStackT], *, stack: str, network: str, secrets_prefix: str, standin: str) -> LiveStackT:
@@ -162,7 +145,7 @@ def bring_up_demo(cls: type[LiveStackT], *, stack: str, network: str, secrets_pr
     work_dir = Path(tempfile.mkdtemp(prefix=f"{stack}-", dir="/var/tmp"))
     allowed_root = work_dir / "xnat-data"
     allowed_root.mkdir()
-    hub_port, standin_port, control_port = free_port(), free_port(), free_port()
+    hub_port, standin_port, control_port = free_port("0.0.0.0"), free_port("0.0.0.0"), free_port("0.0.0.0")
     env = {
         **os.environ,
         "JH_STACK_NAME": stack,
@@ -186,3 +169,16 @@ def bring_up_demo(cls: type[LiveStackT], *, stack: str, network: str, secrets_pr
         shutil.rmtree(work_dir, ignore_errors=True)
         raise RuntimeError(f"scripts/demo.sh up failed (exit {result.returncode}):\n{result.stdout[-3000:]}")
     return live
+
+
+@contextmanager
+def login(base: str, username: str, password: str) -> Iterator[tuple[httpx.Response, httpx.Client]]:
+    """GET the login page (XSRF cookie), POST the form; yields the answer and the client holding the cookies."""
+    with httpx.Client(base_url=base, follow_redirects=False, timeout=30) as client:
+        page = client.get("/hub/login")
+        assert page.status_code == 200, page.text[:300]
+        assert 'name="_xsrf"' in page.text
+        xsrf = client.cookies.get("_xsrf")
+        assert xsrf, "the login page set no _xsrf cookie"
+        answer = client.post("/hub/login", data={"username": username, "password": password, "_xsrf": xsrf})
+        yield answer, client

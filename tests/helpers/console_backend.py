@@ -1,4 +1,4 @@
-"""Fixtures for the console's backend and CLI tests (imported by tests/console/test_backend*.py and test_cli*.py;
+"""Fixtures for the console's backend and CLI tests (tests/console/test_backend*.py and test_cli*.py;
 tests/console/conftest.py belongs to the UI tests): a real JupyterHub process on loopback, and Docker helpers.
 
 `LocalHub` starts `jupyterhub` (with configurable-http-proxy) from a throwaway config: DummyAuthenticator,
@@ -9,21 +9,22 @@ limited one for the missing-scope check. bench/bench_refresh.py reuses it.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import textwrap
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+
+from tests.helpers.waiting import free_port, wait_for
 
 CONSOLE_SCOPES = ["list:users", "read:users", "read:servers", "servers", "read:hub", "proxy"]
 
@@ -91,27 +92,6 @@ HUB_CONFIG = textwrap.dedent(
 )
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for(condition, timeout: float, what: str, interval: float = 0.1):
-    """Poll `condition` until it returns something truthy, or fail naming `what`."""
-    deadline = time.monotonic() + timeout
-    last_error: Exception | None = None
-    while time.monotonic() < deadline:
-        try:
-            result = condition()
-            if result:
-                return result
-        except Exception as e:  # the condition may fail until the thing is up
-            last_error = e
-        time.sleep(interval)
-    raise TimeoutError(f"timed out after {timeout:g} s waiting for {what} (last error: {last_error})")
-
-
 class LocalHub:
     """A real JupyterHub on loopback, started from a throwaway config; `stop()` removes everything."""
 
@@ -139,7 +119,7 @@ class LocalHub:
         config_file = self.dir / "jupyterhub_config.py"
         config_file.write_text(config)
         config_file.chmod(0o600)
-        self.log = open(self.dir / "hub.log", "wb")
+        self.log = open(self.dir / "hub.log", "wb")  # noqa: SIM115  (held open for the process's life; closed when it stops)
         jupyterhub = Path(sys.executable).with_name("jupyterhub")
         self.process = subprocess.Popen(
             [str(jupyterhub), "-f", str(config_file)],
@@ -149,9 +129,11 @@ class LocalHub:
             start_new_session=True,
         )
 
-        def answering():
-            if self.process.poll() is not None:
-                raise RuntimeError(f"jupyterhub exited with {self.process.returncode}; see {self.dir}/hub.log")
+        process = self.process
+
+        def answering() -> bool:
+            if process.poll() is not None:
+                raise AssertionError(f"jupyterhub exited with {process.returncode}; see {self.dir}/hub.log")
             return httpx.get(self.api_url + "/", timeout=2).status_code == 200
 
         try:
@@ -241,10 +223,8 @@ def tiny_image(docker_client) -> Iterator[str]:
     repository, tag = TINY_IMAGE.split(":")
     docker_client.api.import_image_from_data(_tiny_rootfs_tar(), repository=repository, tag=tag)
     yield TINY_IMAGE
-    try:
+    with contextlib.suppress(Exception):
         docker_client.images.remove(TINY_IMAGE, force=True)
-    except Exception:
-        pass
 
 
 @pytest.fixture
@@ -271,10 +251,8 @@ def make_service(docker_client, tiny_image):
 
     yield make
     for service in created:
-        try:
+        with contextlib.suppress(Exception):
             service.remove()
-        except Exception:
-            pass
     # Wait for the containers to go, so nothing is left behind.
     wait_for(
         lambda: not docker_client.containers.list(all=True, filters={"label": "xjc-test=1"}),

@@ -1,6 +1,6 @@
 """A live local stack of its own for the fault, secrets and load runs, which kill the hub and break XNAT: the e2e
 tests' stack (tests/e2e) must not feel that, so this one is the same demo (`scripts/demo.sh up`, reused through
-`tests/e2e/live.py`'s LiveStack) under other names: stack `xjh-flt`, network `xjh-flt-network`, secrets
+`tests/helpers/live.py`'s LiveStack) under other names: stack `xjh-flt`, network `xjh-flt-network`, secrets
 `xjh_flt_*`, stand-in `xjh-flt-standin`, free ports, its own state directories. `scripts/demo.sh down` removes
 it all.
 
@@ -12,6 +12,7 @@ stack down under it: the names are fixed, so that a run that was killed is clean
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import shutil
 import subprocess
@@ -26,8 +27,9 @@ from typing import IO
 import httpx
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: the e2e package's helpers
-from e2e.live import LiveStack, bring_up_demo, wait_for  # noqa: E402, F401 (wait_for: for the fault tests)
+from hub.standin import options as xnat_options
+from hub.standin.plugin import HubError
+from tests.helpers.live import LiveStack, bring_up_demo
 
 STACK = "xjh-flt"
 NETWORK = "xjh-flt-network"
@@ -87,7 +89,7 @@ LOCK_WAIT = 1800.0  # a slow run of another session can take this long
 
 
 def _take_lock() -> IO[str]:
-    lock = open(LOCK_FILE, "a+")
+    lock = open(LOCK_FILE, "a+")  # noqa: SIM115  (held for the session: closing it releases the lock)
     deadline = time.monotonic() + LOCK_WAIT
     told = False
     while True:
@@ -143,3 +145,18 @@ def fault_stack_fixture() -> Iterator[FaultStack]:
             yield stack
     except RuntimeError as e:
         pytest.fail(str(e))
+
+
+def notebook_options(user: str, server: str) -> dict:
+    # small: 20 of these must fit on two shared cores
+    return xnat_options.user_options(user, server, image="xnat-jupyterhub/singleuser:dev", cpu_limit=0.5,
+                                     cpu_reservation=None, mem_limit="256M", mem_reservation=None)
+
+
+async def stop_all(stack: FaultStack, servers: dict[str, str]) -> None:
+    async with stack.plugin() as plugin:
+        for user, server in servers.items():
+            with contextlib.suppress(HubError):
+                await plugin.stop_server(user, server)
+        for user, server in servers.items():
+            await plugin.wait_gone(user, server, timeout=120)

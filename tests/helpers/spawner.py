@@ -1,22 +1,24 @@
-"""Helpers and fixtures for the XnatSwarmSpawner tests (imported by test_spawner*.py; not a conftest).
+"""Helpers and fixtures for the XnatSwarmSpawner tests (tests/hub, tests/hostile, tests/node2).
 
 - `make_spawner(user, server, **traits)`: a spawner as JupyterHub builds one, with a minimal user and hub.
 - `xnat` fixture: the XNAT stand-in with the hub's service account, and the process-wide XnatClient pointed at
   it (closed and forgotten afterwards).
-- Docker fixtures (`docker_api`, `tiny_image`, `swarm_network`, `host_dirs`): a tiny image imported from the
+- Docker fixtures (`docker_api`, `sleep_image`, `swarm_network`, `host_dirs`): a tiny image imported from the
   host's own `sleep`, an attachable overlay network and bind-source directories, all with the `xnatjh-spt-` prefix
   and all removed at the end. Services the tests create are removed by `cleanup_services`.
+- `spawner_env`: none of the spawner's variables set (a module asks for it with `usefixtures`).
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import io
 import secrets
 import shutil
 import tarfile
 import tempfile
-import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -26,8 +28,10 @@ from jupyterhub import orm
 from jupyterhub.objects import Hub
 
 from hub.spawner import LABEL_USER, XnatSwarmSpawner
+from hub.standin.options import mount, project_mounts, user_options
 from hub.standin.server import SERVICE_ROLE, XnatStandin
 from hub.xnat import XnatClient
+from tests.helpers.waiting import wait_for
 
 PREFIX = "xnatjh-spt"
 
@@ -62,18 +66,6 @@ async def xnat(xnat_standin: XnatStandin) -> AsyncIterator[Xnat]:
 # -- Docker ----------------------------------------------------------------------------------------------------
 
 
-def wait_for(condition: Callable[[], Any], timeout: float, what: str, interval: float = 0.2) -> Any:
-    """Poll `condition` until it returns something truthy, or fail after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = condition()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(interval)
-
-
 @pytest.fixture(scope="session")
 def docker_api() -> Iterator[Any]:
     """A low-level Docker client for a live swarm manager, or a skip saying why there is none."""
@@ -91,7 +83,7 @@ def docker_api() -> Iterator[Any]:
 
 
 @pytest.fixture(scope="session")
-def tiny_image(docker_api: Any) -> Iterator[str]:
+def sleep_image(docker_api: Any) -> Iterator[str]:
     """A ~2 MB image holding only the host's /bin/sleep and its libc, whose command sleeps for an hour."""
     tag = f"{PREFIX}/tiny:{secrets.token_hex(4)}"
     buffer = io.BytesIO()
@@ -144,14 +136,13 @@ def cleanup_services(docker_api: Any) -> Iterator[list[str]]:
     names: list[str] = []
     yield names
     for name in names:
-        try:
+        with contextlib.suppress(docker.errors.NotFound):
             docker_api.remove_service(name)
-        except docker.errors.NotFound:
-            pass
+    def containers_gone(name: str) -> bool:
+        return not docker_api.containers(all=True, filters={"label": f"com.docker.swarm.service.name={name}"})
+
     for name in names:
-        label = f"com.docker.swarm.service.name={name}"
-        wait_for(lambda: not docker_api.containers(all=True, filters={"label": label}), 30,
-                 f"the containers of {name} to go")
+        wait_for(functools.partial(containers_gone, name), 30, f"the containers of {name} to go")
 
 
 def services_of(docker_api: Any, user: str) -> list[dict[str, Any]]:
@@ -165,7 +156,7 @@ SPAWNER_VARIABLES = (
 )
 
 
-@pytest.fixture(autouse=True)
+@pytest.fixture
 def spawner_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
     """None of the spawner's variables set, whatever the machine has (tests set what they need)."""
     for name in SPAWNER_VARIABLES:
@@ -176,8 +167,25 @@ def spawner_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
 def light_options(user: str, server: str, **fields: Any) -> dict[str, Any]:
     """XNAT's options without the stand-in's default 2 CPU / 2G reservations, which would keep a task from being
     placed on this shared 2-core machine whenever anything else runs."""
-    from hub.standin.options import user_options
-
     for key in ("cpu_limit", "cpu_reservation", "mem_limit", "mem_reservation"):
         fields.setdefault(key, None)
     return user_options(user, server, **fields)
+
+
+def full_options(user: str = "Alice.Smith", server: str = "20240615T101530123Z") -> dict[str, Any]:
+    """XNAT's options using every field the spawner reads: mounts of both kinds, limits, resources, constraints."""
+    return user_options(
+        user,
+        server,
+        image="registry.example.org/xnat/datascience-notebook:1.2",
+        command='jupyterhub-singleuser --ServerApp.terminals_enabled=False --notebook-dir "/workspace/My Files"',
+        env={"EXTRA": "value"},
+        labels={"org.example.project": "PRJ1"},
+        mounts=[*project_mounts(user), mount("xnat-models", "/opt/models", read_only=True, type="volume")],
+        cpu_limit=2.0,
+        cpu_reservation=0.5,
+        mem_limit="2G",
+        mem_reservation="512M",
+        generic_resources={"gpu": "1", "fpga": "board-7"},
+        constraints=["node.role==manager", "node.labels.gpu!=no"],
+    )
