@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import json
+
 import asyncio
 from typing import Any
 
@@ -137,7 +139,10 @@ async def test_start_body_never_chooses_image_mounts_or_user(xnat: Xnat) -> None
     container = spec["task_template"]["ContainerSpec"]
     assert container["Image"] == "xnat/notebook:1"
     assert not container.get("Mounts") and "User" not in container
-    assert spawner.user_options == hostile  # echoed back unchanged in the server model (eventTrackingId)
+    # echoed back in the server model (XNAT reads eventTrackingId), flat as XNAT's plugin must read it
+    assert spawner.user_options == {**hostile, "mounts": json.dumps(hostile["mounts"], sort_keys=True),
+                                    "volumes": '{"/": "/host"}',
+                                    "task_template": json.dumps(hostile["task_template"], sort_keys=True)}
 
 
 def test_allowed_images_must_stay_empty() -> None:
