@@ -387,7 +387,10 @@ class XnatSwarmSpawner(XnatLaunchMixin, SwarmSpawner):
                 if now - trouble_since >= self.rejected_task_timeout:
                     raise SpawnRefused(500, _trouble_message(troubled[-1]))
             if state and state != last_state:
-                self._report(40, f"Notebook task {state}")
+                if state == "preparing":  # Docker pulls the image now if the node lacks it: minutes for GBs
+                    self._report(40, f"Notebook task preparing: pulling {self.launch_image} if its node lacks it")
+                else:
+                    self._report(40, f"Notebook task {state}")
                 last_state = state
             await asyncio.sleep(self.task_poll_interval)
 
