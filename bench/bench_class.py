@@ -31,7 +31,7 @@ from datetime import UTC, datetime, timedelta
 import docker
 import livestack
 
-from console.backend.hub import HubClient
+from console.backend.hub import HubClient, HubError
 from hub.spawner import LABEL_USER
 from hub.standin import options as xnat_options
 from hub.standin.plugin import XnatPlugin
@@ -62,6 +62,8 @@ class Timeline:
     hub_ready: dict[str, float] = field(default_factory=dict)
     failures: dict[str, str] = field(default_factory=dict)
     console: dict[str, list[float]] = field(default_factory=lambda: {"idle": [], "burst": []})
+    console_errors: dict[str, list[str]] = field(default_factory=lambda: {"idle": [], "burst": []})
+    hub_errors: dict[str, str] = field(default_factory=dict)
 
 
 class TimedPlugin(XnatPlugin):
@@ -83,19 +85,26 @@ async def console_calls(console: HubClient, timeline: Timeline, phase: list[str]
              console.proxy_route_count)
     while not done.is_set():
         for call in calls:
-            started = time.perf_counter()
-            await call()
-            timeline.console[phase[0]].append(time.perf_counter() - started)
+            started, now = time.perf_counter(), phase[0]
+            try:
+                await call()
+            except HubError as e:  # a call that failed (10 s timeout) counts with the time it took
+                timeline.console_errors[now].append(str(e))
+            timeline.console[now].append(time.perf_counter() - started)
 
 
 async def hub_way(console: HubClient, user: str, server: str, t0: float, answered: asyncio.Event,
                   timeline: Timeline) -> None:
+    """Time to the progress stream's ready event, from this user's start (`t0`)."""
     await answered.wait()
-    async for event in console.progress(user, server):
-        if event.ready:
-            timeline.hub_ready[user] = time.perf_counter() - t0
-        if event.failed:
-            timeline.failures.setdefault(user, f"progress: {event.message}")
+    try:
+        async for event in console.progress(user, server):
+            if event.ready:
+                timeline.hub_ready[user] = time.perf_counter() - t0
+            if event.failed:
+                timeline.failures.setdefault(user, f"progress: {event.message}")
+    except HubError as e:
+        timeline.hub_errors[user] = str(e)
 
 
 async def one_launch(plugin: XnatPlugin, user: str, server: str, delay: float, t0: float,
@@ -103,11 +112,14 @@ async def one_launch(plugin: XnatPlugin, user: str, server: str, delay: float, t
     await asyncio.sleep(delay)
     started = time.perf_counter()
     try:
-        await plugin.launch(user, server, xnat_options.start_request_body(event_tracking_id=server))
+        # the plugin's client has no timeout: bound the whole flow a little past its 180 s, for a hub that hangs
+        await asyncio.wait_for(plugin.launch(user, server, xnat_options.start_request_body(event_tracking_id=server)),
+                               190)
     except Exception as e:  # noqa: BLE001 - every failure is a figure here
         timeline.failures[user] = f"{type(e).__name__}: {e}"
         return
     timeline.plugin_ready[user] = time.perf_counter() - started
+    print(f"  {user} ready after {timeline.plugin_ready[user]:.1f} s (plugin's way)", flush=True)
 
 
 def notebook_services(client: docker.DockerClient, users: list[str]) -> dict[str, int]:
@@ -135,10 +147,13 @@ async def run_class(stack: livestack.BenchStack, count: int) -> int:
             await plugin.ensure_user(user)
         phase, done = ["idle"], asyncio.Event()
         watcher = asyncio.create_task(console_calls(console, timeline, phase, done))
+        print(f"idle: the console's calls for {IDLE_SECONDS:g} s", flush=True)
         await asyncio.sleep(IDLE_SECONDS)
+        print(f"burst: {count} launches within 1 s", flush=True)
         phase[0] = "burst"
         t0 = time.perf_counter()
-        hub_tasks = [asyncio.create_task(hub_way(console, u, servers[u], t0, answered[u], timeline)) for u in users]
+        hub_tasks = [asyncio.create_task(hub_way(console, u, servers[u], t0 + i / count, answered[u], timeline))
+                     for i, u in enumerate(users)]
         await asyncio.gather(*(one_launch(plugin, u, servers[u], i / count, t0, timeline)
                                for i, u in enumerate(users)))
         burst_seconds = time.perf_counter() - t0
@@ -147,8 +162,10 @@ async def run_class(stack: livestack.BenchStack, count: int) -> int:
         await asyncio.wait(hub_tasks, timeout=30)
         after_start = notebook_services(client, users)
 
+        print(f"stops: {count} at once", flush=True)
         stop_t0 = time.perf_counter()
-        stop_results = await asyncio.gather(*(plugin.stop(u, servers[u]) for u in users), return_exceptions=True)
+        stop_results = await asyncio.gather(*(asyncio.wait_for(plugin.stop(u, servers[u]), 90) for u in users),
+                                            return_exceptions=True)
         plugin_stopped = time.perf_counter() - stop_t0
         while any(notebook_services(client, users).values()) and time.perf_counter() - stop_t0 < 300:
             await asyncio.sleep(0.25)
@@ -173,7 +190,10 @@ async def run_class(stack: livestack.BenchStack, count: int) -> int:
     print(f"  {'console hub calls (ms)':<34}{'n':>8}{'p50':>8}{'p99':>8}")
     for label, values in (("idle", idle), ("burst", burst)):
         print(f"  {label:<34}{len(values):>8}{percentile(values, .5) * 1000:>8.0f}{percentile(values, .99) * 1000:>8.0f}")
-    print(f"  ratio burst/idle, p99: {percentile(burst, .99) / percentile(idle, .99):.2f}")
+    print(f"  ratio burst/idle, p99: {percentile(burst, .99) / percentile(idle, .99):.2f}; failed calls: "
+          f"idle {len(timeline.console_errors['idle'])}, burst {len(timeline.console_errors['burst'])}")
+    print(f"  progress streams that broke off: {len(timeline.hub_errors)} "
+          f"{sorted(set(timeline.hub_errors.values()))[:1]}")
     duplicates = {u: n for u, n in after_start.items() if n != 1}
     print(f"  after the starts, users without exactly one service: {duplicates or 'none'}")
     print(f"stops: the plugin's stop flow for all {count} at once: {plugin_stopped:.1f} s; "
@@ -195,6 +215,7 @@ def main() -> int:
     use_prefix(args.prefix)
     if not args.no_build:
         livestack.build_images()
+    print(f"deploying the bench stack {livestack.STACK} ...", flush=True)
     with livestack.bench_stack() as stack:
         return asyncio.run(run_class(stack, args.users))
 
