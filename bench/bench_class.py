@@ -102,7 +102,7 @@ async def hub_way(console: HubClient, user: str, server: str, t0: float, answere
             if event.ready:
                 timeline.hub_ready[user] = time.perf_counter() - t0
             if event.failed:
-                timeline.failures.setdefault(user, f"progress: {event.message}")
+                timeline.hub_errors[user] = f"spawn failed: {event.message}"
     except HubError as e:
         timeline.hub_errors[user] = str(e)
 
@@ -192,8 +192,8 @@ async def run_class(stack: livestack.BenchStack, count: int) -> int:
         print(f"  {label:<34}{len(values):>8}{percentile(values, .5) * 1000:>8.0f}{percentile(values, .99) * 1000:>8.0f}")
     print(f"  ratio burst/idle, p99: {percentile(burst, .99) / percentile(idle, .99):.2f}; failed calls: "
           f"idle {len(timeline.console_errors['idle'])}, burst {len(timeline.console_errors['burst'])}")
-    print(f"  progress streams that broke off: {len(timeline.hub_errors)} "
-          f"{sorted(set(timeline.hub_errors.values()))[:1]}")
+    print(f"  spawn progress that failed or broke off: {len(timeline.hub_errors)} "
+          f"{sorted(set(timeline.hub_errors.values()))[:2]}")
     duplicates = {u: n for u, n in after_start.items() if n != 1}
     print(f"  after the starts, users without exactly one service: {duplicates or 'none'}")
     print(f"stops: the plugin's stop flow for all {count} at once: {plugin_stopped:.1f} s; "
