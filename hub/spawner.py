@@ -60,7 +60,8 @@ class XnatSwarmSpawner(XnatLaunchMixin, SwarmSpawner):
 
     @default("http_timeout")
     def _default_http_timeout(self) -> int:
-        return _positive_seconds("JH_HTTP_TIMEOUT", 75)
+        # a class starting at once: 10 notebooks booting together on 2 cores took 85 s to answer (bench_class)
+        return _positive_seconds("JH_HTTP_TIMEOUT", 150)
 
     @default("extra_endpoint_spec")
     def _default_extra_endpoint_spec(self) -> dict[str, Any]:

@@ -265,7 +265,7 @@ def test_nb_uid_must_be_numeric() -> None:
 def test_defaults_from_the_environment(monkeypatch: Any) -> None:
     spawner = make_spawner()
     assert spawner.network_name == "jupyterhub-network"
-    assert (spawner.start_timeout, spawner.http_timeout) == (180, 75)
+    assert (spawner.start_timeout, spawner.http_timeout) == (180, 150)
     assert spawner.mount_allowed_prefixes == [] and spawner.rejected_task_timeout == 2.0
     assert spawner.use_internal_ip and spawner.allowed_images == {}
 
