@@ -97,6 +97,10 @@ def build_parser() -> argparse.ArgumentParser:
     server.add_argument("action", choices=["stop", "restart", "delete"])
     server.add_argument("target", metavar="USER[/SERVER]")
     server.add_argument("--json", action="store_true")
+
+    images = sub.add_parser("images", help="notebook images on every node that may run notebooks")
+    images.add_argument("action", choices=["pull"])
+    images.add_argument("image", nargs="*", help="default: the images of the notebook services running now")
     return parser
 
 
@@ -375,11 +379,25 @@ async def _run_async(command, backend, config, args) -> int:
         await backend.aclose()
 
 
+def cmd_images(backend, config: ConsoleConfig, args) -> int:
+    from console.backend.images import launch_images, pull_images
+
+    if backend.read_only:
+        raise CliError("read-only: pulling images changes the nodes", FAILED)
+    images = args.image or launch_images(backend.docker)
+    if not images:
+        raise CliError("no notebook service runs now, so no image to pull: name the images", USAGE)
+    report = pull_images(backend.docker, images, lambda update: print(update.describe(), flush=True))
+    for image, holders in report.holders.items():
+        print(f"{image}: on {', '.join(holders) or 'no node'}")
+    return OK if report.ok else FAILED
+
+
 def run(args, config: ConsoleConfig) -> int:
     from console.backend.live import LiveBackend
 
     backend = LiveBackend(config)
-    sync_commands = {"logs": cmd_logs, "deploy": cmd_deploy, "stop": cmd_stop}
+    sync_commands = {"logs": cmd_logs, "deploy": cmd_deploy, "stop": cmd_stop, "images": cmd_images}
     async_commands = {
         "status": cmd_status,
         "servers": cmd_servers,

@@ -13,7 +13,7 @@ from traitlets import TraitError
 
 from hub import roles, state
 from hub.auth import XnatAuthenticator
-from hub.settings import SettingsError, check_environment, env_secret, env_str, env_url
+from hub.settings import SettingsError, check_environment, env_int_at_least, env_secret, env_str, env_url
 from hub.spawner import XnatSwarmSpawner
 from hub.xnat import XnatClient
 
@@ -32,6 +32,13 @@ try:
     # A hub that stops (update, node restart) leaves the notebook services running; the next hub picks them up
     # from the database on the volume. JupyterHub's default would stop them all.
     c.JupyterHub.cleanup_servers = False
+    # XNAT's plugin lists users with GET /users and no pagination header; JupyterHub then answers at most
+    # api_page_max_limit users (200 by default) and drops the rest silently, so XNAT's cullers never see them.
+    # Paginated clients (the console, the admin page) ask for their own page size and are not affected.
+    c.JupyterHub.api_page_max_limit = env_int_at_least("JH_API_PAGE_MAX_LIMIT", 10000, 200)
+    # A class presses "Start" in the same minute; a spawn over the limit gets 429, which XNAT shows as a failed
+    # launch. Swarm queues what it cannot place, so the limit only guards the hub.
+    c.JupyterHub.concurrent_spawn_limit = env_int_at_least("JH_CONCURRENT_SPAWN_LIMIT", 100, 0)
 
     c.JupyterHub.authenticator_class = "hub.auth.XnatAuthenticator"
     c.JupyterHub.spawner_class = "hub.spawner.XnatSwarmSpawner"

@@ -6,6 +6,7 @@ No Docker or Kubernetes import here: each hub image carries only its own spawner
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING, Any
 
 from tornado import web
@@ -30,6 +31,16 @@ def ignore_user_options(spawner: Any, user_options: dict[str, Any]) -> None:
     """XNAT's start body is bookkeeping (eventTrackingId and friends), not launch settings: never applied
     (CVE-2023-48311). It stays in `spawner.user_options`, because XNAT reads it back from the server model."""
     spawner.log.debug("Not applying the start request's user_options for %s", spawner._log_name)
+
+
+def flat_user_options(options: dict[str, Any]) -> dict[str, Any]:
+    """`options` with every nested object or array replaced by its JSON text. XNAT's plugin reads user_options
+    as a flat map: one nested value (from any client that can start a server) would fail its parse of the
+    whole user, and of the whole `GET /users` that its cullers and admin list read."""
+    return {
+        str(key): json.dumps(value, sort_keys=True) if isinstance(value, (dict, list)) else value
+        for key, value in options.items()
+    }
 
 
 class XnatLaunchMixin(LoggingConfigurable):
@@ -76,6 +87,10 @@ class XnatLaunchMixin(LoggingConfigurable):
     @default("allow_token_in_url")
     def _default_allow_token_in_url(self) -> bool:
         return settings.env_bool("JH_ALLOW_TOKEN_IN_URL", True)
+
+    @validate("user_options")
+    def _flat_user_options(self, proposal: Any) -> dict[str, Any]:
+        return flat_user_options(proposal["value"])
 
     @default("apply_user_options")
     def _default_apply_user_options(self) -> Any:

@@ -57,6 +57,15 @@ def env_int(name: str, default: int | None = None) -> int | None:
         raise SettingsError(f"{name} must be a whole number, got {raw[:40]!r}") from None
 
 
+def env_int_at_least(name: str, default: int, minimum: int) -> int:
+    """A whole number that must be at least `minimum` (a limit, a count)."""
+    value = env_int(name, default)
+    assert value is not None
+    if value < minimum:
+        raise SettingsError(f"{name} must be a whole number of at least {minimum}, got {value}")
+    return value
+
+
 def env_float(name: str, default: float | None = None) -> float | None:
     raw = env_str(name)
     if raw is None:

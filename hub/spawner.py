@@ -59,7 +59,8 @@ class XnatSwarmSpawner(XnatLaunchMixin, SwarmSpawner):
 
     @default("http_timeout")
     def _default_http_timeout(self) -> int:
-        return _positive_seconds("JH_HTTP_TIMEOUT", 75)
+        # a class starting at once: 10 notebooks booting together on 2 cores took 85 s to answer (bench_class)
+        return _positive_seconds("JH_HTTP_TIMEOUT", 150)
 
     @default("extra_endpoint_spec")
     def _default_extra_endpoint_spec(self) -> dict[str, Any]:
@@ -390,7 +391,10 @@ class XnatSwarmSpawner(XnatLaunchMixin, SwarmSpawner):
                 if now - trouble_since >= self.rejected_task_timeout:
                     raise SpawnRefused(500, _trouble_message(troubled[-1]))
             if state and state != last_state:
-                self._report(40, f"Notebook task {state}")
+                if state == "preparing":  # Docker pulls the image now if the node lacks it: minutes for GBs
+                    self._report(40, f"Notebook task preparing: pulling {self.launch_image} if its node lacks it")
+                else:
+                    self._report(40, f"Notebook task {state}")
                 last_state = state
             await asyncio.sleep(self.task_poll_interval)
 

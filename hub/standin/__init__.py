@@ -84,15 +84,20 @@ Pytest (tests/conftest.py): `xnat_standin` yields a started, empty `XnatStandin`
 
 XNAT's side of the conversation (`hub.standin.plugin`)
 ------------------------------------------------------
-`XnatPlugin(hub_api_url, token, *, verify=True, timeout=10)` sends `Authorization: token ...` (except on
-`version()`), URL-quotes path segments, and raises `HubError` (`.status`; None for transport errors) or
-`HubTimeout`. Methods (all async): `version()`, `info()`, `get_user(name)` (None on 404), `create_user(name)`,
-`ensure_user(name)`, `start_server(user, server, body)` (checks the user exists and the server does not, then POSTs
-`/users/{u}/server` or `/users/{u}/servers/{s}`; returns 201/202), `get_server(user, server)`,
-`wait_ready(user, server, timeout=180, interval=1)` (the ready server model; HubError if the server vanishes,
-HubTimeout with the last `pending`), `create_token(user, *, expires_in=172800, note="XNAT")` (scopes
-`["access:servers!user=<name>"]`, returns the secret), `stop_server(user, server)` (DELETE `{"remove": true}`, 404
-ignored), `wait_gone(user, server, timeout=60)`, `aclose()`; also an async context manager.
+`XnatPlugin(hub_api_url, token, *, verify=True, timeout=10, start_timeout=180, start_poll_interval=8,
+stop_timeout=60, stop_poll_interval=2, max_named_servers=1)` makes every call as the real plugin does
+(xnat-plugin-client-facts.md): `Authorization: token ...` except on `version()`, names concatenated into paths
+unescaped, bodies with their nulls, redirects followed on GET only, JSON answers required, and every user model
+checked as the plugin's models parse it (`check_user`: timestamps `yyyy-MM-dd'T'HH:mm:ss[.SSSSSS]X`, `ready` not
+null, flat `user_options`), else `HubParseError`. Errors: `HubError` (`.status`; None for transport errors),
+`HubTimeout`, `PluginRefusal` (the plugin's own checks). Flows: `launch(user, server, body)` (the start flow, polls
+every `start_poll_interval` up to `start_timeout`; returns the ready server), `stop(user, server)` (the stop flow).
+Single calls: `version()`, `info()`, `list_users()` (`GET /users`, no pagination header), `get_user(name)`,
+`create_user(name)`, `ensure_user(name)`, `start_server(user, server, body)`, `get_server(user, server)`,
+`wait_ready(...)`, `create_token(user, *, expires_in=172800, note="XNAT")`, `notebook_url(host, server, token)`,
+`stop_server(user, server)`, `wait_gone(...)`, `aclose()`; also an async context manager.
+`hub.standin.culler.Culler(plugin, inactivity_timeout=60, max_server_lifetime=48, interval=300)` runs XNAT's
+cullers: `run_pass()`, `run_forever()`.
 
 Control API (control port, JSON, no authentication: keep it on loopback)
 -----------------------------------------------------------------------

@@ -8,6 +8,8 @@ expansion applied.
 
 from __future__ import annotations
 
+import json
+
 import secrets
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -226,7 +228,8 @@ async def test_start_body_never_chooses_anything(xnat_standin: XnatStandin, hub_
     assert container["image"] == "xnat/notebook:1"
     assert container.get("securityContext", {}).get("runAsUser") != 0
     assert set((await manifest(spawner))["mounts"]) == {f"/workspace/{USER}"}
-    assert spawner.user_options == hostile
+    # echoed back flat, as XNAT's plugin must read it
+    assert spawner.user_options == {**hostile, "task_template": json.dumps(hostile["task_template"], sort_keys=True)}
 
 
 async def test_the_swarm_full_case_on_kubernetes(xnat_standin: XnatStandin, hub_config: Config) -> None:

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import json
+
 import asyncio
 from collections.abc import AsyncGenerator
 from typing import Any, cast
@@ -123,7 +125,10 @@ async def test_start_body_never_chooses_image_mounts_or_user(xnat: Xnat) -> None
     container = spec["task_template"]["ContainerSpec"]
     assert container["Image"] == "xnat/notebook:1"
     assert not container.get("Mounts") and "User" not in container
-    assert spawner.user_options == hostile  # echoed back unchanged in the server model (eventTrackingId)
+    # echoed back in the server model (XNAT reads eventTrackingId), flat as XNAT's plugin must read it
+    assert spawner.user_options == {**hostile, "mounts": json.dumps(hostile["mounts"], sort_keys=True),
+                                    "volumes": '{"/": "/host"}',
+                                    "task_template": json.dumps(hostile["task_template"], sort_keys=True)}
 
 
 def test_allowed_images_must_stay_empty() -> None:
@@ -246,7 +251,7 @@ def test_nb_uid_must_be_numeric() -> None:
 def test_defaults_from_the_environment(monkeypatch: Any) -> None:
     spawner = make_spawner()
     assert spawner.network_name == "jupyterhub-network"
-    assert (spawner.start_timeout, spawner.http_timeout) == (180, 75)
+    assert (spawner.start_timeout, spawner.http_timeout) == (180, 150)
     assert spawner.mount_allowed_prefixes == [] and spawner.rejected_task_timeout == 2.0
     assert spawner.use_internal_ip and spawner.allowed_images == {}
 

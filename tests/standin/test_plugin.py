@@ -1,7 +1,7 @@
 """XnatPlugin's requests, checked against a tiny recording tornado app.
 
-This only pins the wire format (paths, headers, bodies) and the client's waiting logic. The same calls against the
-real hub are exercised end to end in tests/e2e.
+This only pins the wire format (paths, headers, bodies) and the client's waiting logic. The same calls against a
+real hub run from our config are in tests/hub/test_plugin_hub.py, and end to end in tests/e2e.
 """
 
 from __future__ import annotations
@@ -44,6 +44,7 @@ class _Handler(RequestHandler):
 
     def reply(self, data: Any, status: int = 200) -> None:
         self.set_status(status)
+        self.set_header("Content-Type", "application/json")
         self.finish(json.dumps(data))
 
     def check_token(self) -> bool:
@@ -62,6 +63,12 @@ class _Info(_Handler):
     def get(self) -> None:
         if self.check_token():
             self.reply({"version": "5.5.1", "spawner": {"class": "x"}})
+
+
+class _Users(_Handler):
+    def get(self) -> None:
+        if self.check_token():
+            self.reply(list(self.hub.users.values()))
 
 
 class _User(_Handler):
@@ -117,9 +124,10 @@ async def hub() -> AsyncIterator[tuple[RecordingHub, str]]:
     app = Application([
         (r"/hub/api/", _Root, args),
         (r"/hub/api/info", _Info, args),
+        (r"/hub/api/users", _Users, args),
         (r"/hub/api/users/([^/]+)", _User, args),
-        (r"/hub/api/users/([^/]+)/server", _Server, args),
-        (r"/hub/api/users/([^/]+)/servers/([^/]+)", _Server, args),
+        (r"/hub/api/users/(.+)/server", _Server, args),
+        (r"/hub/api/users/(.+)/servers/([^/]+)", _Server, args),
         (r"/hub/api/users/([^/]+)/tokens", _Tokens, args),
     ], log_function=lambda handler: None)
     sockets = bind_sockets(0, "127.0.0.1")
@@ -174,14 +182,18 @@ async def test_launch_as_xnat_does(hub, plugin):
     assert all(c["auth"] == f"token {TOKEN}" for c in state.calls)
 
 
-async def test_default_server_paths_and_quoted_names(hub, plugin):
+async def test_default_server_path_and_names_not_escaped(hub, plugin):
+    """The plugin concatenates names into the URL as they are: a space is percent-encoded by the HTTP client
+    (as Spring's URI template handler does), a slash is not escaped at all."""
     state, _ = hub
-    await plugin.ensure_user("a b/c")
-    await plugin.start_server("a b/c", "", start_request_body())
-    await plugin.stop_server("a b/c", "")
+    await plugin.ensure_user("a b")
+    await plugin.start_server("a b", "", start_request_body())
+    await plugin.stop_server("a b", "")
     paths = [c["path"] for c in state.calls]
-    assert "/hub/api/users/a%20b%2Fc/server" in paths
+    assert "/hub/api/users/a%20b/server" in paths
     assert state.calls[-1]["method"] == "DELETE" and state.calls[-1]["body"] == {"remove": True}
+    await plugin.stop_server("a/b", "s")  # the plugin's path: /users/a/b/servers/s, unescaped
+    assert state.calls[-1]["path"] == "/hub/api/users/a/b/servers/s"
 
 
 async def test_start_refuses_a_missing_user_or_an_existing_server(hub, plugin):
@@ -191,7 +203,7 @@ async def test_start_refuses_a_missing_user_or_an_existing_server(hub, plugin):
     assert missing.value.status == 404
     await plugin.ensure_user("alice")
     await plugin.start_server("alice", "s1", start_request_body())
-    with pytest.raises(HubError, match="already exists") as exists:
+    with pytest.raises(HubError, match="already running") as exists:
         await plugin.start_server("alice", "s1", start_request_body())
     assert exists.value.status == 409
     assert sum(c["method"] == "POST" and "/servers/" in c["path"] for c in state.calls) == 1
@@ -236,3 +248,96 @@ async def test_unreachable_hub_is_a_hub_error():
             with pytest.raises(HubError, match="ConnectError") as error:
                 await plugin.version()
     assert error.value.status is None
+
+
+# -- parsing as the plugin's models parse -------------------------------------------------------------------------
+
+from datetime import datetime, timedelta, timezone  # noqa: E402
+
+from hub.standin.culler import Culler  # noqa: E402
+from hub.standin.plugin import HubParseError, check_user, parse_timestamp  # noqa: E402
+
+
+@pytest.mark.parametrize("stamp, expected", [
+    ("2024-06-15T10:15:30Z", datetime(2024, 6, 15, 10, 15, 30, tzinfo=timezone.utc)),
+    ("2024-06-15T10:15:30.123456Z", datetime(2024, 6, 15, 10, 15, 30, 123456, tzinfo=timezone.utc)),
+    ("2024-06-15T10:15:30+02", datetime(2024, 6, 15, 8, 15, 30, tzinfo=timezone.utc)),
+    ("2024-06-15T10:15:30.000001-0130", datetime(2024, 6, 15, 11, 45, 30, 1, tzinfo=timezone.utc)),
+    (None, None),
+])
+def test_timestamps_the_plugin_accepts(stamp, expected):
+    assert parse_timestamp(stamp) == expected
+
+
+@pytest.mark.parametrize("stamp", [
+    "2024-06-15T10:15:30.123Z", "2024-06-15T10:15:30.123456789Z", "2024-06-15T10:15:30+00:00",
+    "2024-06-15T10:15:30", "2024-06-15 10:15:30Z", "2024-13-15T10:15:30Z", "", 1718446530,
+])
+def test_timestamps_the_plugin_refuses(stamp):
+    with pytest.raises(HubParseError):
+        parse_timestamp(stamp)
+
+
+def _server(**fields):
+    return {"name": "s", "ready": True, "started": "2024-06-15T10:15:30.123456Z",
+            "last_activity": "2024-06-15T10:15:30.123456Z", "user_options": {"a": 1, "b": None}, **fields}
+
+
+@pytest.mark.parametrize("model, problem", [
+    ({"name": "u", "servers": {"s": _server(ready=None)}}, "ready: null"),
+    ({"name": "u", "servers": {"s": _server(user_options={"x": {"y": 1}})}}, "not flat: x"),
+    ({"name": "u", "servers": {"s": _server(user_options={"x": [1]})}}, "not flat: x"),
+    ({"name": "u", "servers": {"s": _server(started="2024-06-15T10:15:30.123Z")}}, "does not match"),
+    ({"name": "u", "created": "2024-06-15T10:15:30+00:00", "servers": {}}, "does not match"),
+    ({"name": "u"}, "no servers map"),
+])
+def test_user_models_the_plugin_cannot_parse(model, problem):
+    with pytest.raises(HubParseError, match=problem):
+        check_user(model)
+
+
+async def test_a_user_list_with_one_bad_user_fails_whole(hub, plugin):
+    state, _ = hub
+    state.users = {"good": {"name": "good", "servers": {}},
+                   "bad": {"name": "bad", "servers": {"s": _server(user_options={"n": {}})}}}
+    with pytest.raises(HubParseError, match="not flat"):
+        await plugin.list_users()
+    assert state.calls[-1]["path"] == "/hub/api/users" and state.calls[-1]["auth"] == f"token {TOKEN}"
+
+
+# -- the cullers' rules --------------------------------------------------------------------------------------------
+
+NOW = datetime(2024, 6, 15, 12, 0, 0, tzinfo=timezone.utc)
+
+
+def _at(delta: timedelta) -> str:
+    return (NOW - delta).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+@pytest.mark.parametrize("idle, age, reason", [
+    (timedelta(minutes=60, seconds=59), timedelta(hours=1), None),  # 60 whole minutes: not more than 60
+    (timedelta(minutes=61), timedelta(hours=1), "idle"),
+    (timedelta(0), timedelta(hours=47, minutes=59), None),
+    (timedelta(0), timedelta(hours=48), "lifetime"),  # 48 whole hours reach 48
+])
+def test_culler_rules_count_whole_units(idle, age, reason):
+    culler = Culler(plugin=None, now=lambda: NOW)
+    assert culler.reason(_server(last_activity=_at(idle), started=_at(age))) == reason
+
+
+async def test_culler_pass_aborts_at_a_null_timestamp(hub, plugin):
+    """As in the plugin: servers before the null one are handled, the rest wait for the next pass."""
+    state, _ = hub
+    state.ready_after = 0
+    old = _at(timedelta(hours=2))
+    state.users = {
+        "a": {"name": "a", "servers": {"s": _server(last_activity=old, started=old)}},
+        "b": {"name": "b", "servers": {"s": _server(last_activity=None, started=old)}},
+        "c": {"name": "c", "servers": {"s": _server(last_activity=old, started=old)}},
+    }
+    report = await Culler(plugin, now=lambda: NOW).run_pass()
+    assert report.aborted_at == ("b", "s")
+    assert report.stopped == [("a", "s", "idle")]
+    assert "s" in state.users["c"]["servers"]
+    deletes = [c["path"] for c in state.calls if c["method"] == "DELETE"]
+    assert deletes == ["/hub/api/users/a/servers/s"]

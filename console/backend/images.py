@@ -1,0 +1,171 @@
+"""Notebook images onto every node before a class: `xnat-jh-console images pull [IMAGE...]`.
+
+XNAT's notebook images are often several GB. A node that lacks one pulls it when the first notebook lands there,
+inside the plugin's 180 s, and often fails. This pulls them beforehand, on every node that may run notebooks
+(ready and active: not drained or paused), each through its own engine: the console's engine for its own node,
+`node_engines` (node id or hostname → Docker host) for the others. A node without a reachable engine is reported,
+never skipped silently.
+
+With no image named, the images are those XNAT's launches use *now*: the images of the deployment's notebook
+services on the swarm (the hub labels each with its user). XNAT's compute environments are not read.
+
+A node that holds an image already is left alone (no registry round trip: on a site without a registry, a local
+image would otherwise "fail" to pull). Blocking docker SDK calls: run from a thread worker.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import docker
+import requests
+
+from console.backend.docker import DockerAccess, DockerUnavailable, Endpoint, make_client
+
+
+@dataclass(frozen=True)
+class NodeEngine:
+    node_id: str
+    hostname: str
+    url: str | None  # None: the console's own engine; "" when no engine is known for the node
+
+
+@dataclass(frozen=True)
+class PullUpdate:
+    image: str
+    node: str  # hostname
+    state: str  # present | pulling | pulled | failed | unreachable
+    percent: float | None = None
+    detail: str = ""
+
+    def describe(self) -> str:
+        if self.state == "pulling":
+            done = f" {self.percent:.0f}%" if self.percent is not None else ""
+            return f"{self.node}: {self.image}: pulling{done} {self.detail}".rstrip()
+        tail = f": {self.detail}" if self.detail else ""
+        return f"{self.node}: {self.image}: {self.state}{tail}"
+
+
+@dataclass
+class PullReport:
+    holders: dict[str, list[str]] = field(default_factory=dict)  # image → hostnames that hold it
+    problems: list[PullUpdate] = field(default_factory=list)  # failed or unreachable
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def normalise(image: str) -> str:
+    """`name` → `name:latest`; a tag or digest is kept; a digest pinned on a tag (`name:tag@sha256:...`) keeps
+    only the digest part, which is what the engine pulls."""
+    name, at, digest = image.partition("@")
+    if at:
+        return f"{name.rsplit(':', 1)[0] if ':' in name.rsplit('/', 1)[-1] else name}@{digest}"
+    return image if ":" in image.rsplit("/", 1)[-1] else f"{image}:latest"
+
+
+def launch_images(access: DockerAccess) -> list[str]:
+    """The images of the deployment's notebook services (digests dropped), sorted."""
+    return sorted({normalise(s.image.split("@")[0]) for s in access.services() if s.notebook_user and s.image})
+
+
+def notebook_nodes(access: DockerAccess) -> list[NodeEngine]:
+    """Every node that may run a notebook, with the engine that reaches it."""
+    local = access.local_node_id()
+    out = []
+    for node in access.nodes():
+        if node.state != "ready" or node.availability != "active":
+            continue
+        url = None if node.id == local else access.node_engines.get(node.id) or access.node_engines.get(node.hostname, "")
+        out.append(NodeEngine(node.id, node.hostname, url))
+    return sorted(out, key=lambda n: n.hostname)
+
+
+def _reason(error: Exception) -> str:
+    if isinstance(error, docker.errors.APIError):
+        return str(error.explanation or error)[:300]
+    return f"{type(error).__name__}: {str(error)[:300]}"
+
+
+def _held(api: docker.APIClient, image: str) -> bool:
+    try:
+        api.inspect_image(image)
+        return True
+    except docker.errors.ImageNotFound:
+        return False
+
+
+def _pull_on(api: docker.APIClient, node: str, image: str, say: Callable[[PullUpdate], None]) -> PullUpdate:
+    """Pull one image through one engine, reporting layer progress now and then; the final update."""
+    layers: dict[str, tuple[int, int]] = {}
+    last_percent = -10.0
+    try:
+        if _held(api, image):
+            return PullUpdate(image, node, "present")
+        say(PullUpdate(image, node, "pulling"))
+        for event in api.pull(image, stream=True, decode=True):
+            if event.get("error"):
+                return PullUpdate(image, node, "failed", detail=str(event["error"])[:300])
+            detail = event.get("progressDetail") or {}
+            if event.get("id") and detail.get("total"):
+                layers[event["id"]] = (int(detail.get("current") or 0), int(detail["total"]))
+            if layers:
+                percent = 100.0 * sum(c for c, _ in layers.values()) / sum(t for _, t in layers.values())
+                if percent - last_percent >= 10:
+                    last_percent = percent
+                    say(PullUpdate(image, node, "pulling", percent, f"({len(layers)} layers)"))
+        if not _held(api, image):
+            return PullUpdate(image, node, "failed", detail="the engine finished the pull but does not hold the image")
+    except (docker.errors.DockerException, requests.exceptions.RequestException) as e:
+        return PullUpdate(image, node, "failed", detail=_reason(e))
+    return PullUpdate(image, node, "pulled")
+
+
+def pull_images(access: DockerAccess, images: list[str], say: Callable[[PullUpdate], None],
+                *, timeout: float = 3600) -> PullReport:
+    """Pull `images` onto every notebook node, the nodes in parallel, each node's images one after another.
+
+    `say` gets every update (from worker threads, one at a time). Raises DockerUnavailable when the console's own
+    engine cannot list the nodes.
+    """
+    images = [normalise(i) for i in images]
+    nodes = notebook_nodes(access)
+    report = PullReport(holders={image: [] for image in images})
+    lock = threading.Lock()
+
+    def tell(update: PullUpdate) -> None:
+        with lock:
+            if update.state in ("present", "pulled"):
+                report.holders[update.image].append(update.node)
+            elif update.state in ("failed", "unreachable"):
+                report.problems.append(update)
+            say(update)
+
+    def on_node(node: NodeEngine) -> None:
+        if node.url == "":
+            for image in images:
+                tell(PullUpdate(image, node.hostname, "unreachable", detail="no engine for it in node_engines"))
+            return
+        client = None
+        try:
+            # a client of its own, with a long timeout: an engine says nothing while it extracts a big layer
+            endpoint = access.endpoint if node.url is None else Endpoint(node.url, source="node_engines")
+            client = make_client(endpoint, timeout)
+            for image in images:
+                tell(_pull_on(client.api, node.hostname, image, tell))
+        except (DockerUnavailable, docker.errors.DockerException, requests.exceptions.RequestException) as e:
+            for image in images:  # the engine itself: no client for it
+                tell(PullUpdate(image, node.hostname, "unreachable", detail=_reason(e)))
+        finally:
+            if client is not None:
+                client.close()
+
+    with ThreadPoolExecutor(max_workers=max(1, min(8, len(nodes)))) as pool:
+        list(pool.map(on_node, nodes))
+    for holders in report.holders.values():
+        holders.sort()
+    return report
