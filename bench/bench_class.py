@@ -22,19 +22,18 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import statistics
 import sys
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import docker
-import livestack
 
+from bench import livestack
 from console.backend.hub import HubClient, HubError
-from hub.spawner import LABEL_USER
 from hub.standin import options as xnat_options
 from hub.standin.plugin import XnatPlugin
+from xjh_contract import LABEL_USER
 
 IDLE_SECONDS = 20.0
 
@@ -122,7 +121,7 @@ async def one_launch(plugin: XnatPlugin, user: str, server: str, delay: float, t
         # the plugin's client has no timeout: bound the whole flow a little past its 180 s, for a hub that hangs
         await asyncio.wait_for(plugin.launch(user, server, xnat_options.start_request_body(event_tracking_id=server)),
                                190)
-    except Exception as e:  # noqa: BLE001 - every failure is a figure here
+    except Exception as e:
         timeline.failures[user] = f"{type(e).__name__}: {e}"
         return
     timeline.plugin_ready[user] = time.perf_counter() - started
@@ -130,7 +129,7 @@ async def one_launch(plugin: XnatPlugin, user: str, server: str, delay: float, t
 
 
 def notebook_services(client: docker.DockerClient, users: list[str]) -> dict[str, int]:
-    counts = {user: 0 for user in users}
+    counts = dict.fromkeys(users, 0)
     for service in client.services.list(filters={"label": LABEL_USER}):
         owner = service.attrs["Spec"].get("Labels", {}).get(LABEL_USER)
         if owner in counts:
@@ -183,7 +182,7 @@ async def run_class(stack: livestack.BenchStack, count: int) -> int:
     plugin_times = list(timeline.plugin_ready.values())
     hub_times = list(timeline.hub_ready.values())
     idle, burst = timeline.console["idle"], timeline.console["burst"]
-    stop_failures = [f"{u}: {r}" for u, r in zip(users, stop_results) if isinstance(r, Exception)]
+    stop_failures = [f"{u}: {r}" for u, r in zip(users, stop_results, strict=True) if isinstance(r, Exception)]
     print()
     print(f"a class of {count}: starts spread over 1 s, all done in {burst_seconds:.1f} s")
     print(f"  ready within 180 s: {len(plugin_times)}/{count}; failures: {len(timeline.failures)}")
@@ -196,7 +195,8 @@ async def run_class(stack: livestack.BenchStack, count: int) -> int:
     print(f"  ratio plugin/hub, p50: {percentile(plugin_times, .5) / percentile(hub_times, .5):.2f}")
     print(f"  {'console hub calls (ms)':<34}{'n':>8}{'p50':>8}{'p99':>8}")
     for label, values in (("idle", idle), ("burst", burst)):
-        print(f"  {label:<34}{len(values):>8}{percentile(values, .5) * 1000:>8.0f}{percentile(values, .99) * 1000:>8.0f}")
+        print(f"  {label:<34}{len(values):>8}{percentile(values, .5) * 1000:>8.0f}"
+              f"{percentile(values, .99) * 1000:>8.0f}")
     print(f"  ratio burst/idle, p99: {percentile(burst, .99) / percentile(idle, .99):.2f}; failed calls: "
           f"idle {len(timeline.console_errors['idle'])}, burst {len(timeline.console_errors['burst'])}")
     print(f"  spawn progress that failed: {len(timeline.hub_errors)} {sorted(set(timeline.hub_errors.values()))[:2]}; "

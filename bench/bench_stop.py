@@ -17,8 +17,8 @@ import time
 
 from bench.livestack import STACK, bench_stack, build_images, launch_and_wait
 from console.backend.stack import POLL, _run_docker, notebook_services, stop
-from hub.standin.container import remove_standin
 from hub.standin import options as xnat_options
+from hub.standin.container import remove_standin
 
 GOAL_SECONDS = 10.0
 

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from console.backend.stack import StackSettings, deploy, stop
-from hub.standin.container import StandinSettings, remove_standin, start_standin
 from hub.standin import options as xnat_options
+from hub.standin.container import StandinSettings, remove_standin, start_standin
 from hub.standin.plugin import HubError, XnatPlugin
 from tests.helpers.waiting import free_port
 

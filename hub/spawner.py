@@ -31,7 +31,6 @@ from hub.launch import SpawnRefused, XnatLaunchMixin
 from hub.user_options import LaunchSpec
 from xjh_contract import LABEL_SERVER, LABEL_USER
 
-
 # Task states (swarmkit api.TaskState, lowercased) of a container that is gone. A fresh service's task only gets
 # there by failing: exiting (complete, failed) or losing its node (orphaned).
 _ENDED_STATES = frozenset({"complete", "failed", "orphaned"})

@@ -80,7 +80,8 @@ def notebook_nodes(access: DockerAccess) -> list[NodeEngine]:
     for node in access.nodes():
         if node.state != "ready" or node.availability != "active":
             continue
-        url = None if node.id == local else access.node_engines.get(node.id) or access.node_engines.get(node.hostname, "")
+        engines = access.node_engines
+        url = None if node.id == local else engines.get(node.id) or engines.get(node.hostname, "")
         out.append(NodeEngine(node.id, node.hostname, url))
     return sorted(out, key=lambda n: n.hostname)
 

@@ -110,7 +110,7 @@ class TopBar(Static):
 
     def _show(self, components: tuple[ComponentHealth, ...]) -> None:
         app = cast("XnatConsoleApp", self.app)
-        text = Text.assemble(("xnat-jh-console", "bold"), " › ", (self.crumb, "bold"))  # noqa: RUF001
+        text = Text.assemble(("xnat-jh-console", "bold"), " › ", (self.crumb, "bold"))
         if app.read_only:
             text.append("  ")
             text.append(" READ-ONLY ", style="bold reverse yellow")

@@ -26,7 +26,7 @@ class Stat(Static):
         self.set_value(None)
 
     def set_value(self, value: int | None, style: str = "bold") -> None:
-        number = "–" if value is None else str(value)  # noqa: RUF001
+        number = "–" if value is None else str(value)
         self.update(Text.assemble((number, style), "\n", (self.label, "dim")))
 
 
@@ -81,7 +81,7 @@ class OverviewScreen(ConsoleScreen):
         self._show_events(self.console_app.recent_events)  # ages move on even when no event comes
 
     def _show_counts(self, overview: Overview | None) -> None:
-        """A part that is down shows "–", not a misleading 0."""  # noqa: RUF002
+        """A part that is down shows "–", not a misleading 0."""
         if overview is None:
             overview, down = Overview((), 0, 0, 0, 0, 0, 0), {"engine", "hub"}
         else:

@@ -104,7 +104,7 @@ class TasksScreen(TableScreen):
     def __init__(self, service: str) -> None:
         super().__init__()
         self.service = service
-        self.CRUMB = f"services › {service} › tasks"  # noqa: RUF001
+        self.CRUMB = f"services › {service} › tasks"
         self.tasks: dict[str, TaskInfo] = {}
 
     def compose_body(self) -> ComposeResult:

@@ -19,7 +19,7 @@ def test_labels_and_service_names_are_written_only_in_the_contract():
 
 def test_the_spawner_labels_what_the_console_reads():
     from console.backend.docker_models import _service
-    from hub.spawner import LABEL_SERVER, LABEL_USER
+    from xjh_contract import LABEL_SERVER, LABEL_USER
 
     spec = {"ID": "s1", "Spec": {"Name": "x", "Labels": {LABEL_USER: "alice", LABEL_SERVER: "mri"},
                                  "TaskTemplate": {"ContainerSpec": {"Image": "i"}}, "Mode": {"Replicated": {}}}}

@@ -12,13 +12,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tests.helpers.console_backend import _tiny_rootfs_tar
-from tests.helpers.waiting import free_port
 
 from console.app import XnatConsoleApp
 from console.backend.live import LiveBackend
 from console.backend.models import Outcome
 from console.config import ConsoleConfig
+from tests.helpers.console_backend import _tiny_rootfs_tar
+from tests.helpers.waiting import free_port
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(180)]
 

@@ -10,10 +10,10 @@ import subprocess
 import sys
 
 import pytest
-from backend_fixtures import TEST_PREFIX, docker_client, make_service, tiny_image  # noqa: F401 (fixtures)
 
-from console.backend.docker import USER_LABEL, DockerAccess
+from console.backend.docker import DockerAccess
 from console.backend.images import PullUpdate, launch_images, normalise, pull_images
+from xjh_contract import LABEL_USER
 
 pytestmark = pytest.mark.timeout(120)
 CLI = [sys.executable, "-m", "console"]
@@ -84,7 +84,7 @@ def test_a_node_whose_engine_does_not_answer_is_reported(docker_client, tiny_ima
 
 
 def test_no_image_named_means_the_images_of_the_notebook_services(make_service, tiny_image):
-    make_service("images-nb", "sleep 600", labels={USER_LABEL: "alice"})
+    make_service("images-nb", "sleep 600", labels={LABEL_USER: "alice"})
     access = DockerAccess(timeout=10)  # no network given: every notebook service on the swarm counts
     try:
         assert tiny_image in launch_images(access)

@@ -5,9 +5,8 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from textual.coordinate import Coordinate
-
 import pytest
+from textual.coordinate import Coordinate
 
 from console import registry
 from console.app import ScreensProvider

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from helm_chart import HELM_VERSIONS, HOSTILE_PASSWORD, REPO, Z2JH_CHART, Z2JH_SHA256, Helm, copy_chart
+from tests.helpers.helm_chart import HELM_VERSIONS, HOSTILE_PASSWORD, REPO, Z2JH_CHART, Z2JH_SHA256, Helm, copy_chart
 
 
 @pytest.fixture(scope="session")

@@ -27,8 +27,17 @@ from typing import Any
 import pytest
 import yaml
 
-from helm_chart import (CHART, EXAMPLES, HOSTILE_PASSWORD, Helm, copy_chart, find, objects, secret_data,
-                      values_args)
+from tests.helpers.helm_chart import (
+    CHART,
+    EXAMPLES,
+    HOSTILE_PASSWORD,
+    Helm,
+    copy_chart,
+    find,
+    objects,
+    secret_data,
+    values_args,
+)
 
 README = CHART / "README.md"
 

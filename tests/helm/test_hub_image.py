@@ -30,8 +30,8 @@ from typing import Any
 
 import pytest
 
-from helm_chart import CHART, Helm, copy_chart, find, objects, secret_data, values_args
 from hub import roles
+from tests.helpers.helm_chart import CHART, Helm, copy_chart, find, objects, secret_data, values_args
 
 pytestmark = pytest.mark.docker
 
@@ -219,7 +219,7 @@ def run_args(rendered: Rendered, tmp_path: Path, name: str, env: dict[str, str])
     env_file = tmp_path / "env"  # a file, not -e: the tokens stay out of the process list
     env_file.write_text("".join(f"{k}={v}\n" for k, v in env.items()))
     env_file.chmod(0o600)
-    return args + ["--env-file", str(env_file), *rendered.mounts(tmp_path / "volumes")]
+    return [*args, "--env-file", str(env_file), *rendered.mounts(tmp_path / "volumes")]
 
 
 def test_image_installs_exactly_the_pinned_packages(hub_image: str) -> None:

@@ -27,11 +27,12 @@ import pytest
 from jupyterhub import orm
 from jupyterhub.objects import Hub
 
-from hub.spawner import LABEL_USER, XnatSwarmSpawner
+from hub.spawner import XnatSwarmSpawner
 from hub.standin.options import mount, project_mounts, user_options
 from hub.standin.server import SERVICE_ROLE, XnatStandin
 from hub.xnat import XnatClient
 from tests.helpers.waiting import wait_for
+from xjh_contract import LABEL_USER
 
 PREFIX = "xnatjh-spt"
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import stat
 import subprocess
 import sys
@@ -13,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from hub.roles import CONSOLE_SCOPES, XNAT_SCOPES
+from tests.helpers.hub_config import CONFIG, base_env
 
 ROOT = Path(__file__).resolve().parents[2]
-CONFIG = ROOT / "hub" / "jupyterhub_config.py"
 JUPYTERHUB = Path(sys.executable).parent / "jupyterhub"
 XNAT_TOKEN = "x" * 32
 CONSOLE_TOKEN = "c" * 32
@@ -36,14 +35,6 @@ print(json.dumps({
     "cookie_secret_file": app.cookie_secret_file, "services": app.services, "load_roles": app.load_roles,
 }))
 """
-
-
-def base_env(tmp_path: Path, **extra: str) -> dict[str, str]:
-    """A plain machine's environment: PATH and HOME, plus only the hub variables given."""
-    env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "LANG": "C.UTF-8"}
-    env.update(JH_XNAT_URL="http://127.0.0.1:9", JH_DATA_DIR=str(tmp_path / "data"))
-    env.update(extra)
-    return {k: v for k, v in env.items() if v is not None}
 
 
 def load(env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:

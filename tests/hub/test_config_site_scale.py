@@ -8,7 +8,8 @@ import subprocess
 import sys
 
 import pytest
-from test_config import CONFIG, base_env
+
+from tests.helpers.hub_config import CONFIG, base_env
 
 LOADER = """
 import json, sys

@@ -9,7 +9,6 @@ expansion applied.
 from __future__ import annotations
 
 import json
-
 import secrets
 from collections.abc import AsyncIterator
 from pathlib import Path

@@ -22,7 +22,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -100,7 +100,7 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
         "JH_DATA_DIR": str(work / "data"),
         "JH_XNAT_SERVICE_TOKEN": xnat_token, "JH_CONSOLE_TOKEN": console_token,
     }
-    log = open(work / "hub.log", "wb")
+    log = open(work / "hub.log", "wb")  # noqa: SIM115 (open for the hub process's lifetime)
     process = subprocess.Popen(
         [str(Path(sys.executable).parent / "jupyterhub"), "-f", str(config)], env=env, cwd=work,
         stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
@@ -150,7 +150,7 @@ async def stop_all(hub: Hub, users: list[str], server: str) -> None:
 
 async def set_activity(hub: Hub, user: str, server: str, when: datetime) -> None:
     """What a notebook reports to the hub (POST /users/{u}/activity), as of `when`."""
-    stamp = when.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    stamp = when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     async with httpx.AsyncClient(headers={"Authorization": f"token {hub.xnat_token}"}) as client:
         response = await client.post(f"{hub.api_url}/users/{user}/activity",
                                      json={"servers": {server: {"last_activity": stamp}}})
@@ -255,7 +255,7 @@ async def test_start_times_out_on_a_spawn_that_never_ends(hub: Hub) -> None:
 async def test_culler_stops_idle_servers_and_touches_nothing_else(hub: Hub) -> None:
     idle, busy, server = hub.names[10:13], hub.names[13:16], "cull"
     await start_many(hub, idle + busy, server)
-    later = datetime.now(timezone.utc) + timedelta(minutes=61)
+    later = datetime.now(UTC) + timedelta(minutes=61)
     for user in busy:
         await set_activity(hub, user, server, later - timedelta(minutes=10))
     async with hub.plugin() as plugin:
@@ -271,7 +271,7 @@ async def test_culler_stops_idle_servers_and_touches_nothing_else(hub: Hub) -> N
 async def test_culler_stops_servers_at_their_lifetime(hub: Hub) -> None:
     users, server = hub.names[20:23], "life"
     await start_many(hub, users, server)
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     async with hub.plugin() as plugin:
         young = await Culler(plugin, inactivity_timeout=10**6, max_server_lifetime=1,
                              now=lambda: now + timedelta(minutes=59)).run_pass()
@@ -284,7 +284,7 @@ async def test_culler_stops_servers_at_their_lifetime(hub: Hub) -> None:
 async def test_culler_pass_over_1000_users_with_50_servers(hub: Hub) -> None:
     users, server = hub.names[100:150], "many"
     await start_many(hub, users, server)
-    later = datetime.now(timezone.utc) + timedelta(minutes=61)
+    later = datetime.now(UTC) + timedelta(minutes=61)
     async with hub.plugin() as plugin:
         report = await Culler(plugin, now=lambda: later).run_pass()
         assert report.users >= USERS and report.servers == 50

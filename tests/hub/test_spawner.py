@@ -3,9 +3,8 @@
 
 from __future__ import annotations
 
-import json
-
 import asyncio
+import json
 from collections.abc import AsyncGenerator
 from typing import Any, cast
 
@@ -16,9 +15,10 @@ from traitlets import TraitError
 
 from hub.launch import SpawnRefused
 from hub.settings import SettingsError
-from hub.spawner import LABEL_SERVER, LABEL_USER, XnatSwarmSpawner
+from hub.spawner import XnatSwarmSpawner
 from hub.standin.options import mount, start_request_body, user_options
 from tests.helpers.spawner import Xnat, full_options, make_spawner
+from xjh_contract import LABEL_SERVER, LABEL_USER
 
 pytestmark = pytest.mark.usefixtures("spawner_env")
 

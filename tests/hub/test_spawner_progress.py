@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from spawner_fixtures import make_spawner
+from tests.helpers.spawner import make_spawner
 
 
 async def test_preparing_task_says_it_is_pulling_the_image(monkeypatch: Any) -> None:

@@ -17,10 +17,11 @@ import docker.errors
 import pytest
 
 from hub.launch import SpawnRefused
-from hub.spawner import LABEL_SERVER, LABEL_USER, XnatSwarmSpawner
+from hub.spawner import XnatSwarmSpawner
 from hub.standin.options import mount, start_request_body
 from tests.helpers.spawner import PREFIX, Xnat, light_options, make_spawner, services_of
 from tests.helpers.waiting import wait_for
+from xjh_contract import LABEL_SERVER, LABEL_USER
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(120), pytest.mark.usefixtures("spawner_env")]
 

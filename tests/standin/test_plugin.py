@@ -252,17 +252,17 @@ async def test_unreachable_hub_is_a_hub_error():
 
 # -- parsing as the plugin's models parse -------------------------------------------------------------------------
 
-from datetime import datetime, timedelta, timezone  # noqa: E402
+from datetime import UTC, datetime, timedelta  # noqa: E402
 
 from hub.standin.culler import Culler  # noqa: E402
 from hub.standin.plugin import HubParseError, check_user, parse_timestamp  # noqa: E402
 
 
 @pytest.mark.parametrize("stamp, expected", [
-    ("2024-06-15T10:15:30Z", datetime(2024, 6, 15, 10, 15, 30, tzinfo=timezone.utc)),
-    ("2024-06-15T10:15:30.123456Z", datetime(2024, 6, 15, 10, 15, 30, 123456, tzinfo=timezone.utc)),
-    ("2024-06-15T10:15:30+02", datetime(2024, 6, 15, 8, 15, 30, tzinfo=timezone.utc)),
-    ("2024-06-15T10:15:30.000001-0130", datetime(2024, 6, 15, 11, 45, 30, 1, tzinfo=timezone.utc)),
+    ("2024-06-15T10:15:30Z", datetime(2024, 6, 15, 10, 15, 30, tzinfo=UTC)),
+    ("2024-06-15T10:15:30.123456Z", datetime(2024, 6, 15, 10, 15, 30, 123456, tzinfo=UTC)),
+    ("2024-06-15T10:15:30+02", datetime(2024, 6, 15, 8, 15, 30, tzinfo=UTC)),
+    ("2024-06-15T10:15:30.000001-0130", datetime(2024, 6, 15, 11, 45, 30, 1, tzinfo=UTC)),
     (None, None),
 ])
 def test_timestamps_the_plugin_accepts(stamp, expected):
@@ -307,7 +307,7 @@ async def test_a_user_list_with_one_bad_user_fails_whole(hub, plugin):
 
 # -- the cullers' rules --------------------------------------------------------------------------------------------
 
-NOW = datetime(2024, 6, 15, 12, 0, 0, tzinfo=timezone.utc)
+NOW = datetime(2024, 6, 15, 12, 0, 0, tzinfo=UTC)
 
 
 def _at(delta: timedelta) -> str:
