@@ -29,11 +29,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-import docker
-import docker.errors
-import requests.exceptions
-from docker.tls import TLSConfig
-
+from console.backend.lazy import docker, enable_docker_ssh, requests  # imported on first use, after the first frame
 from console.backend.models import (
     REDACTED,
     ComponentHealth,
@@ -117,7 +113,7 @@ class Endpoint:
     """Where the engine is and how to reach it; `source` says which setting chose it (for messages)."""
 
     host: str
-    tls: TLSConfig | None = None
+    tls: docker.tls.TLSConfig | None = None
     source: str = "default"
 
     def describe(self) -> str:
@@ -157,7 +153,7 @@ def context_endpoint(name: str, env: dict[str, str] | None = None) -> Endpoint:
     ca, cert, key = (tls_dir / f for f in ("ca.pem", "cert.pem", "key.pem"))
     tls = None
     if host.startswith("tcp://") and (ca.exists() or cert.exists()):
-        tls = TLSConfig(
+        tls = docker.tls.TLSConfig(
             client_cert=(str(cert), str(key)) if cert.exists() and key.exists() else None,
             ca_cert=str(ca) if ca.exists() else None,
             verify=not endpoint.get("SkipTLSVerify", False),
@@ -178,7 +174,7 @@ def resolve_endpoint(host: str | None = None, env: dict[str, str] | None = None)
     return Endpoint(host="unix:///var/run/docker.sock", source="default socket")
 
 
-def _env_tls(host: str, env: dict[str, str]) -> TLSConfig | None:
+def _env_tls(host: str, env: dict[str, str]) -> docker.tls.TLSConfig | None:
     if not host.startswith("tcp://"):
         return None
     verify = env.get("DOCKER_TLS_VERIFY", "") not in ("", "0")
@@ -186,7 +182,7 @@ def _env_tls(host: str, env: dict[str, str]) -> TLSConfig | None:
     ca, cert, key = (os.path.join(cert_path, f) for f in ("ca.pem", "cert.pem", "key.pem"))
     if not verify and not os.path.exists(cert):
         return None
-    return TLSConfig(
+    return docker.tls.TLSConfig(
         client_cert=(cert, key) if os.path.exists(cert) else None,
         ca_cert=ca if verify else None,
         verify=verify,
@@ -202,7 +198,7 @@ def make_client(endpoint: Endpoint, timeout: float) -> docker.DockerClient:
         # In-process SSH (paramiko, docker's "ssh" extra), which reads ~/.ssh/config and uses the agent. The
         # system-ssh mode would write ssh's own errors onto the terminal, under a full-screen console.
         try:
-            import paramiko  # noqa: F401
+            enable_docker_ssh()  # imports paramiko
         except ImportError:
             raise DockerUnavailable(
                 f"{endpoint.host}: ssh:// needs the docker SDK's ssh support: pip install 'docker[ssh]'"
