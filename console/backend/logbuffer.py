@@ -62,14 +62,16 @@ def _as_line(raw: LogLine | str) -> LogLine:
     return LogLine(task="", text=raw) if isinstance(raw, str) else raw
 
 
-def _literal(rx: re.Pattern) -> str | None:
-    """The plain text `rx` matches, if it is a literal without case folding (then str.find can do the work)."""
-    if rx.flags & (re.IGNORECASE | re.VERBOSE) or not isinstance(rx.pattern, str):
-        return None
+def _literal(rx: re.Pattern) -> tuple[str | None, bool]:
+    """The plain text `rx` matches, if it is a literal (then str.find can do the work), and whether it ignores
+    case (then only an ASCII literal, searched for lowered in lowered ASCII text, which keeps every offset)."""
+    folded = bool(rx.flags & re.IGNORECASE)
+    if rx.flags & re.VERBOSE or not isinstance(rx.pattern, str):
+        return None, False
     text = re.sub(r"\\(.)", r"\1", rx.pattern, flags=re.DOTALL)
-    if re.escape(text) != rx.pattern or "\n" in text:
-        return None
-    return text
+    if re.escape(text) != rx.pattern or "\n" in text or (folded and not text.isascii()):
+        return None, False
+    return (text.lower() if folded else text), folded
 
 
 class _Chunk:
@@ -244,35 +246,26 @@ class LogBuffer:
         rx = pattern if isinstance(pattern, re.Pattern) else self.compile(pattern, regex=regex, ignore_case=ignore_case)
         if not rx.flags & re.MULTILINE:  # same meaning on one line; in the joined text ^ and $ need it
             rx = re.compile(rx.pattern, rx.flags | re.MULTILINE)
-        needle = _literal(rx)
-        if needle is not None:
-            kind, to_line_end = "literal", None
-        elif any(token in rx.pattern for token in _PER_LINE_ONLY):
-            kind, to_line_end = "each line", None
-        else:
-            to_line_end = _to_line_end(rx)
-            kind = "regex" if to_line_end is None else "one line"
-        found = array("q")
+        needle, folded = _literal(rx)
+        per_line = needle is None and any(token in rx.pattern for token in _PER_LINE_ONLY)
+        to_line_end = None if needle is not None or per_line else _to_line_end(rx)
+        found: list[int] = []
         for chunk in list(self._sealed):
-            if kind == "literal":
-                hits = chunk.text.count(needle)
-                if hits > DENSE_STEPS:
-                    found.extend(_lines_containing(chunk, needle))
-                elif hits:
-                    _find_literal(chunk, needle, found)
-            elif kind == "one line":
-                if _dense(chunk, to_line_end):
-                    _find_each_line(chunk, rx, found)
-                else:
-                    found.extend(_lines_matching(chunk, to_line_end, dedupe=True))
-            elif kind == "each line":
+            if needle is not None and (not folded or chunk.text.isascii()):
+                # Folding ASCII text with lower() keeps every offset, so the lowered copy maps back to lines.
+                _find_literal(chunk, chunk.text.lower() if folded else chunk.text, needle, found)
+            elif per_line:
+                _find_each_line(chunk, rx, found)
+            elif to_line_end is None:
+                _find_regex(chunk, rx, found)
+            elif _dense(chunk, to_line_end):
                 _find_each_line(chunk, rx, found)
             else:
-                _find_regex(chunk, rx, found)
+                found.extend(_lines_matching(chunk, to_line_end, dedupe=True))
         pending_first = self.total - len(self._pending)
         texts = [_clean(_as_line(raw).text) for raw in self._pending]
         found.extend(compress(count(pending_first), map(rx.search, texts)))
-        return found
+        return array("q", found)
 
     def filter(
         self, pattern: str | re.Pattern, *, regex: bool = False, ignore_case: bool = False, invert: bool = False
@@ -297,14 +290,26 @@ class LogBuffer:
         self._pending = []
 
 
-def _find_each_line(chunk: _Chunk, rx: re.Pattern, found: array) -> None:
+def _find_each_line(chunk: _Chunk, rx: re.Pattern, found: list[int]) -> None:
     found.extend(compress(range(chunk.first, chunk.first + CHUNK), map(rx.search, chunk.text.split("\n"))))
 
 
-def _lines_containing(chunk: _Chunk, needle: str) -> Iterable[int]:
-    """Most lines hold `needle`: test each line from C (split, map, compress), no Python step per line."""
-    lines = chunk.text.split("\n")
-    return compress(range(chunk.first, chunk.first + CHUNK), map(contains, lines, repeat(needle)))
+def _find_literal(chunk: _Chunk, text: str, needle: str, found: list[int]) -> None:
+    """str.find from hit to hit, a step of Python each; when the first hits come thick, test each line from C
+    instead (split, map, compress)."""
+    starts, first, find = chunk.starts, chunk.first, text.find
+    pos = find(needle)
+    hits = 0
+    while pos >= 0:
+        i = bisect_right(starts, pos) - 1
+        found.append(first + i)
+        hits += 1
+        if hits == PROBE_HITS and pos * DENSE_STEPS < PROBE_HITS * len(text):
+            del found[-hits:]
+            lines = text.split("\n")
+            found.extend(compress(range(first, first + CHUNK), map(contains, lines, repeat(needle))))
+            return
+        pos = find(needle, starts[i + 1])
 
 
 def _dense(chunk: _Chunk, to_line_end: re.Pattern) -> bool:
@@ -319,17 +324,6 @@ def _dense(chunk: _Chunk, to_line_end: re.Pattern) -> bool:
     return pos * DENSE_MATCHES < PROBE_HITS * len(text)
 
 
-def _find_literal(chunk: _Chunk, needle: str, found: array) -> None:
-    """A few hits: str.find skips from one to the next, a step of Python each."""
-    text, starts, first = chunk.text, chunk.starts, chunk.first
-    find = text.find
-    pos = find(needle)
-    while pos >= 0:
-        i = bisect_right(starts, pos) - 1
-        found.append(first + i)
-        pos = find(needle, starts[i + 1])
-
-
 def _lines_matching(chunk: _Chunk, to_line_end: re.Pattern, *, dedupe: bool) -> Iterable[int]:
     """Numbers of the lines `to_line_end` matches in, from C alone: finditer yields at most one match per line (the
     pattern runs on to the line's end), and a match's line is its predecessor's plus the newlines between them."""
@@ -340,7 +334,7 @@ def _lines_matching(chunk: _Chunk, to_line_end: re.Pattern, *, dedupe: bool) -> 
     return dict.fromkeys(lines) if dedupe else lines  # an empty match at a line's end repeats that line
 
 
-def _find_regex(chunk: _Chunk, rx: re.Pattern, found: array) -> None:
+def _find_regex(chunk: _Chunk, rx: re.Pattern, found: list[int]) -> None:
     """For a regex that may match "\\n": each hit in the joined text is checked on its own line."""
     text, starts, first, search = chunk.text, chunk.starts, chunk.first, rx.search
     end = len(text)
