@@ -199,7 +199,10 @@ def main() -> int:
         parser.error("--servers cannot exceed --users")
 
     with populated_hub(args.users, args.servers) as (hub, names):
-        config = ConsoleConfig(hub_url=hub.api_url, token=hub.console_token, audit_log=str(hub.dir / "audit.log"))
+        # A patient client: on a loaded machine a 10 s timeout fails the run; the figures do not depend on it.
+        config = ConsoleConfig(
+            hub_url=hub.api_url, token=hub.console_token, audit_log=str(hub.dir / "audit.log"), timeout=120
+        )
         docker = FakeNotebookSwarm(names[: args.servers], timeout=10)
         backend = LiveBackend(config, docker=docker)
         loop = asyncio.new_event_loop()
