@@ -1,4 +1,5 @@
-"""Full-refresh figure: what the console fetches each tick, on a hub with 2,000 users and 500 running servers.
+"""Full-refresh figure: what the console fetches each tick, on a hub with 2,000 users and 500 running servers,
+against the hub's own time for the one call it cannot avoid (GET /users?state=active), from the same run.
 
     .venv/bin/python -m bench.bench_refresh [--users 2000] [--servers 500] [--rounds 20]
 
@@ -10,13 +11,16 @@ their tasks and container stats (500 containers cannot run on this machine).
 A full refresh = engine and swarm health, nodes, services, recent events, hub info (health, /info, scopes,
 proxy routes), the user count, and every active server joined with its service, task and stats. The baseline
 is the obvious client: the same calls one after another, listing *every* user (all pages) and picking the
-active servers out itself. Goals (issue 4): <= 150 ms per full refresh, RSS <= 150 MB.
+active servers out itself; it is printed for reference. Goal (issue 13): a full refresh (median) takes at most
+1.15x the median of GET /users?state=active alone (the hub's floor), timed alternately with it.
+No stack and no Docker objects are made: the hub is a throwaway process in a temp dir, the engine is only read.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import http.server
 import statistics
 import threading
@@ -140,28 +144,25 @@ def timed(fn: Callable[[], int], rounds: int) -> tuple[list[float], int]:
     return out, n
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--users", type=int, default=2000)
-    parser.add_argument("--servers", type=int, default=500)
-    parser.add_argument("--rounds", type=int, default=20)
-    args = parser.parse_args()
-    if args.servers > args.users:
-        parser.error("--servers cannot exceed --users")
+GOAL = 1.15
 
+
+@contextlib.contextmanager
+def populated_hub(users: int, servers: int):
+    """A real JupyterHub with `users` users, the first `servers` of them running a server; yields (hub, names)."""
     shared = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _QuietHandler)
     threading.Thread(target=shared.serve_forever, daemon=True).start()
     hub = LocalHub()
     print(f"starting a JupyterHub in {hub.dir} ...", flush=True)
     hub.start()
     try:
-        names = [f"bench{i:05d}" for i in range(args.users)]
+        names = [f"bench{i:05d}" for i in range(users)]
         t0 = time.perf_counter()
         with hub.admin() as admin:
             for i in range(0, len(names), 200):
                 r = admin.post("users", json={"usernames": names[i : i + 200]})
                 r.raise_for_status()
-            for name in names[: args.servers]:
+            for name in names[:servers]:
                 deadline = time.monotonic() + 120
                 while True:
                     r = admin.post(f"users/{name}/servers/nb", json={"shared_port": shared.server_port})
@@ -176,15 +177,31 @@ def main() -> int:
                     params={"state": "ready", "limit": 1},
                     headers={"Accept": "application/jupyterhub-pagination+json"},
                 ).json()
-                return page["_pagination"]["total"] >= args.servers
+                return page["_pagination"]["total"] >= servers
 
-            wait_for(ready, 300, f"{args.servers} servers to be ready", interval=0.5)
-        print(
-            f"{args.users} users and {args.servers} running servers set up in {time.perf_counter() - t0:.1f} s",
-            flush=True,
+            wait_for(ready, 300, f"{servers} servers to be ready", interval=0.5)
+        print(f"{users} users and {servers} running servers set up in {time.perf_counter() - t0:.1f} s", flush=True)
+        yield hub, names
+    finally:
+        hub.stop()
+        shared.shutdown()
+        shared.server_close()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--users", type=int, default=2000)
+    parser.add_argument("--servers", type=int, default=500)
+    parser.add_argument("--rounds", type=int, default=20)
+    args = parser.parse_args()
+    if args.servers > args.users:
+        parser.error("--servers cannot exceed --users")
+
+    with populated_hub(args.users, args.servers) as (hub, names):
+        # A patient client: on a loaded machine a 10 s timeout fails the run; the figures do not depend on it.
+        config = ConsoleConfig(
+            hub_url=hub.api_url, token=hub.console_token, audit_log=str(hub.dir / "audit.log"), timeout=120
         )
-
-        config = ConsoleConfig(hub_url=hub.api_url, token=hub.console_token, audit_log=str(hub.dir / "audit.log"))
         docker = FakeNotebookSwarm(names[: args.servers], timeout=10)
         backend = LiveBackend(config, docker=docker)
         loop = asyncio.new_event_loop()
@@ -192,37 +209,35 @@ def main() -> int:
             loop.run_until_complete(ours(backend))  # warm: connections, node names
             loop.run_until_complete(baseline(backend))
             rss_before = rss_mb()
-            ours_times, ours_rows = timed(lambda: loop.run_until_complete(ours(backend)), args.rounds)
-            base_times, base_rows = timed(lambda: loop.run_until_complete(baseline(backend)), args.rounds)
-            # The hub's own share: listing the active users' servers, nothing else running.
-            hub_times, _ = timed(lambda: len(loop.run_until_complete(backend.hub.servers())), args.rounds)
+            ours_times, hub_times, base_times = [], [], []
+            for _ in range(args.rounds):  # alternating, so a busy moment on this shared machine hits all three
+                t, ours_rows = timed(lambda: loop.run_until_complete(ours(backend)), 1)
+                ours_times += t
+                # The hub's floor: listing the active users' servers, nothing else running.
+                t, _ = timed(lambda: len(loop.run_until_complete(backend.hub.servers())), 1)
+                hub_times += t
+                t, base_rows = timed(lambda: loop.run_until_complete(baseline(backend)), 1)
+                base_times += t
             rss = rss_mb()
             loop.run_until_complete(backend.aclose())
         finally:
             loop.close()
-    finally:
-        hub.stop()
-        shared.shutdown()
-        shared.server_close()
 
-    o, b = statistics.median(ours_times) * 1000, statistics.median(base_times) * 1000
-    o95 = sorted(ours_times)[int(0.95 * (len(ours_times) - 1))] * 1000
-    b95 = sorted(base_times)[int(0.95 * (len(base_times) - 1))] * 1000
-    print(f"rows per refresh: ours {ours_rows}, baseline {base_rows}")
-    print(f"{'figure':<30}{'ours':>10}{'baseline':>10}{'ours/base':>11}   goal")
-    print(f"{'full refresh, median (ms)':<30}{o:>10.1f}{b:>10.1f}{o / b:>11.2f}   <= 150")
-    print(f"{'full refresh, p95 (ms)':<30}{o95:>10.1f}{b95:>10.1f}{o95 / b95:>11.2f}")
-    h = statistics.median(hub_times) * 1000
-    print(
-        f"{'  of which the hub lists the':<30}{h:>10.1f}   (GET /users?state=active alone: hub-bound, single-threaded)"
-    )
-    print(f"{'  active servers (ms)':<30}")
-    print(
-        f"{'process RSS (MB)':<30}{rss:>10.1f}{'':>10}{'':>11}   <= 150   (before the timed rounds: {rss_before:.1f})"
-    )
-    ok = o <= 150 and rss <= 150
-    print("goals met" if ok else "GOALS NOT MET")
-    return 0 if ok else 1
+    def ms(times: list[float], q: float = 0.5) -> float:
+        return (statistics.median(times) if q == 0.5 else sorted(times)[int(q * (len(times) - 1))]) * 1000
+
+    o, h, b = ms(ours_times), ms(hub_times), ms(base_times)
+    print(f"rows per refresh: ours {ours_rows}, obvious client {base_rows}; {args.rounds} alternating rounds")
+    print(f"{'figure':<34}{'ours':>10}{'hub floor':>11}{'ratio':>8}   goal")
+    ratio = o / h
+    met = ratio <= GOAL
+    verdict = "met" if met else "NOT MET"
+    print(f"{'full refresh, median (ms)':<34}{o:>10.1f}{h:>11.1f}{ratio:>8.2f}   <= {GOAL}x {verdict}")
+    print(f"{'full refresh, p95 (ms)':<34}{ms(ours_times, 0.95):>10.1f}{ms(hub_times, 0.95):>11.1f}")
+    print(f"{'obvious client, median (ms)':<34}{b:>10.1f}{'':>11}{b / h:>8.2f}   (for reference: every user listed)")
+    print(f"process RSS: {rss:.1f} MB (before the timed rounds: {rss_before:.1f})")
+    print("hub floor = GET /users?state=active alone, what any full refresh must wait for")
+    return 0 if met else 1
 
 
 if __name__ == "__main__":

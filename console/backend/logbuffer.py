@@ -1,13 +1,19 @@
-"""A bounded log buffer for the log viewer: O(1) append, a fixed memory cap, fast search.
+"""A bounded log buffer for the log viewer: cheap ingest, a fixed memory cap, fast search.
 
-Lines are kept in chunks of `CHUNK` lines. The open chunk is a plain list; a full chunk is sealed into one
-string (its lines joined by "\\n") plus an array of line offsets and small per-line arrays (task, stream,
-timestamp). Sealed chunks cost about one byte per character instead of ~50 bytes of object overhead per line,
-and search runs `re` over each chunk's single string (C speed), mapping match positions to lines with bisect.
+New lines go to a pending list as they come (the LogLine objects the stream made anyway; appending is one list
+operation). Every `CHUNK` lines the pending lines are packed into a sealed chunk: their texts joined by "\\n" into
+one string, an array of line offsets, and small arrays of task, stream and timestamp. Packing is done column by
+column with `map` over C-level getters, so no Python code runs per line; a sealed chunk costs about one byte per
+character (~91 bytes a line here) instead of ~300 bytes a line for a list of LogLine objects.
+
+Search runs over each chunk's single string: `str.find` for a literal (fast search with skips; an ASCII literal
+ignoring case is found in a lowered copy, which keeps every offset), a hit's line found with bisect on the
+offsets. A regex that can never match "\n" runs with `finditer` over the chunk, each match's line counted from C.
+When most lines of a chunk match, the chunk is tested line by line from C instead (split, map, compress).
 
 The cap is both a line count and a byte count; when either is passed, the oldest sealed chunks are dropped and
 `dropped` grows, so the viewer can say how many lines are gone. Line numbers are absolute (the first line ever
-appended is 0), so marks and search results stay valid while old lines are dropped.
+appended is 0), so search results stay valid while old lines are dropped.
 """
 
 from __future__ import annotations
@@ -19,31 +25,67 @@ from array import array
 from bisect import bisect_right
 from collections import deque
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
-from datetime import UTC, datetime
-from itertools import accumulate, compress
+from datetime import datetime, timezone
+from itertools import accumulate, chain, compress, count, repeat, tee
+from operator import add, attrgetter, contains
 
 from console.backend.models import LogLine
 
+# The regex parser (private, stable since 3.11), to learn whether a pattern can span two lines of a chunk.
+from re import _constants, _parser  # noqa: E402
+
 CHUNK = 4096
-DENSE_HITS = 200  # past this many hits in one chunk, test it line by line from C
-PROBE_HITS = 16  # hits seen before guessing a chunk's density
 MAX_LINE_CHARS = 10_000  # longer lines are cut (one 90k-char line froze lazydocker for 20 s)
+# Past this many hits in a chunk, a Python step per hit costs more than testing each line from C.
+DENSE_STEPS = CHUNK // 8
+# Past this many matches in a chunk, the C pipeline per match (_lines_matching) costs more than testing each line.
+DENSE_MATCHES = CHUNK // 4
+PROBE_HITS = 16  # matches seen before guessing a chunk's density
+# A pattern using these can match differently in the joined text than in one line alone (string anchors,
+# lookarounds that would see the "\n" between lines), so it is tested line by line.
+_PER_LINE_ONLY = ("\\A", "\\Z", "(?<", "(?=", "(?!")
+
+_TEXT = attrgetter("text")
+_TASK = attrgetter("task")
+_STREAM = attrgetter("stream")
+_TIME = attrgetter("timestamp")
+_IS_STDERR = "stderr".__eq__
+_MATCH_START = re.Match.start
 
 
-@dataclass
+def _clean(text: str) -> str:
+    if len(text) > MAX_LINE_CHARS:
+        text = text[:MAX_LINE_CHARS] + "…"
+    return text.replace("\n", " ") if "\n" in text else text
+
+
+def _as_line(raw: LogLine | str) -> LogLine:
+    return LogLine(task="", text=raw) if isinstance(raw, str) else raw
+
+
+def _literal(rx: re.Pattern) -> tuple[str | None, bool]:
+    """The plain text `rx` matches, if it is a literal (then str.find can do the work), and whether it ignores
+    case (then only an ASCII literal, searched for lowered in lowered ASCII text, which keeps every offset)."""
+    folded = bool(rx.flags & re.IGNORECASE)
+    if rx.flags & re.VERBOSE or not isinstance(rx.pattern, str):
+        return None, False
+    text = re.sub(r"\\(.)", r"\1", rx.pattern, flags=re.DOTALL)
+    if re.escape(text) != rx.pattern or "\n" in text or (folded and not text.isascii()):
+        return None, False
+    return (text.lower() if folded else text), folded
+
+
 class _Chunk:
-    first: int  # absolute number of its first line
-    text: str  # lines joined by "\n"
-    starts: array  # offset of each line's start in text, plus len(text)+1 at the end
-    tasks: array  # index into LogBuffer.task_names
-    streams: bytes  # 0 stdout, 1 stderr
-    times: array | None  # epoch seconds, NaN where unknown; None when no line had one
-    size: int  # bytes this chunk holds
+    __slots__ = ("first", "text", "starts", "tasks", "streams", "times", "size")
 
-    @property
-    def count(self) -> int:
-        return len(self.starts) - 1
+    def __init__(self, first: int, text: str, starts: array, tasks: array, streams, times, size: int):
+        self.first = first  # absolute number of its first line
+        self.text = text  # its CHUNK lines joined by "\n"
+        self.starts = starts  # offset of each line's start in text, plus len(text)+1 at the end
+        self.tasks = tasks  # index into LogBuffer.task_names
+        self.streams: bytes | None = streams  # 1 for stderr; None when every line is stdout
+        self.times: array | None = times  # epoch seconds, NaN where unknown; None when no line had one
+        self.size = size  # bytes this chunk holds
 
     def line_text(self, i: int) -> str:
         return self.text[self.starts[i] : self.starts[i + 1] - 1]
@@ -56,13 +98,8 @@ class LogBuffer:
         self.max_lines = max_lines
         self.max_bytes = max_bytes
         self._sealed: deque[_Chunk] = deque()
-        self._sealed_lines = 0
         self._sealed_bytes = 0
-        self._open_text: list[str] = []
-        self._open_tasks: list[int] = []
-        self._open_streams = bytearray()
-        self._open_times: list[float] = []
-        self._open_has_time = False
+        self._pending: list[LogLine | str] = []  # as they came, not yet packed; fewer than CHUNK
         self.task_names: list[str] = []
         self._task_index: dict[str, int] = {}
         self.total = 0  # lines ever appended
@@ -72,64 +109,77 @@ class LogBuffer:
     # -- writing -----------------------------------------------------------------------------
 
     def append(self, line: LogLine | str) -> None:
-        if isinstance(line, str):
-            text, task, stream, when = line, "", "stdout", None
-        else:
-            text, task, stream, when = line.text, line.task, line.stream, line.timestamp
-        if len(text) > MAX_LINE_CHARS:
-            text = text[:MAX_LINE_CHARS] + "…"
-        if "\n" in text:
-            text = text.replace("\n", " ")
-        index = self._task_index.get(task)
-        if index is None:
-            index = self._task_index[task] = len(self.task_names)
-            self.task_names.append(task)
-        self._open_text.append(text)
-        self._open_tasks.append(index)
-        self._open_streams.append(1 if stream == "stderr" else 0)
-        if when is not None:
-            self._open_has_time = True
-            self._open_times.append(when.timestamp())
-        else:
-            self._open_times.append(math.nan)
+        self._pending.append(line)
         self.total += 1
-        if len(self._open_text) >= CHUNK:
+        if len(self._pending) >= CHUNK:
             self._seal()
 
     def extend(self, lines: Iterable[LogLine | str]) -> None:
-        for line in lines:
-            self.append(line)
+        pending = self._pending
+        before = len(pending)
+        pending.extend(lines)
+        self.total += len(pending) - before
+        if len(pending) >= CHUNK:
+            self._seal()
 
     def _seal(self) -> None:
-        texts = self._open_text
-        text = "\n".join(texts)
-        starts = array("I", [0])
-        starts.extend(accumulate(len(t) + 1 for t in texts))
-        chunk = _Chunk(
-            first=self.total - len(texts),
-            text=text,
-            starts=starts,
-            tasks=array("H" if len(self.task_names) < 65536 else "I", self._open_tasks),
-            streams=bytes(self._open_streams),
-            times=array("d", self._open_times) if self._open_has_time else None,
-            size=0,
-        )
-        chunk.size = (
-            sys.getsizeof(text) + starts.itemsize * len(starts) + chunk.tasks.itemsize * len(texts) + len(texts)
-        )
-        if chunk.times is not None:
-            chunk.size += 8 * len(texts)
-        self._sealed.append(chunk)
-        self._sealed_lines += chunk.count
-        self._sealed_bytes += chunk.size
-        self._open_text, self._open_tasks, self._open_streams = [], [], bytearray()
-        self._open_times, self._open_has_time = [], False
-        while len(self._sealed) > 1 and (self._sealed_lines > self.max_lines or self._sealed_bytes > self.max_bytes):
+        pending = self._pending
+        first = self.total - len(pending)
+        done = 0
+        while len(pending) - done >= CHUNK:
+            self._sealed.append(self._pack(pending[done : done + CHUNK], first + done))
+            self._sealed_bytes += self._sealed[-1].size
+            done += CHUNK
+        self._pending = pending[done:]
+        while len(self._sealed) > 1 and (
+            len(self._sealed) * CHUNK > self.max_lines or self._sealed_bytes > self.max_bytes
+        ):
             old = self._sealed.popleft()
-            self._sealed_lines -= old.count
             self._sealed_bytes -= old.size
-            self.dropped += old.count
-            self._first = max(self._first, old.first + old.count)
+            self.dropped += CHUNK
+            self._first = max(self._first, old.first + CHUNK)
+
+    def _pack(self, batch: list[LogLine | str], first: int) -> _Chunk:
+        try:
+            texts = list(map(_TEXT, batch))
+        except AttributeError:  # some lines are plain strings
+            batch = list(map(_as_line, batch))
+            texts = list(map(_TEXT, batch))
+        text = "\n".join(texts)
+        if text.count("\n") != len(texts) - 1 or max(map(len, texts)) > MAX_LINE_CHARS:
+            texts = list(map(_clean, texts))
+            text = "\n".join(texts)
+        starts = array("I", [0])
+        starts.extend(map(add, accumulate(map(len, texts)), count(1)))
+
+        tasks = list(map(_TASK, batch))
+        index = self._task_index
+        for task in dict.fromkeys(tasks):
+            if task not in index:
+                index[task] = len(self.task_names)
+                self.task_names.append(task)
+        code = "H" if len(self.task_names) <= 65536 else "I"
+        if tasks.count(tasks[0]) == len(tasks):
+            task_array = array(code, [index[tasks[0]]]) * len(tasks)
+        else:
+            task_array = array(code, map(index.__getitem__, tasks))
+
+        streams = list(map(_STREAM, batch))
+        stream_bytes = bytes(map(_IS_STDERR, streams)) if "stderr" in streams else None
+
+        stamps = list(map(_TIME, batch))
+        try:
+            times: array | None = array("d", map(datetime.timestamp, stamps))
+        except TypeError:  # some lines have no timestamp
+            if stamps.count(None) == len(stamps):
+                times = None
+            else:
+                times = array("d", [math.nan if s is None else s.timestamp() for s in stamps])
+
+        size = sys.getsizeof(text) + starts.itemsize * len(starts) + task_array.itemsize * len(texts)
+        size += len(stream_bytes) if stream_bytes is not None else 0
+        size += 8 * len(times) if times is not None else 0
+        return _Chunk(first, text, starts, task_array, stream_bytes, times, size)
 
     # -- reading -----------------------------------------------------------------------------
 
@@ -144,39 +194,32 @@ class LogBuffer:
     @property
     def nbytes(self) -> int:
         """About how much memory the held lines use."""
-        return self._sealed_bytes + sum(sys.getsizeof(t) + 16 for t in self._open_text)
+        return self._sealed_bytes + sum(sys.getsizeof(_as_line(raw).text) + 16 for raw in self._pending)
 
     def _locate(self, n: int) -> tuple[_Chunk | None, int]:
         if n < self._first or n >= self.total:
             raise IndexError(f"line {n} is not held (held: {self._first}..{self.total - 1})")
-        open_first = self.total - len(self._open_text)
-        if n >= open_first:
-            return None, n - open_first
-        i = (n - self._sealed[0].first) // CHUNK  # every sealed chunk holds exactly CHUNK lines
-        chunk = self._sealed[i]
+        pending_first = self.total - len(self._pending)
+        if n >= pending_first:
+            return None, n - pending_first
+        chunk = self._sealed[(n - self._sealed[0].first) // CHUNK]  # every sealed chunk holds CHUNK lines
         return chunk, n - chunk.first
 
     def text(self, n: int) -> str:
         chunk, i = self._locate(n)
-        return self._open_text[i] if chunk is None else chunk.line_text(i)
+        return _clean(_as_line(self._pending[i]).text) if chunk is None else chunk.line_text(i)
 
     def line(self, n: int) -> LogLine:
         chunk, i = self._locate(n)
         if chunk is None:
-            text, task, stream, when = (
-                self._open_text[i],
-                self._open_tasks[i],
-                self._open_streams[i],
-                self._open_times[i],
-            )
-        else:
-            text, task, stream = chunk.line_text(i), chunk.tasks[i], chunk.streams[i]
-            when = chunk.times[i] if chunk.times is not None else math.nan
+            raw = _as_line(self._pending[i])
+            return LogLine(task=raw.task, text=_clean(raw.text), timestamp=raw.timestamp, stream=raw.stream)
+        when = chunk.times[i] if chunk.times is not None else math.nan
         return LogLine(
-            task=self.task_names[task],
-            text=text,
-            timestamp=None if math.isnan(when) else datetime.fromtimestamp(when, UTC),
-            stream="stderr" if stream else "stdout",
+            task=self.task_names[chunk.tasks[i]],
+            text=chunk.line_text(i),
+            timestamp=None if math.isnan(when) else datetime.fromtimestamp(when, timezone.utc),
+            stream="stderr" if chunk.streams is not None and chunk.streams[i] else "stdout",
         )
 
     def lines(self, start: int, stop: int) -> list[LogLine]:
@@ -202,33 +245,28 @@ class LogBuffer:
     def search(self, pattern: str | re.Pattern, *, regex: bool = False, ignore_case: bool = False) -> array:
         """Absolute numbers of held lines matching, in order (a compact array, fine for n/N jumps)."""
         rx = pattern if isinstance(pattern, re.Pattern) else self.compile(pattern, regex=regex, ignore_case=ignore_case)
-        found = array("q")
+        if not rx.flags & re.MULTILINE:  # same meaning on one line; in the joined text ^ and $ need it
+            rx = re.compile(rx.pattern, rx.flags | re.MULTILINE)
+        needle, folded = _literal(rx)
+        per_line = needle is None and any(token in rx.pattern for token in _PER_LINE_ONLY)
+        to_line_end = None if needle is not None or per_line else _to_line_end(rx)
+        found: list[int] = []
         for chunk in list(self._sealed):
-            text, starts, first = chunk.text, chunk.starts, chunk.first
-            search = rx.search
-            hits: list[int] = []
-            pos, end = 0, len(text)
-            dense = False
-            while pos <= end:
-                m = search(text, pos)
-                if m is None:
-                    break
-                i = bisect_right(starts, m.start()) - 1
-                hits.append(first + i)
-                if len(hits) == PROBE_HITS and m.start() * DENSE_HITS < PROBE_HITS * end:
-                    dense = True  # on this pace the chunk would have more than DENSE_HITS hits
-                    break
-                pos = starts[i + 1]  # next line: one hit per line
-            if dense:
-                # Most lines match: testing each line from C (split + map + compress) beats a Python loop per hit.
-                found.extend(compress(range(first, first + chunk.count), map(search, text.split("\n"))))
+            if needle is not None and (not folded or chunk.text.isascii()):
+                # Folding ASCII text with lower() keeps every offset, so the lowered copy maps back to lines.
+                _find_literal(chunk, chunk.text.lower() if folded else chunk.text, needle, found)
+            elif per_line:
+                _find_each_line(chunk, rx, found)
+            elif to_line_end is None:
+                _find_regex(chunk, rx, found)
+            elif _dense(chunk, to_line_end):
+                _find_each_line(chunk, rx, found)
             else:
-                found.extend(hits)
-        open_first = self.total - len(self._open_text)
-        for i, t in enumerate(self._open_text):
-            if rx.search(t):
-                found.append(open_first + i)
-        return found
+                found.extend(_lines_matching(chunk, to_line_end, dedupe=True))
+        pending_first = self.total - len(self._pending)
+        texts = [_clean(_as_line(raw).text) for raw in self._pending]
+        found.extend(compress(count(pending_first), map(rx.search, texts)))
+        return array("q", found)
 
     def filter(
         self, pattern: str | re.Pattern, *, regex: bool = False, ignore_case: bool = False, invert: bool = False
@@ -249,6 +287,143 @@ class LogBuffer:
         """Forget every line (the user's "clear", not counted as dropped)."""
         self._first = self.total
         self._sealed.clear()
-        self._sealed_lines = self._sealed_bytes = 0
-        self._open_text, self._open_tasks, self._open_streams = [], [], bytearray()
-        self._open_times, self._open_has_time = [], False
+        self._sealed_bytes = 0
+        self._pending = []
+
+
+def _find_each_line(chunk: _Chunk, rx: re.Pattern, found: list[int]) -> None:
+    found.extend(compress(range(chunk.first, chunk.first + CHUNK), map(rx.search, chunk.text.split("\n"))))
+
+
+def _find_literal(chunk: _Chunk, text: str, needle: str, found: list[int]) -> None:
+    """str.find from hit to hit, a step of Python each; when the first hits come thick, test each line from C
+    instead (split, map, compress)."""
+    starts, first, find = chunk.starts, chunk.first, text.find
+    pos = find(needle)
+    hits = 0
+    while pos >= 0:
+        i = bisect_right(starts, pos) - 1
+        found.append(first + i)
+        hits += 1
+        if hits == PROBE_HITS and pos * DENSE_STEPS < PROBE_HITS * len(text):
+            del found[-hits:]
+            lines = text.split("\n")
+            found.extend(compress(range(first, first + CHUNK), map(contains, lines, repeat(needle))))
+            return
+        pos = find(needle, starts[i + 1])
+
+
+def _dense(chunk: _Chunk, to_line_end: re.Pattern) -> bool:
+    """Whether the first PROBE_HITS matches come at a pace of more than DENSE_MATCHES in the chunk."""
+    search, text = to_line_end.search, chunk.text
+    pos = 0
+    for _ in range(PROBE_HITS):
+        m = search(text, pos)
+        if m is None:
+            return False
+        pos = m.end() + 1
+    return pos * DENSE_MATCHES < PROBE_HITS * len(text)
+
+
+def _lines_matching(chunk: _Chunk, to_line_end: re.Pattern, *, dedupe: bool) -> Iterable[int]:
+    """Numbers of the lines `to_line_end` matches in, from C alone: finditer yields at most one match per line (the
+    pattern runs on to the line's end), and a match's line is its predecessor's plus the newlines between them."""
+    text = chunk.text
+    now, before = tee(map(_MATCH_START, to_line_end.finditer(text)))
+    lines = accumulate(map(text.count, repeat("\n"), chain((0,), before), now), initial=chunk.first)
+    next(lines)  # the initial value, not a match
+    return dict.fromkeys(lines) if dedupe else lines  # an empty match at a line's end repeats that line
+
+
+def _find_regex(chunk: _Chunk, rx: re.Pattern, found: list[int]) -> None:
+    """For a regex that may match "\\n": each hit in the joined text is checked on its own line."""
+    text, starts, first, search = chunk.text, chunk.starts, chunk.first, rx.search
+    end = len(text)
+    hits: list[int] = []
+    pos = 0
+    while pos <= end:
+        m = search(text, pos)
+        if m is None:
+            break
+        at = m.start()
+        i = bisect_right(starts, at) - 1
+        if len(hits) == PROBE_HITS and at * DENSE_STEPS < PROBE_HITS * end:
+            _find_each_line(chunk, rx, found)  # on this pace the chunk has more than DENSE_STEPS hits
+            return
+        line_end = starts[i + 1] - 1
+        # A match running past its line's end may hold only because of the next line: check the line alone.
+        if m.end() <= line_end or search(text, starts[i], line_end):
+            hits.append(first + i)
+        pos = line_end + 1
+    found.extend(hits)
+
+
+def _to_line_end(rx: re.Pattern) -> re.Pattern | None:
+    """`rx` run on to the end of its line, if `rx` can never match "\\n" (so never spans two lines)."""
+    try:
+        parsed = _parser.parse(rx.pattern, rx.flags)
+        if not _stays_on_one_line(parsed, parsed.state.flags):
+            return None
+        return re.compile(f"(?:{rx.pattern}).*", rx.flags & ~re.DOTALL)
+    except (re.error, TypeError, ValueError, AttributeError):  # e.g. inline flags, which must come first
+        return None
+
+
+_NEWLINE_CATEGORIES = {
+    _constants.CATEGORY_SPACE,
+    _constants.CATEGORY_NOT_DIGIT,
+    _constants.CATEGORY_NOT_WORD,
+    _constants.CATEGORY_LINEBREAK,
+}
+
+
+def _set_has_newline(items: list) -> bool:
+    negate = False
+    has = False
+    for op, av in items:
+        if op is _constants.NEGATE:
+            negate = True
+        elif op is _constants.LITERAL:
+            has = has or av == 10
+        elif op is _constants.RANGE:
+            has = has or av[0] <= 10 <= av[1]
+        elif op is _constants.CATEGORY:
+            has = has or av in _NEWLINE_CATEGORIES
+        else:
+            return True  # not known: assume the worst
+    return has != negate
+
+
+def _stays_on_one_line(parsed, flags: int) -> bool:
+    """Whether a parsed pattern can never match "\\n" (conservative: False for anything not understood)."""
+    c = _constants
+    for op, av in parsed:
+        if op is c.LITERAL:
+            if av == 10:
+                return False
+        elif op is c.NOT_LITERAL:
+            if av != 10:
+                return False
+        elif op is c.ANY:
+            if flags & re.DOTALL:
+                return False
+        elif op is c.IN:
+            if _set_has_newline(av):
+                return False
+        elif op in (c.AT, c.GROUPREF):
+            pass  # an anchor consumes nothing; a backreference repeats a group already checked
+        elif op is c.SUBPATTERN:
+            if not _stays_on_one_line(av[3], (flags | av[1]) & ~av[2]):
+                return False
+        elif op is c.BRANCH:
+            if not all(_stays_on_one_line(branch, flags) for branch in av[1]):
+                return False
+        elif op in (c.MAX_REPEAT, c.MIN_REPEAT, c.POSSESSIVE_REPEAT):
+            if not _stays_on_one_line(av[2], flags):
+                return False
+        elif op is c.ATOMIC_GROUP:
+            if not _stays_on_one_line(av, flags):
+                return False
+        else:
+            return False
+    return True
