@@ -93,7 +93,8 @@ def main() -> int:
     silent = socket.socket()
     silent.bind(("127.0.0.1", 0))
     silent.listen(64)
-    address = "%s:%d" % silent.getsockname()
+    host, port = silent.getsockname()
+    address = f"{host}:{port}"
     with tempfile.TemporaryDirectory(prefix="xjh-bench-") as tmp:
         contenders = {
             "bare Textual App + Static": (BASELINE,),

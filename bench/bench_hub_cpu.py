@@ -17,18 +17,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
-import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from bench_refresh import FakeNotebookSwarm, populated_hub  # noqa: E402
-
-from console.app import XnatConsoleApp  # noqa: E402
-from console.backend.live import LiveBackend  # noqa: E402
-from console.config import ConsoleConfig  # noqa: E402
+from bench.bench_refresh import FakeNotebookSwarm, populated_hub
+from console.app import XnatConsoleApp
+from console.backend.live import LiveBackend
+from console.config import ConsoleConfig
 
 GOAL = 0.03
 TICK = os.sysconf("SC_CLK_TCK")
@@ -41,10 +38,8 @@ def tree(pid: int) -> list[int]:
         p = todo.pop()
         found.append(p)
         for task in Path(f"/proc/{p}/task").glob("*"):
-            try:
+            with contextlib.suppress(OSError):
                 todo += [int(c) for c in (task / "children").read_text().split()]
-            except OSError:
-                pass
     return found
 
 

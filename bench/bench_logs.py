@@ -26,16 +26,16 @@ import re
 import subprocess
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from itertools import islice
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from console.backend.models import LogLine  # noqa: E402
+from console.backend.models import LogLine
 
 TASKS = [f"jupyter-user{i:02d}--nb.1.{i:012x}@node{i % 2 + 1}" for i in range(8)]
-T0 = datetime(2026, 11, 27, tzinfo=timezone.utc).timestamp()
+T0 = datetime(2026, 11, 27, tzinfo=UTC).timestamp()
 BATCH = 200  # lines per extend; the logs screen hands over what arrived every 0.1 s
 SEARCHES = (  # label, pattern, regex
     ("rare", "Traceback", False),
@@ -55,7 +55,7 @@ def make_lines(n: int):
         yield LogLine(
             task=TASKS[i % len(TASKS)],
             text=text,
-            timestamp=datetime.fromtimestamp(T0 + i / 1000, timezone.utc),
+            timestamp=datetime.fromtimestamp(T0 + i / 1000, UTC),
             stream="stdout",
         )
 

@@ -31,8 +31,9 @@ from pathlib import Path
 
 from console.backend.docker import DockerAccess
 from console.backend.hub import server_row
-from console.backend.live import LiveBackend, join_swarm
+from console.backend.live import LiveBackend
 from console.backend.models import ContainerStats, ServiceInfo, TaskInfo
+from console.backend.swarm_join import join_swarm
 from console.config import ConsoleConfig
 from tests.helpers.console_backend import LocalHub
 from tests.helpers.waiting import wait_for

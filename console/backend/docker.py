@@ -107,7 +107,8 @@ class DockerAccess:
                 try:
                     self._client = make_client(self.endpoint, self.timeout)
                 except docker.errors.DockerException as e:
-                    raise DockerUnavailable(_explain(e.__context__ or e, self.endpoint)) from None
+                    cause = e.__context__ if isinstance(e.__context__, Exception) else e
+                    raise DockerUnavailable(_explain(cause, self.endpoint)) from None
                 except (OSError, requests.exceptions.RequestException) as e:
                     raise DockerUnavailable(_explain(e, self.endpoint)) from None
                 except ValueError as e:  # the SDK's word on an address it cannot parse

@@ -23,7 +23,8 @@ from dataclasses import dataclass, field
 import docker
 import requests
 
-from console.backend.docker import DockerAccess, DockerUnavailable, Endpoint, make_client
+from console.backend.docker import DockerAccess, DockerUnavailable, Endpoint
+from console.backend.docker_endpoint import make_client
 
 
 @dataclass(frozen=True)
@@ -94,7 +95,7 @@ def _reason(error: Exception) -> str:
 
 def _held(api: docker.APIClient, image: str) -> bool:
     try:
-        api.inspect_image(image)
+        api.inspect_image(image)  # type: ignore[no-untyped-call]  # unannotated in types-docker
         return True
     except docker.errors.ImageNotFound:
         return False

@@ -25,14 +25,15 @@ from array import array
 from bisect import bisect_right
 from collections import deque
 from collections.abc import Iterable, Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from itertools import accumulate, chain, compress, count, repeat, tee
 from operator import add, attrgetter, contains
 
-from console.backend.models import LogLine
-
 # The regex parser (private, stable since 3.11), to learn whether a pattern can span two lines of a chunk.
-from re import _constants, _parser  # noqa: E402
+from re import _constants, _parser  # type: ignore[attr-defined]  # private, no stubs
+from typing import Any
+
+from console.backend.models import LogLine
 
 CHUNK = 4096
 MAX_LINE_CHARS = 10_000  # longer lines are cut (one 90k-char line froze lazydocker for 20 s)
@@ -63,7 +64,7 @@ def _as_line(raw: LogLine | str) -> LogLine:
     return LogLine(task="", text=raw) if isinstance(raw, str) else raw
 
 
-def _literal(rx: re.Pattern) -> tuple[str | None, bool]:
+def _literal(rx: re.Pattern[str]) -> tuple[str | None, bool]:
     """The plain text `rx` matches, if it is a literal (then str.find can do the work), and whether it ignores
     case (then only an ASCII literal, searched for lowered in lowered ASCII text, which keeps every offset)."""
     folded = bool(rx.flags & re.IGNORECASE)
@@ -76,15 +77,16 @@ def _literal(rx: re.Pattern) -> tuple[str | None, bool]:
 
 
 class _Chunk:
-    __slots__ = ("first", "text", "starts", "tasks", "streams", "times", "size")
+    __slots__ = ("first", "size", "starts", "streams", "tasks", "text", "times")
 
-    def __init__(self, first: int, text: str, starts: array, tasks: array, streams, times, size: int):
+    def __init__(self, first: int, text: str, starts: array[int], tasks: array[int], streams: bytes | None,
+                 times: array[float] | None, size: int):
         self.first = first  # absolute number of its first line
         self.text = text  # its CHUNK lines joined by "\n"
         self.starts = starts  # offset of each line's start in text, plus len(text)+1 at the end
         self.tasks = tasks  # index into LogBuffer.task_names
         self.streams: bytes | None = streams  # 1 for stderr; None when every line is stdout
-        self.times: array | None = times  # epoch seconds, NaN where unknown; None when no line had one
+        self.times: array[float] | None = times  # epoch seconds, NaN where unknown; None when no line had one
         self.size = size  # bytes this chunk holds
 
     def line_text(self, i: int) -> str:
@@ -169,7 +171,7 @@ class LogBuffer:
 
         stamps = list(map(_TIME, batch))
         try:
-            times: array | None = array("d", map(datetime.timestamp, stamps))
+            times: array[float] | None = array("d", map(datetime.timestamp, stamps))
         except TypeError:  # some lines have no timestamp
             if stamps.count(None) == len(stamps):
                 times = None
@@ -218,7 +220,7 @@ class LogBuffer:
         return LogLine(
             task=self.task_names[chunk.tasks[i]],
             text=chunk.line_text(i),
-            timestamp=None if math.isnan(when) else datetime.fromtimestamp(when, timezone.utc),
+            timestamp=None if math.isnan(when) else datetime.fromtimestamp(when, UTC),
             stream="stderr" if chunk.streams is not None and chunk.streams[i] else "stdout",
         )
 
@@ -234,7 +236,7 @@ class LogBuffer:
     # -- search and filter -------------------------------------------------------------------
 
     @staticmethod
-    def compile(pattern: str, *, regex: bool = False, ignore_case: bool = False) -> re.Pattern:
+    def compile(pattern: str, *, regex: bool = False, ignore_case: bool = False) -> re.Pattern[str]:
         """A pattern for search/filter. Raises ValueError with a readable message on a bad regex."""
         flags = re.MULTILINE | (re.IGNORECASE if ignore_case else 0)
         try:
@@ -242,7 +244,7 @@ class LogBuffer:
         except re.error as e:
             raise ValueError(f"bad regular expression: {e}") from None
 
-    def search(self, pattern: str | re.Pattern, *, regex: bool = False, ignore_case: bool = False) -> array:
+    def search(self, pattern: str | re.Pattern[str], *, regex: bool = False, ignore_case: bool = False) -> array[int]:
         """Absolute numbers of held lines matching, in order (a compact array, fine for n/N jumps)."""
         rx = pattern if isinstance(pattern, re.Pattern) else self.compile(pattern, regex=regex, ignore_case=ignore_case)
         if not rx.flags & re.MULTILINE:  # same meaning on one line; in the joined text ^ and $ need it
@@ -269,8 +271,8 @@ class LogBuffer:
         return array("q", found)
 
     def filter(
-        self, pattern: str | re.Pattern, *, regex: bool = False, ignore_case: bool = False, invert: bool = False
-    ) -> array:
+        self, pattern: str | re.Pattern[str], *, regex: bool = False, ignore_case: bool = False, invert: bool = False
+    ) -> array[int]:
         """Absolute numbers of the lines a filtered view shows."""
         hits = self.search(pattern, regex=regex, ignore_case=ignore_case)
         if not invert:
@@ -279,7 +281,7 @@ class LogBuffer:
         return array("q", (n for n in range(self._first, self.total) if n not in hit_set))
 
     @staticmethod
-    def spans(rx: re.Pattern, text: str) -> list[tuple[int, int]]:
+    def spans(rx: re.Pattern[str], text: str) -> list[tuple[int, int]]:
         """Where `rx` matches in one line, for highlighting."""
         return [(m.start(), m.end()) for m in rx.finditer(text) if m.end() > m.start()]
 
@@ -291,7 +293,7 @@ class LogBuffer:
         self._pending = []
 
 
-def _find_each_line(chunk: _Chunk, rx: re.Pattern, found: list[int]) -> None:
+def _find_each_line(chunk: _Chunk, rx: re.Pattern[str], found: list[int]) -> None:
     found.extend(compress(range(chunk.first, chunk.first + CHUNK), map(rx.search, chunk.text.split("\n"))))
 
 
@@ -313,7 +315,7 @@ def _find_literal(chunk: _Chunk, text: str, needle: str, found: list[int]) -> No
         pos = find(needle, starts[i + 1])
 
 
-def _dense(chunk: _Chunk, to_line_end: re.Pattern) -> bool:
+def _dense(chunk: _Chunk, to_line_end: re.Pattern[str]) -> bool:
     """Whether the first PROBE_HITS matches come at a pace of more than DENSE_MATCHES in the chunk."""
     search, text = to_line_end.search, chunk.text
     pos = 0
@@ -325,7 +327,7 @@ def _dense(chunk: _Chunk, to_line_end: re.Pattern) -> bool:
     return pos * DENSE_MATCHES < PROBE_HITS * len(text)
 
 
-def _lines_matching(chunk: _Chunk, to_line_end: re.Pattern, *, dedupe: bool) -> Iterable[int]:
+def _lines_matching(chunk: _Chunk, to_line_end: re.Pattern[str], *, dedupe: bool) -> Iterable[int]:
     """Numbers of the lines `to_line_end` matches in, from C alone: finditer yields at most one match per line (the
     pattern runs on to the line's end), and a match's line is its predecessor's plus the newlines between them."""
     text = chunk.text
@@ -335,7 +337,7 @@ def _lines_matching(chunk: _Chunk, to_line_end: re.Pattern, *, dedupe: bool) -> 
     return dict.fromkeys(lines) if dedupe else lines  # an empty match at a line's end repeats that line
 
 
-def _find_regex(chunk: _Chunk, rx: re.Pattern, found: list[int]) -> None:
+def _find_regex(chunk: _Chunk, rx: re.Pattern[str], found: list[int]) -> None:
     """For a regex that may match "\\n": each hit in the joined text is checked on its own line."""
     text, starts, first, search = chunk.text, chunk.starts, chunk.first, rx.search
     end = len(text)
@@ -358,7 +360,7 @@ def _find_regex(chunk: _Chunk, rx: re.Pattern, found: list[int]) -> None:
     found.extend(hits)
 
 
-def _to_line_end(rx: re.Pattern) -> re.Pattern | None:
+def _to_line_end(rx: re.Pattern[str]) -> re.Pattern[str] | None:
     """`rx` run on to the end of its line, if `rx` can never match "\\n" (so never spans two lines)."""
     try:
         parsed = _parser.parse(rx.pattern, rx.flags)
@@ -377,7 +379,7 @@ _NEWLINE_CATEGORIES = {
 }
 
 
-def _set_has_newline(items: list) -> bool:
+def _set_has_newline(items: list[Any]) -> bool:
     negate = False
     has = False
     for op, av in items:
@@ -394,7 +396,7 @@ def _set_has_newline(items: list) -> bool:
     return has != negate
 
 
-def _stays_on_one_line(parsed, flags: int) -> bool:
+def _stays_on_one_line(parsed: Any, flags: int) -> bool:
     """Whether a parsed pattern can never match "\\n" (conservative: False for anything not understood)."""
     c = _constants
     for op, av in parsed:

@@ -46,7 +46,7 @@ def check_in_hub_network(docker_access: DockerAccess, hub_service: str, *, timeo
     client = docker_access.client()
     service = None
     try:
-        service = client.services.create(
+        service = client.services.create(  # type: ignore[no-untyped-call]  # unannotated in types-docker
             container["Image"].split("@sha256:")[0],
             command=["python", "-c", _script_source()],
             name=name,

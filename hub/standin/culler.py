@@ -21,6 +21,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from hub.standin.plugin import HubError, XnatPlugin, parse_timestamp
 
@@ -57,7 +58,7 @@ class Culler:
     interval: float = 300.0  # seconds between passes
     now: Callable[[], datetime] = _utcnow
 
-    def reason(self, server: dict) -> str | None:
+    def reason(self, server: dict[str, Any]) -> str | None:
         """Why the plugin would stop this server now ("idle", "lifetime"), or None. Raises ValueError on a null
         timestamp, where the plugin's pass fails."""
         last_activity = parse_timestamp(server.get("last_activity"))

@@ -202,7 +202,8 @@ class XnatPlugin:
 
     async def info(self) -> dict[str, Any]:
         """GET /info: checks that the token is valid and has read:hub."""
-        return self._json(await self._request("GET", "/info"), "GET /info")
+        info: dict[str, Any] = self._json(await self._request("GET", "/info"), "GET /info")
+        return info
 
     async def list_users(self) -> list[dict[str, Any]]:
         """GET /users with no pagination header and no query, as the cullers and XNAT's admin list send it."""

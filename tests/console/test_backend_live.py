@@ -9,8 +9,9 @@ from typing import cast
 import pytest
 
 from console.backend.docker import DockerAccess
-from console.backend.live import LiveBackend, join_swarm
+from console.backend.live import LiveBackend
 from console.backend.models import READ_ONLY, Health, Outcome, ServerRow, ServiceInfo, TaskInfo
+from console.backend.swarm_join import join_swarm
 from console.config import ConsoleConfig
 from tests.helpers.console_backend import TEST_PREFIX
 

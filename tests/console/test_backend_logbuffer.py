@@ -4,7 +4,7 @@ bench/bench_logs.py, not here."""
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from hypothesis import given, settings
@@ -16,7 +16,7 @@ from console.backend.models import LogLine
 
 def test_append_and_read_back_with_metadata():
     buf = LogBuffer()
-    when = datetime(2026, 11, 27, 10, 0, tzinfo=timezone.utc)
+    when = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
     for i in range(CHUNK + 10):  # spans a sealed chunk and the open one
         buf.append(
             LogLine(
@@ -102,7 +102,7 @@ def test_clear_forgets_without_counting_as_dropped():
 
 def test_extend_in_batches_keeps_numbers_and_metadata_across_seals():
     buf = LogBuffer()
-    when = datetime(2026, 11, 27, 10, 0, tzinfo=timezone.utc)
+    when = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
     lines = [
         LogLine(task="a.1.x@n1", text=f"t{i}", timestamp=when, stream="stderr" if i == 5000 else "stdout")
         for i in range(CHUNK * 3 + 1)

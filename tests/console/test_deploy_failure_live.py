@@ -10,6 +10,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import cast
 
 import pytest
 
@@ -17,6 +18,7 @@ from console.app import XnatConsoleApp
 from console.backend.live import LiveBackend
 from console.backend.models import Outcome
 from console.config import ConsoleConfig
+from console.screens.deploy import DeployScreen
 from tests.helpers.console_backend import _tiny_rootfs_tar
 from tests.helpers.waiting import free_port
 
@@ -99,7 +101,7 @@ async def test_tui_deploy_with_a_missing_secret_shows_the_failure(stack_env, tmp
         screen = app.screen
         status = lambda: str(screen.query_one("#status-line").render())  # noqa: E731
         await wait_for(pilot, lambda: "deploy failed" in status(), "the failure on the status line", timeout=60)
-        assert any("Docker secrets missing" in line for line in screen.lines)
+        assert any("Docker secrets missing" in line for line in cast(DeployScreen, screen).lines)
         assert any(n.startswith("Deploy failed: Docker secrets missing") for n in notes), notes
         assert not any("deployed" in n for n in notes)
 

@@ -141,7 +141,7 @@ def test_readme_install_command_as_written(helm: Helm, chart: Path, tmp_path: Pa
 
 
 def test_install_dry_run_client(helm: Helm, chart: Path, password_file: Path) -> None:
-    args = ["install", "xnat-jupyterhub", chart, "-n", "xnat", "--dry-run=client", *values_args(
+    args: list[str | Path] = ["install", "xnat-jupyterhub", chart, "-n", "xnat", "--dry-run=client", *values_args(
         "minimal.yaml", password=password_file)]
     if helm.version.startswith("3"):
         # Helm 3.17 asks the API server for its version even in a client dry run: with no cluster it stops here.

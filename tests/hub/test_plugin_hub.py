@@ -30,7 +30,7 @@ import pytest
 
 from hub.standin.culler import Culler
 from hub.standin.options import start_request_body
-from hub.standin.plugin import TOKEN_LIFETIME, PluginRefusal, XnatPlugin
+from hub.standin.plugin import START_TIMEOUT, TOKEN_LIFETIME, PluginRefusal, XnatPlugin
 
 ROOT = Path(__file__).resolve().parents[2]
 USERS = 1000
@@ -64,9 +64,9 @@ class Hub:
     console_token: str
     names: list[str]
 
-    def plugin(self, **settings: float) -> XnatPlugin:
-        settings = {"start_poll_interval": 0.2, "stop_poll_interval": 0.2, **settings}
-        return XnatPlugin(self.api_url, self.xnat_token, timeout=60, **settings)
+    def plugin(self, start_poll_interval: float = 0.2, start_timeout: float = START_TIMEOUT) -> XnatPlugin:
+        return XnatPlugin(self.api_url, self.xnat_token, timeout=60, start_poll_interval=start_poll_interval,
+                          start_timeout=start_timeout, stop_poll_interval=0.2)
 
     def admin(self) -> httpx.Client:
         return httpx.Client(base_url=self.api_url + "/", headers={"Authorization": f"token {self.xnat_token}"},

@@ -201,7 +201,7 @@ def _stale_services(client: docker.DockerClient, stack: str) -> dict[str, set[st
         except docker.errors.ImageNotFound:
             continue
         containers = client.containers.list(filters={"label": f"com.docker.swarm.service.name={service.name}"})
-        old = {c.id for c in containers if c.attrs.get("Image") != current}
+        old = {str(c.id) for c in containers if c.attrs.get("Image") != current}
         if old:
             stale[service.name] = old
     return stale

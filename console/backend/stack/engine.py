@@ -28,7 +28,7 @@ from xjh_contract import (
 
 def docker_client(timeout: float = 30.0) -> docker.DockerClient:
     try:
-        client = docker.from_env(timeout=timeout)
+        client = docker.from_env(timeout=int(timeout))
         client.ping()
     except docker.errors.DockerException as e:
         raise StackError(f"the Docker engine does not answer ({_short(e)}); start it (scripts/engine.sh up)") from None
