@@ -3,13 +3,19 @@
 # wheels (downloaded on the host, which trusts the network's CA), then the hub and single-user images.
 # Every step is cached: a re-run with nothing changed takes seconds.
 #
-# Usage: scripts/build-images.sh [--pip-source wheels|index] [--ca-bundle FILE] [--base-image IMAGE]
+# Usage: scripts/build-images.sh [--pip-source wheels|index] [--ca-bundle FILE] [--base-image IMAGE] [--postgres]
+#                                [--push REGISTRY] [--no-build]
 #   --pip-source wheels  (default) images install only the wheels downloaded here into deploy/build/wheels/
 #   --pip-source index   images use the package index themselves; with --ca-bundle FILE they trust FILE
 #                        (for TLS-inspecting proxies; default when given: none)
 #   --base-image IMAGE   FROM image (default: the local xnat-jupyterhub/debian-base:bookworm, made if missing;
 #                        a production build would use debian:bookworm-slim)
-# Environment: XJH_HUB_IMAGE, XJH_SINGLEUSER_IMAGE, XJH_DEBIAN_MIRROR.
+#   --postgres           also the PostgreSQL image of docker-stack.postgres.yml (deploy/postgres/Dockerfile)
+#   --push REGISTRY      then tag each image REGISTRY/NAME:TAG (xnat-jupyterhub/hub:dev -> REGISTRY/hub:dev) and
+#                        push it, so every node of a swarm pulls it; the engine must trust REGISTRY's CA
+#                        (/etc/docker/certs.d/REGISTRY/ca.crt)
+#   --no-build           only push (images already built)
+# Environment: XJH_HUB_IMAGE, XJH_SINGLEUSER_IMAGE, XJH_POSTGRES_IMAGE, XJH_DEBIAN_MIRROR.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,6 +25,10 @@ pip_source=wheels
 ca_bundle=
 hub_image=${XJH_HUB_IMAGE:-xnat-jupyterhub/hub:dev}
 singleuser_image=${XJH_SINGLEUSER_IMAGE:-xnat-jupyterhub/singleuser:dev}
+postgres_image=${XJH_POSTGRES_IMAGE:-xnat-jupyterhub/postgres:dev}
+postgres=
+push_to=
+no_build=
 mirror=${XJH_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 build_dir=deploy/build
 wheel_dir=$build_dir/wheels
@@ -28,7 +38,10 @@ while [ $# -gt 0 ]; do
         --pip-source) pip_source=${2:?--pip-source needs wheels or index}; shift 2 ;;
         --ca-bundle) ca_bundle=${2:?--ca-bundle needs a file}; shift 2 ;;
         --base-image) base_image=${2:?--base-image needs an image}; shift 2 ;;
-        -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
+        --postgres) postgres=1; shift ;;
+        --push) push_to=${2:?--push needs a registry, e.g. registry.example.org:5000}; shift 2 ;;
+        --no-build) no_build=1; shift ;;
+        -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
         *) echo "unknown option: $1 (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -101,6 +114,28 @@ build() {
 python=${XJH_PYTHON:-.venv/bin/python}
 [ -x "$python" ] || python=python3
 
+push() {  # push IMAGE to $push_to as REGISTRY/NAME:TAG, the name without its first path part
+    local image=$1 target t=$SECONDS log
+    target=$push_to/${image#*/}
+    log=$(mktemp /var/tmp/xjh-push.XXXXXX)
+    docker tag "$image" "$target"
+    if ! docker push "$target" >"$log" 2>&1; then
+        tail -10 "$log" >&2
+        echo "pushing $target failed; full log: $log" >&2
+        exit 1
+    fi
+    rm -f "$log"
+    say "pushed $target in $(seconds $t)"
+}
+
+images=("$hub_image" "$singleuser_image")
+[ -n "$postgres" ] && images+=("$postgres_image")
+if [ -n "$no_build" ]; then
+    [ -n "$push_to" ] || { echo "--no-build only makes sense with --push" >&2; exit 2; }
+    for image in "${images[@]}"; do push "$image"; done
+    exit 0
+fi
+
 [ "$base_image" = "$local_base" ] && ensure_local_base
 mkdir -p "$build_dir"
 rm -f "$build_dir/ca-bundle.crt"
@@ -113,3 +148,7 @@ elif [ -n "$ca_bundle" ]; then
 fi
 build "$hub_image" hub/Dockerfile
 build "$singleuser_image" hub/singleuser/Dockerfile
+[ -n "$postgres" ] && build "$postgres_image" deploy/postgres/Dockerfile
+if [ -n "$push_to" ]; then
+    for image in "${images[@]}"; do push "$image"; done
+fi
