@@ -14,7 +14,7 @@
 #   scripts/cluster.sh start NODE   start it again with its state
 #
 # Network: one bridge (xjcbr0) in its own namespace (xjc-net) at 10.98.0.1, where the registry listens (:5000);
-# managers m1..m3 at 10.98.0.11-13, workers w1 (gpu=1) and w2 at 10.98.0.21-22; the host at 10.98.0.254 (one
+# managers m1..m3 at 10.98.0.11-13, workers w1 (gpu=2, see below) and w2 at 10.98.0.21-22; the host at 10.98.0.254 (one
 # veth, xjch0), so the shared engine can push and the tests reach the hub. Nothing else on the host changes, but
 # the registry's CA at /etc/docker/certs.d/10.98.0.1:5000/ (read by every engine on the machine; removed by down).
 #
@@ -166,7 +166,9 @@ start_engine() {
     mkdir -p "$state/data" "$state/exec" "$state/sock" "$SOCK_DIR"
     if alive "$node" && answers "$node"; then say "engine $node answers"; return; fi
     local extra=()
-    [ "$node" = w1 ] && extra+=(--node-generic-resource gpu=1)
+    # Two GPUs on w1: the 20.10 engine's constraint enforcer rejects a task that reserves a node's whole discrete
+    # generic resource ("assigned node no longer meets constraints"), so the last GPU can never be used.
+    [ "$node" = w1 ] && extra+=(--node-generic-resource "gpu=${XJC_GPUS:-2}")
     # nsenter --net, not `ip netns exec` (which remounts /sys: "Devices cgroup isn't mounted"). A private mount
     # namespace puts this node's socket at $SOCK_DIR, and keeps the engine's mounts out of the host's table.
     setsid nsenter --net="/var/run/netns/$(netns_of "$node")" unshare --mount --propagation private \
@@ -181,7 +183,7 @@ start_engines() {
     local node t=$SECONDS
     for node in "$@"; do start_engine "$node"; done
     for node in "$@"; do wait_until 60 "engine $node (see $DIR/$node/dockerd.log)" answers "$node"; done
-    say "engines $* answer ($((SECONDS - t))s); w1 advertises the generic resource gpu=1"
+    say "engines $* answer ($((SECONDS - t))s); w1 advertises the generic resource gpu=${XJC_GPUS:-2}"
 }
 
 swarm_state() { dk "$1" info --format '{{.Swarm.LocalNodeState}}' 2>/dev/null || echo unknown; }
@@ -284,12 +286,50 @@ deploy_stack() {
     say "hub answers on $(hub_node) ($((SECONDS - t))s); PostgreSQL on m3"
 }
 
-hub_node() {  # the node (label xjh.node) whose running task is the hub's
-    local id
-    id=$(dk m1 service ps "${STACK}_jupyterhub" --filter desired-state=running --format '{{.Node}} {{.CurrentState}}' \
-        2>/dev/null | awk '$2 == "Running" {print $1; exit}')
-    [ -n "$id" ] || { echo none; return; }
-    dk m1 node inspect --format '{{index .Spec.Labels "xjh.node"}}' "$id" 2>/dev/null || echo none
+tiny_image() {  # ~2 MB (the host's dash and sleep), pushed to the registry: for warming up the network
+    local image=xnat-jupyterhub/tiny:xjc
+    if ! DOCKER_HOST= docker image inspect "$image" >/dev/null 2>&1; then
+        local stage f
+        stage=$(mktemp -d)
+        for f in /bin/dash /bin/sleep /lib/x86_64-linux-gnu/libc.so.6 /lib64/ld-linux-x86-64.so.2; do
+            mkdir -p "$stage$(dirname "$f")" && cp -L "$f" "$stage$f"
+        done
+        tar -C "$stage" -c . | DOCKER_HOST= docker import --change 'CMD ["/bin/sleep", "1"]' - "$image" >/dev/null
+        rm -rf "$stage"
+    fi
+    DOCKER_HOST= docker tag "$image" "$(registry_image "$image")"
+    DOCKER_HOST= docker push -q "$(registry_image "$image")" >/dev/null
+    registry_image "$image"
+}
+
+warm_network() {
+    # Swarm 20.10 gives a node its address on an overlay network only when a first task there needs it, and that
+    # first task can fail ("node is missing network attachments"): a one-shot task on every node, retried until
+    # done, so XNAT's first launch on a node does not meet it.
+    local image t=$SECONDS
+    image=$(tiny_image)
+    dk m1 service rm xjc-warmup >/dev/null 2>&1 || true
+    dk m1 service create -d -q --name xjc-warmup --mode global-job --network "$NETWORK" \
+        --restart-condition on-failure "$image" >/dev/null
+    wait_until 120 "the network warm-up on every node" warmed_up
+    dk m1 service rm xjc-warmup >/dev/null
+    say "every node has its address on $NETWORK ($((SECONDS - t))s)"
+}
+
+warmed_up() {
+    [ "$(dk m1 service ps xjc-warmup --filter desired-state=complete --format '{{.CurrentState}}' 2>/dev/null \
+        | grep -c '^Complete')" -ge ${#NODES[@]} ]
+}
+
+hub_node() {  # the node (label xjh.node) whose running task is the hub's; "none" if there is none
+    local manager task node=
+    for manager in "${MANAGERS[@]}"; do answers "$manager" && break; done
+    for task in $(dk "$manager" service ps -q --filter desired-state=running "${STACK}_jupyterhub" 2>/dev/null); do
+        node=$(dk "$manager" inspect --format '{{if eq .Status.State "running"}}{{.NodeID}}{{end}}' "$task" 2>/dev/null)
+        [ -n "$node" ] && break
+    done
+    [ -n "$node" ] || { echo none; return 0; }
+    dk "$manager" node inspect --format '{{index .Spec.Labels "xjh.node"}}' "$node" 2>/dev/null || echo none
 }
 
 standin_answers() { curl -sf -m 2 "http://127.0.0.1:$STANDIN_CONTROL_PORT/_standin/users" >/dev/null 2>&1; }
@@ -328,6 +368,7 @@ up() {
     start_standin
     step "Stack $STACK: hub on a manager, PostgreSQL on m3"
     deploy_stack
+    warm_network
     printf '\nCluster up in %ss. Hub: http://%s:%s/jupyterhub (on %s). Docker: eval "$(%s env)"; docker -H unix://%s node ls\n' \
         $((SECONDS - t0)) "$(addr_of "$(hub_node)" 2>/dev/null || echo "?")" "$HUB_PORT" "$(hub_node)" "$0" "$(sock_of m1)"
 }
