@@ -113,7 +113,8 @@ def test_console_logs_of_a_worker_notebook_and_stats_through_node_engines(cluste
         on_w1 = wait_for(lambda: running_task(user, server), 30, "the GPU notebook's task")
         stats = access.container_stats(on_w1)
         assert stats.unavailable_reason == "" and stats.mem_bytes and stats.mem_bytes > 0, stats
-        assert stats.cpu_percent is not None
+        # CPU % is the difference from the console's previous sample: the second one has it
+        wait_for(lambda: access.container_stats(on_w1).cpu_percent is not None, 30, "a CPU figure from w1")
         on_w2 = wait_for(lambda: running_task(OTHER_USER, launched[OTHER_USER]), 30, "the w2 notebook's task")
         stats = access.container_stats(on_w2)
         assert stats.cpu_percent is None and stats.mem_bytes is None
@@ -205,10 +206,13 @@ async def test_a_lost_worker_shows_in_the_console_and_the_next_start_runs_elsewh
                             None)
 
             wait_for(w2_down, 60, "the console to show w2 down")
+            # the task on the lost node, as the console lists it; swarm's replacement waits for a node its
+            # placement allows (w2 only), so none runs anywhere else
             tasks = access.tasks(service)
-            assert tasks and all(t.node_id == cluster.node_ids["w2"] for t in tasks)
-            shown = {t.state for t in tasks} | {t.desired_state for t in tasks}
-            print(f"\n[worker lost] task states shown: {sorted(shown)}")
+            on_w2 = [t for t in tasks if t.node_id == cluster.node_ids["w2"]]
+            assert on_w2, tasks
+            assert not [t for t in tasks if t.node_id != cluster.node_ids["w2"] and t.state == "running"], tasks
+            print(f"\n[worker lost] tasks shown: {[(t.node_name or '-', t.state, t.desired_state) for t in tasks]}")
         finally:
             access.close()
 
