@@ -31,6 +31,7 @@ import docker.errors
 import httpx
 import yaml
 
+from console.backend import registry
 from console.backend.hub import HubClient, HubError
 from console.backend.models import ActionResult
 from console.config import ConfigError, read_secret_file
@@ -269,6 +270,10 @@ def preflight(settings: StackSettings, client: docker.DockerClient) -> Iterator[
     missing_images = []
     for name, service in sorted(config["services"].items()):
         image = service.get("image", "")
+        if registry.registry_of(image):  # every node pulls it: ask its registry, not this engine
+            problem = registry.check_image(client, image)
+            missing_images += [f"{image} (service {name}): {problem}"] if problem else []
+            continue
         try:
             client.images.get(image)
         except docker.errors.ImageNotFound:
