@@ -128,11 +128,18 @@ push() {  # push IMAGE to $push_to as REGISTRY/NAME:TAG, the name without its fi
     say "pushed $target in $(seconds $t)"
 }
 
+push_all() {  # in parallel: each push compresses its layers on one core
+    local pids=() image pid failed=
+    for image in "${images[@]}"; do push "$image" & pids+=($!); done
+    for pid in "${pids[@]}"; do wait "$pid" || failed=1; done
+    [ -z "$failed" ] || exit 1
+}
+
 images=("$hub_image" "$singleuser_image")
 [ -n "$postgres" ] && images+=("$postgres_image")
 if [ -n "$no_build" ]; then
     [ -n "$push_to" ] || { echo "--no-build only makes sense with --push" >&2; exit 2; }
-    for image in "${images[@]}"; do push "$image"; done
+    push_all
     exit 0
 fi
 
@@ -149,6 +156,4 @@ fi
 build "$hub_image" hub/Dockerfile
 build "$singleuser_image" hub/singleuser/Dockerfile
 [ -n "$postgres" ] && build "$postgres_image" deploy/postgres/Dockerfile
-if [ -n "$push_to" ]; then
-    for image in "${images[@]}"; do push "$image"; done
-fi
+if [ -n "$push_to" ]; then push_all; fi

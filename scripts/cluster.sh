@@ -224,13 +224,14 @@ push_images() {
         DOCKER_HOST= scripts/build-images.sh --no-build --postgres --push "$REGISTRY"
     fi
     local node t=$SECONDS pulls=()
-    # Managers pull the hub image ahead, as a site's provisioning would: a rescheduled hub then starts at once.
-    for node in "${MANAGERS[@]}"; do
+    # The managers the hub may run on (not m3, the database's) pull its image ahead, as a site's provisioning
+    # would: a rescheduled hub then starts at once.
+    for node in m1 m2; do
         dk "$node" pull -q "$(registry_image "$XJH_HUB_IMAGE")" >/dev/null &
         pulls+=($!)
     done
     wait "${pulls[@]}"  # only the pulls: the registry and engines are children too
-    say "managers pulled $(registry_image "$XJH_HUB_IMAGE") ($((SECONDS - t))s)"
+    say "m1 and m2 pulled $(registry_image "$XJH_HUB_IMAGE") ($((SECONDS - t))s)"
 }
 
 # -- secrets, stack, stand-in -------------------------------------------------------------------------------------
@@ -394,46 +395,59 @@ end_pids() {  # grace seconds, pids...: TERM, wait, KILL what is left at the dea
     return 0
 }
 
-halt_engine() {  # a power cut: the engine and its containers go, the node stays a swarm member
-    local node=$1 pid
-    addr_of "$node" >/dev/null
-    pid=$(pid_of "$node")
-    { [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; } || { say "engine $node is not running"; return 0; }
-    # the engine's whole mount namespace: dockerd, its containerd, every shim and container process
-    local mnt victims=() p
-    mnt=$(readlink "/proc/$pid/ns/mnt")
+namespace_pids() {  # every process in the mount namespace of the node's engine: dockerd, containerd, shims, containers
+    local pid=$1 mnt p
+    mnt=$(readlink "/proc/$pid/ns/mnt" 2>/dev/null) || return 0
+    [ "$mnt" != "$(readlink /proc/1/ns/mnt)" ] || return 0  # never the host's
     for p in /proc/[0-9]*; do
-        [ "$(readlink "$p/ns/mnt" 2>/dev/null)" = "$mnt" ] && victims+=("${p#/proc/}")
+        [ "$(readlink "$p/ns/mnt" 2>/dev/null)" = "$mnt" ] && echo "${p#/proc/}"
     done
-    kill -9 "${victims[@]}" 2>/dev/null || true
-    say "engine $node killed with its containers (${#victims[@]} processes), as a power cut"
+    return 0
 }
 
-stop_engine() {
-    local node=$1 pid
+container_pids() {  # the node's containers' processes: in its cgroup parent (each container has its own mount ns)
+    cat /sys/fs/cgroup/pids/"$NAME-$1"/*/cgroup.procs 2>/dev/null || true
+}
+
+kill_engine() {  # the engine and all it runs, at once; its mounts go with its mount namespace
+    local node=$1 pid victims
     pid=$(pid_of "$node")
+    victims=$(container_pids "$node")
     if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
-        if answers "$node"; then
-            local ids
-            ids=$(dk "$node" ps -aq 2>/dev/null || true)
-            [ -z "$ids" ] || dk "$node" rm -f $ids >/dev/null 2>&1 || true
-        fi
-        end_pids 20 "$pid"
+        victims="$victims $(namespace_pids "$pid")"
+    elif [ -z "${victims// /}" ]; then
+        return 1
     fi
-    return 0
+    kill -9 $victims 2>/dev/null || true
+    local deadline=$((SECONDS + 20))
+    while kill -0 "$pid" 2>/dev/null && [ $SECONDS -lt $deadline ]; do sleep 0.1; done
+    echo "$victims" | wc -w
+}
+
+halt_engine() {  # a power cut: the engine and its containers go, the node stays a swarm member
+    local node=$1 count
+    addr_of "$node" >/dev/null
+    if count=$(kill_engine "$node"); then
+        say "engine $node killed with its containers ($count processes), as a power cut"
+    else
+        say "engine $node is not running"
+    fi
 }
 
 down() {
     [ "$(id -u)" = 0 ] || die "needs root"
     local t0=$SECONDS node
     step "Engines (containers first)"
-    local stops=()
-    for node in "${NODES[@]}"; do stop_engine "$node" & stops+=($!); done
-    wait "${stops[@]}"
-    say "engines ${NODES[*]} stopped"
+    # Everything goes, so no engine needs to stop its containers one by one (each a slow, clean stop)
+    for node in "${NODES[@]}"; do kill_engine "$node" >/dev/null || true; done
+    say "engines ${NODES[*]} stopped with their containers"
     step "Registry, stand-in and leftover processes"
-    local leftover
-    leftover=$(pids_under)
+    local leftover f
+    for f in "$DIR/standin/pid" "$DIR/registry/pid"; do
+        [ -s "$f" ] && end_pids 10 "$(cat "$f")"
+    done
+    leftover="$(pids_under) $(for node in "${NODES[@]}"; do container_pids "$node"; done)"
+    leftover=$(echo $leftover)
     if [ -n "$leftover" ]; then
         end_pids 10 $leftover
         say "ended $(echo $leftover | wc -w) processes of ours"

@@ -251,6 +251,11 @@ def test_zz_down_leaves_nothing(cluster: Cluster):
         except OSError:
             pass
     assert not ours, f"processes left: {ours}"
+    # no container process in the engines' cgroups, and no stand-in listening
+    left = [p for p in Path("/sys/fs/cgroup/pids").glob("xjc-*/*/cgroup.procs") if p.read_text().strip()]
+    assert not left, f"container processes left in {left}"
+    with pytest.raises(httpx.HTTPError):
+        httpx.get(cluster.env["XJC_STANDIN_CONTROL"], timeout=2)
     mounts = Path("/proc/self/mounts").read_text()
     assert str(STATE_DIR) not in mounts
     for address in ADDRESSES.values():
