@@ -273,7 +273,7 @@ hub_answers() {
     local addr
     for node in "${MANAGERS[@]}"; do
         addr=$(addr_of "$node")
-        curl -sf -m 2 "http://$addr:$HUB_PORT/jupyterhub/hub/api/" >/dev/null 2>&1 && return 0
+        curl -sf -m 2 "http://$addr:$HUB_PORT/jupyterhub/hub/api/" >/dev/null 2>&1 && { hub_at=$node; return 0; }
     done
     return 1
 }
@@ -284,7 +284,7 @@ deploy_stack() {
     say "stack $STACK deployed: docker-stack.yml + docker-stack.postgres.yml, images from $REGISTRY"
     local t=$SECONDS
     wait_until 180 "the hub to answer on a manager's port $HUB_PORT (dk m1 service ps ${STACK}_jupyterhub)" hub_answers
-    say "hub answers on $(hub_node) ($((SECONDS - t))s); PostgreSQL on m3"
+    say "hub answers on $hub_at ($((SECONDS - t))s); PostgreSQL on m3"
 }
 
 tiny_image() {  # ~2 MB (the host's dash and sleep), pushed to the registry: for warming up the network
@@ -389,8 +389,8 @@ end_pids() {  # grace seconds, pids...: TERM, wait, KILL what is left at the dea
     local deadline=$((SECONDS + $1)) pid; shift
     kill "$@" 2>/dev/null || true
     for pid in "$@"; do
-        while kill -0 "$pid" 2>/dev/null && [ $SECONDS -lt $deadline ]; do sleep 0.2; done
-        if kill -0 "$pid" 2>/dev/null; then kill -9 "$pid" 2>/dev/null || true; fi
+        while running "$pid" && [ $SECONDS -lt $deadline ]; do sleep 0.2; done
+        if running "$pid"; then kill -9 "$pid" 2>/dev/null || true; fi
     done
     return 0
 }
@@ -403,6 +403,12 @@ namespace_pids() {  # every process in the mount namespace of the node's engine:
         [ "$(readlink "$p/ns/mnt" 2>/dev/null)" = "$mnt" ] && echo "${p#/proc/}"
     done
     return 0
+}
+
+running() {  # alive and not a zombie (an engine started by a `cluster.sh up` that has exited has no parent to reap it)
+    local state
+    state=$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null) || return 1
+    [ -n "$state" ] && [ "$state" != Z ]
 }
 
 container_pids() {  # the node's containers' processes: in its cgroup parent (each container has its own mount ns)
@@ -420,7 +426,7 @@ kill_engine() {  # the engine and all it runs, at once; its mounts go with its m
     fi
     kill -9 $victims 2>/dev/null || true
     local deadline=$((SECONDS + 20))
-    while kill -0 "$pid" 2>/dev/null && [ $SECONDS -lt $deadline ]; do sleep 0.1; done
+    while [ -n "$pid" ] && running "$pid" && [ $SECONDS -lt $deadline ]; do sleep 0.1; done
     echo "$victims" | wc -w
 }
 
