@@ -371,7 +371,7 @@ up() {
     deploy_stack
     warm_network
     printf '\nCluster up in %ss. Hub: http://%s:%s/jupyterhub (on %s). Docker: eval "$(%s env)"; docker -H unix://%s node ls\n' \
-        $((SECONDS - t0)) "$(addr_of "$(hub_node)" 2>/dev/null || echo "?")" "$HUB_PORT" "$(hub_node)" "$0" "$(sock_of m1)"
+        $((SECONDS - t0)) "$(addr_of "$hub_at")" "$HUB_PORT" "$hub_at" "$0" "$(sock_of m1)"
 }
 
 # -- down ---------------------------------------------------------------------------------------------------------

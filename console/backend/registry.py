@@ -33,6 +33,8 @@ def check_image(client: docker.DockerClient, image: str) -> str | None:
         return f"not in the registry {registry}"
     except docker.errors.APIError as e:
         explanation = str(e.explanation or e)
+        if "manifest unknown" in explanation or "not found" in explanation:
+            return f"not in the registry {registry}"
         if "certificate" in explanation or "x509" in explanation:
             return f"the registry {registry} is not trusted by this engine (its CA in /etc/docker/certs.d/{registry}/)"
         return f"the registry {registry} answered: {explanation[:200]}"

@@ -234,6 +234,23 @@ async def test_a_lost_worker_shows_in_the_console_and_the_next_start_runs_elsewh
         cluster.start_node("w2")
 
 
+def test_deploy_preflight_asks_the_registry_not_the_managers_engine(cluster: Cluster):
+    import docker
+
+    from console.backend import registry
+
+    # m3 never pulled the notebook image: the registry has it, so the pre-flight passes on m3 all the same
+    client = docker.DockerClient(base_url=socket_of("m3"), version="1.41", timeout=30)
+    try:
+        with pytest.raises(docker.errors.ImageNotFound):
+            client.images.get(cluster.image)
+        assert registry.check_image(client, cluster.image) is None
+        missing = registry.check_image(client, f"{cluster.env['XJC_REGISTRY']}/singleuser:no-such-tag")
+        assert missing == f"not in the registry {cluster.env['XJC_REGISTRY']}"
+    finally:
+        client.close()
+
+
 def test_zz_down_leaves_nothing(cluster: Cluster):
     started = time.monotonic()
     cluster_sh("down", timeout=300)
