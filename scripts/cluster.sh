@@ -261,7 +261,7 @@ stack_env() {
     export JH_XNAT_URL=http://$HOST_ADDR:$STANDIN_PORT JH_XNAT_USERNAME=jupyterhub
     export JH_DOCKER_SOCKET=$SOCK_DIR/docker.sock
     # the hub on a manager that does not hold the database; notebooks never on managers (XNAT's constraints)
-    export JH_HUB_PLACEMENT='node.labels.xjh.db != true'
+    export JH_HUB_PLACEMENT='node.labels.xjh.db != true'  # docker-stack.postgres.yml's default, said aloud
     # the hub as uid 1000 in the group of the node's Docker socket; notebooks as jovyan, as in the demo
     export JH_UID=1000 NB_UID=1000 NB_GID=100
     export JH_GID; JH_GID=$(stat -c %g "$(sock_of m1)")
