@@ -46,8 +46,14 @@ try:
 
     # State on a volume, so a restart keeps users and running servers.
     data_dir = state.prepare_data_dir(env_str("JH_DATA_DIR", state.DEFAULT_DATA_DIR))
+    # On several nodes (docker-stack.postgres.yml): a database URL and a cookie secret from Docker secrets, so a
+    # hub rescheduled on another manager keeps its users, servers and browser sessions.
     c.JupyterHub.db_url = env_secret("JH_DB_URL") or state.sqlite_url(data_dir)
-    c.JupyterHub.cookie_secret_file = state.prepare_cookie_secret(data_dir)
+    shared_cookie_secret = env_secret("JH_COOKIE_SECRET")
+    if shared_cookie_secret is not None:
+        c.JupyterHub.cookie_secret = state.cookie_secret(shared_cookie_secret)
+    else:
+        c.JupyterHub.cookie_secret_file = state.prepare_cookie_secret(data_dir)
 
     c.JupyterHub.services, c.JupyterHub.load_roles = roles.services_and_roles(log)
 

@@ -367,6 +367,22 @@ class XnatSwarmSpawner(XnatLaunchMixin, SwarmSpawner):
             self.log.warning("Docker refused to create service %s: %s", self.service_name, e.explanation)
             raise SpawnRefused(500, f"Docker refused to create the notebook service: {e.explanation}") from None
 
+    async def poll(self) -> int | str | None:
+        """None while the notebook's task runs. dockerspawner also counts a pending or preparing task as running:
+        after a node is lost, swarm leaves the old task "running" on it with desired state shutdown and makes a
+        replacement that may never find a node its placement allows. Outside a spawn (start_object watches the
+        tasks then) only a task that runs and should run counts, so the hub sees the server stopped."""
+        if self.pending == "spawn":
+            return await super().poll()
+        if await self.get_object() is None:
+            return 0
+        tasks = sorted(await self.docker("tasks", filters={"service": self.service_name}), key=_created_key)
+        if any(_state(t) == "running" and str(t.get("DesiredState", "")).lower() == "running" for t in tasks):
+            return None
+        newest = _state(tasks[-1]) if tasks else "gone"
+        self.log.warning("No task of %s runs (newest: %s): the notebook is not running", self.service_name, newest)
+        return f"no running task (newest: {newest})"
+
     async def start_object(self) -> None:
         """Wait until the service's newest task runs.
 

@@ -57,3 +57,17 @@ def prepare_cookie_secret(data_dir: str) -> str:
     with os.fdopen(fd, "w") as f:
         f.write(secrets.token_hex(32) + "\n")
     return path
+
+
+def cookie_secret(value: str) -> bytes:
+    """The cookie secret given as a Docker secret (`JH_COOKIE_SECRET_FILE`): 32 or more bytes, hex-encoded as
+    `openssl rand -hex 32` writes them. Every hub replica or rescheduled hub that reads the same secret keeps every
+    browser session; a secret in the data directory would be a new one on another node."""
+    text = value.strip()
+    try:
+        secret = bytes.fromhex(text)
+    except ValueError:
+        raise SettingsError("JH_COOKIE_SECRET_FILE must hold hex digits (e.g. `openssl rand -hex 32`)") from None
+    if len(secret) < 32:
+        raise SettingsError(f"JH_COOKIE_SECRET_FILE holds {len(secret)} bytes; 32 or more are needed")
+    return secret

@@ -4,13 +4,19 @@
 # Every step is cached: a re-run with nothing changed takes seconds.
 #
 # Usage: scripts/build-images.sh [--pip-source wheels|index] [--ca-bundle FILE] [--base-image IMAGE] [--base-only]
+#                                [--postgres] [--push REGISTRY] [--no-build]
 #   --pip-source wheels  (default) images install only the wheels downloaded here into deploy/build/wheels/
 #   --pip-source index   images use the package index themselves; with --ca-bundle FILE they trust FILE
 #                        (for TLS-inspecting proxies; default when given: none)
 #   --base-image IMAGE   FROM image (default: the local xnat-jupyterhub/debian-base:bookworm, made if missing;
 #                        a production build would use debian:bookworm-slim)
 #   --base-only          only make the local base image (helm/xnat-jupyterhub/image/build.sh builds on it)
-# Environment: XJH_HUB_IMAGE, XJH_SINGLEUSER_IMAGE, XJH_DEBIAN_MIRROR.
+#   --postgres           also the PostgreSQL image of docker-stack.postgres.yml (deploy/postgres/Dockerfile)
+#   --push REGISTRY      then tag each image REGISTRY/NAME:TAG (xnat-jupyterhub/hub:dev -> REGISTRY/hub:dev) and
+#                        push it, so every node of a swarm pulls it; the engine must trust REGISTRY's CA
+#                        (/etc/docker/certs.d/REGISTRY/ca.crt)
+#   --no-build           only push (images already built)
+# Environment: XJH_HUB_IMAGE, XJH_SINGLEUSER_IMAGE, XJH_POSTGRES_IMAGE, XJH_DEBIAN_MIRROR.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,6 +27,10 @@ ca_bundle=
 base_only=
 hub_image=${XJH_HUB_IMAGE:-xnat-jupyterhub/hub:dev}
 singleuser_image=${XJH_SINGLEUSER_IMAGE:-xnat-jupyterhub/singleuser:dev}
+postgres_image=${XJH_POSTGRES_IMAGE:-xnat-jupyterhub/postgres:dev}
+postgres=
+push_to=
+no_build=
 mirror=${XJH_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 build_dir=deploy/build
 wheel_dir=$build_dir/wheels
@@ -31,7 +41,10 @@ while [ $# -gt 0 ]; do
         --ca-bundle) ca_bundle=${2:?--ca-bundle needs a file}; shift 2 ;;
         --base-image) base_image=${2:?--base-image needs an image}; shift 2 ;;
         --base-only) base_only=1; shift ;;
-        -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+        --postgres) postgres=1; shift ;;
+        --push) push_to=${2:?--push needs a registry, e.g. registry.example.org:5000}; shift 2 ;;
+        --no-build) no_build=1; shift ;;
+        -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
         *) echo "unknown option: $1 (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -104,6 +117,35 @@ build() {
 python=${XJH_PYTHON:-.venv/bin/python}
 [ -x "$python" ] || python=python3
 
+push() {  # push IMAGE to $push_to as REGISTRY/NAME:TAG, the name without its first path part
+    local image=$1 target t=$SECONDS log
+    target=$push_to/${image#*/}
+    log=$(mktemp /var/tmp/xjh-push.XXXXXX)
+    docker tag "$image" "$target"
+    if ! docker push "$target" >"$log" 2>&1; then
+        tail -10 "$log" >&2
+        echo "pushing $target failed; full log: $log" >&2
+        exit 1
+    fi
+    rm -f "$log"
+    say "pushed $target in $(seconds $t)"
+}
+
+push_all() {  # in parallel: each push compresses its layers on one core
+    local pids=() image pid failed=
+    for image in "${images[@]}"; do push "$image" & pids+=($!); done
+    for pid in "${pids[@]}"; do wait "$pid" || failed=1; done
+    [ -z "$failed" ] || exit 1
+}
+
+images=("$hub_image" "$singleuser_image")
+[ -n "$postgres" ] && images+=("$postgres_image")
+if [ -n "$no_build" ]; then
+    [ -n "$push_to" ] || { echo "--no-build only makes sense with --push" >&2; exit 2; }
+    push_all
+    exit 0
+fi
+
 [ "$base_image" = "$local_base" ] && ensure_local_base
 [ -n "$base_only" ] && exit 0
 mkdir -p "$build_dir"
@@ -117,3 +159,5 @@ elif [ -n "$ca_bundle" ]; then
 fi
 build "$hub_image" hub/Dockerfile
 build "$singleuser_image" hub/singleuser/Dockerfile
+[ -n "$postgres" ] && build "$postgres_image" deploy/postgres/Dockerfile
+if [ -n "$push_to" ]; then push_all; fi

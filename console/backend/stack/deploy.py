@@ -10,6 +10,7 @@ from typing import Any
 import docker
 import docker.errors
 
+from console.backend import registry
 from console.backend.stack.engine import (
     _find_network,
     _find_secret,
@@ -51,6 +52,10 @@ def preflight(settings: StackSettings, client: docker.DockerClient) -> Iterator[
     missing_images = []
     for name, service in sorted(config["services"].items()):
         image = service.get("image", "")
+        if registry.registry_of(image):  # every node pulls it: ask its registry, not this engine
+            problem = registry.check_image(client, image)
+            missing_images += [f"{image} (service {name}): {problem}"] if problem else []
+            continue
         try:
             client.images.get(image)
         except docker.errors.ImageNotFound:
