@@ -373,7 +373,8 @@ class XnatSwarmSpawner(XnatLaunchMixin, SwarmSpawner):
         replacement that may never find a node its placement allows. Outside a spawn (start_object watches the
         tasks then) only a task that runs and should run counts, so the hub sees the server stopped."""
         if self.pending == "spawn":
-            return await super().poll()
+            status: int | str | None = await super().poll()
+            return status
         if await self.get_object() is None:
             return 0
         tasks = sorted(await self.docker("tasks", filters={"service": self.service_name}), key=_created_key)

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Makes sure a Docker engine answers and is a swarm manager, installing Debian's engine if none does.
-# Also installs nginx (the tests run the real nginx as the reverse proxy).
+# Also installs nginx (the tests run the real nginx as the reverse proxy) and what scripts/cluster.sh needs.
 # Usage: scripts/engine.sh up | status
 set -euo pipefail
 
@@ -54,6 +54,12 @@ ensure_tools() {
     command -v nginx >/dev/null || missing+=(nginx)
     command -v debootstrap >/dev/null || missing+=(debootstrap)
     command -v tmux >/dev/null || missing+=(tmux)
+    # The multi-node tests' cluster (scripts/cluster.sh): Debian's distribution registry, and the tools that make
+    # the nodes' namespaces and the registry's CA.
+    command -v docker-registry >/dev/null || missing+=(docker-registry)
+    command -v openssl >/dev/null || missing+=(openssl)
+    command -v nsenter >/dev/null || missing+=(util-linux)
+    command -v ip >/dev/null || missing+=(iproute2)
     if [ ${#missing[@]} -gt 0 ]; then
         say "installing ${missing[*]}"
         apt_install "${missing[@]}"

@@ -25,6 +25,7 @@ pytest_plugins = (
     "tests.helpers.console_backend",
     "tests.helpers.node2",
     "tests.helpers.secrets_stack",
+    "tests.helpers.cluster",
 )
 
 

@@ -4,6 +4,8 @@ tests/multinode."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import docker.errors
 import pytest
 import requests
@@ -37,12 +39,18 @@ class _Images:
 
 
 class _Client:
+    """Stands in for docker.DockerClient: only `images.get_registry_data`."""
+
     def __init__(self, error: Exception | None = None):
         self.images = _Images(error)
 
 
+def fake_client(error: Exception | None = None) -> Any:
+    return _Client(error)
+
+
 def test_an_image_the_registry_has_passes_and_is_asked_by_its_full_name():
-    client = _Client()
+    client: Any = _Client()
     assert registry.check_image(client, "10.98.0.1:5000/hub:xjc") is None
     assert client.images.asked == ["10.98.0.1:5000/hub:xjc"]
 
@@ -55,10 +63,10 @@ def test_an_image_the_registry_has_passes_and_is_asked_by_its_full_name():
     (requests.exceptions.ConnectionError("engine gone"), "cannot ask the registry reg.example:5000"),
 ])
 def test_each_failure_is_one_clear_line(error, says):
-    problem = registry.check_image(_Client(error), "reg.example:5000/hub:dev")
+    problem = registry.check_image(fake_client(error), "reg.example:5000/hub:dev")
     assert problem is not None and says in problem and "\n" not in problem
 
 
 def test_an_image_without_a_registry_is_not_asked():
     with pytest.raises(ValueError):
-        registry.check_image(_Client(), "xnat-jupyterhub/hub:dev")
+        registry.check_image(fake_client(), "xnat-jupyterhub/hub:dev")

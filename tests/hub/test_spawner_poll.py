@@ -3,12 +3,9 @@ The Docker answers are the shapes swarm 20.10 gave on the multi-node cluster (te
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from spawner_fixtures import make_spawner  # noqa: E402
+from tests.helpers.spawner import make_spawner
 
 
 def task(state: str, desired: str, created: str) -> dict[str, Any]:
@@ -25,8 +22,8 @@ def spawner_seeing(tasks: list[dict[str, Any]], *, service: bool = True, pending
     async def get_object() -> dict | None:
         return {"ID": "svc"} if service else None
 
-    spawner.docker = docker
-    spawner.get_object = get_object
+    spawner.docker = docker  # type: ignore[method-assign]
+    spawner.get_object = get_object  # type: ignore[method-assign]
     spawner._spawn_pending = pending == "spawn"
     return spawner
 

@@ -16,8 +16,7 @@ import httpx
 import pytest
 
 from console.backend.docker import DockerAccess
-
-from .conftest import ADDRESSES, MANAGERS, STATE_DIR, Cluster, api_of, cluster_sh, socket_of, wait_for
+from tests.helpers.cluster import ADDRESSES, MANAGERS, STATE_DIR, Cluster, api_of, cluster_sh, socket_of, wait_for
 
 pytestmark = [pytest.mark.multinode, pytest.mark.timeout(600)]
 
@@ -60,7 +59,7 @@ async def test_gpu_launch_lands_on_the_gpu_worker_pulls_from_the_registry_and_an
     assert cluster.hub_node() in MANAGERS
     model = wait_for(lambda: cluster.notebook_answers(GPU_USER, server, tokens[GPU_USER]), 60,
                      "the GPU notebook to answer through the proxy")
-    assert "version" in model
+    assert model is not None and "version" in model
     figure(f"launch to ready on the GPU worker w1, first pull from the registry included: {seconds:.1f} s")
 
 
@@ -129,7 +128,7 @@ def browser_login(cluster: Cluster) -> dict[str, str]:
         client.get("/hub/login")
         xsrf = client.cookies.get("_xsrf")
         client.post("/hub/login", data={"username": "alice", "password": "alice-password", "_xsrf": xsrf})
-        cookies = {c.name: c.value for c in client.cookies.jar}
+        cookies = {c.name: c.value or "" for c in client.cookies.jar}
     assert "jupyterhub-hub-login" in cookies, cookies.keys()
     return cookies
 
