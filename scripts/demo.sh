@@ -130,7 +130,6 @@ xnat_username = "jupyterhub"
 xnat_password_file = "$secrets_dir/${JH_SECRETS_PREFIX}_xnat_password"
 stack = "$JH_STACK_NAME"
 network = "$JH_NETWORK"
-hub_image = "$JH_IMAGE"
 EOF
     )
     mv "$console_config.tmp" "$console_config"

@@ -16,7 +16,7 @@ from typing import Any
 import docker.errors
 import pytest
 
-from hub.launch import SpawnRefused
+from hub.launch import SpawnRefused, flat_user_options
 from hub.spawner import XnatSwarmSpawner
 from hub.standin.options import mount, start_request_body
 from tests.helpers.spawner import PREFIX, Xnat, light_options, make_spawner, services_of
@@ -99,7 +99,7 @@ async def test_xnat_options_become_the_running_service(
     events = spawner.progress()
     try:
         assert await spawner.start() == (spawner.service_name, 8888)
-        assert spawner.user_options == hostile_body
+        assert spawner.user_options == flat_user_options(hostile_body)  # unchanged, but flat for the plugin
         messages = [event["message"] for event in await events_so_far(events)]
         assert messages[:2] == ["Fetching the launch options from XNAT",
                                 f"Creating the service {spawner.service_name} from {sleep_image}"]
