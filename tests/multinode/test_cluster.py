@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import secrets
 import subprocess
 import time
 from pathlib import Path
@@ -238,12 +239,17 @@ def test_deploy_preflight_asks_the_registry_not_the_managers_engine(cluster: Clu
 
     from console.backend import registry
 
-    # m3 never pulled the notebook image: the registry has it, so the pre-flight passes on m3 all the same
+    # A tag pushed to the registry just now, which no node has pulled (the earlier tests pull the notebook image
+    # wherever they place notebooks): the pre-flight passes on m3 all the same, because it asks the registry.
+    fresh = f"{cluster.env['XJC_REGISTRY']}/singleuser:preflight-{secrets.token_hex(4)}"
+    for args in (["tag", cluster.image, fresh], ["push", fresh], ["rmi", fresh]):
+        done = subprocess.run(["docker", *args], capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, f"docker {' '.join(args)}: {done.stderr[-500:]}"
     client = docker.DockerClient(base_url=socket_of("m3"), version="1.41", timeout=30)
     try:
         with pytest.raises(docker.errors.ImageNotFound):
-            client.images.get(cluster.image)
-        assert registry.check_image(client, cluster.image) is None
+            client.images.get(fresh)
+        assert registry.check_image(client, fresh) is None
         missing = registry.check_image(client, f"{cluster.env['XJC_REGISTRY']}/singleuser:no-such-tag")
         assert missing == f"not in the registry {cluster.env['XJC_REGISTRY']}"
     finally:
