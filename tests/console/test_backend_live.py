@@ -13,7 +13,7 @@ from console.backend.live import LiveBackend
 from console.backend.models import READ_ONLY, Health, Outcome, ServerRow, ServiceInfo, TaskInfo
 from console.backend.swarm_join import join_swarm
 from console.config import ConsoleConfig
-from tests.helpers.console_backend import TEST_PREFIX
+from tests.helpers.console_backend import TEST_NETWORK, TEST_PREFIX, TEST_STACK
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -26,7 +26,8 @@ def config(local_hub, tmp_path) -> ConsoleConfig:
         hub_url=local_hub.api_url,
         token=local_hub.console_token,
         audit_log=str(tmp_path / "audit.log"),
-        stack="xjc-test-stack",
+        stack=TEST_STACK,
+        network=TEST_NETWORK,
         timeout=10,
     )
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers.console_backend import TEST_PREFIX
+from tests.helpers.console_backend import TEST_PREFIX, TEST_STACK
 from tests.helpers.waiting import wait_for
 
 pytestmark = pytest.mark.timeout(180)
@@ -27,12 +27,22 @@ def env(tmp_path) -> dict[str, str]:
 
 
 @pytest.fixture
-def hub_env(env, local_hub, tmp_path) -> dict[str, str]:
+def swarm_env(env, tmp_path, test_network) -> dict[str, str]:
+    """`env` with a config file naming the tests' stack and network, so a demo up on this swarm stays out."""
+    config = tmp_path / "console.toml"
+    config.write_text(f'stack = "{TEST_STACK}"\nnetwork = "{test_network}"\n')
+    config.chmod(0o600)
+    env["JH_CONSOLE_CONFIG"] = str(config)
+    return env
+
+
+@pytest.fixture
+def hub_env(swarm_env, local_hub, tmp_path) -> dict[str, str]:
     token = tmp_path / "console-token"
     token.write_text(local_hub.console_token)
     token.chmod(0o600)
-    env.update({"JH_HUB_API_URL": local_hub.api_url, "JH_CONSOLE_TOKEN_FILE": str(token)})
-    return env
+    swarm_env.update({"JH_HUB_API_URL": local_hub.api_url, "JH_CONSOLE_TOKEN_FILE": str(token)})
+    return swarm_env
 
 
 def cli(*args: str, env: dict[str, str], stdin: str | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
@@ -186,23 +196,23 @@ def test_server_restart_prints_progress(hub_env, local_hub):
             admin.delete("users/hank-cli")
 
 
-def test_services_and_logs_of_a_test_service(env, make_service):
+def test_services_and_logs_of_a_test_service(swarm_env, make_service):
     make_service("cli-logs", "seq 1 5; sleep 600", labels={"org.xnat.jupyterhub.user": "ivy"})
     name = TEST_PREFIX + "cli-logs"
-    wait_for(lambda: len(cli("logs", name, env=env).stdout.splitlines()) >= 5, 60, "the five lines")
-    result = cli("logs", "ivy", "--tail", "2", env=env)  # by hub user name, through the label
+    wait_for(lambda: len(cli("logs", name, env=swarm_env).stdout.splitlines()) >= 5, 60, "the five lines")
+    result = cli("logs", "ivy", "--tail", "2", env=swarm_env)  # by hub user name, through the label
     assert result.returncode == 0
     assert [line.split(" | ")[1] for line in result.stdout.splitlines()] == ["4", "5"]
     assert all(line.startswith(name + ".1.") for line in result.stdout.splitlines())
     as_json = [
-        json.loads(line) for line in cli("logs", name, "--tail", "1", "--json", "-t", env=env).stdout.splitlines()
+        json.loads(line) for line in cli("logs", name, "--tail", "1", "--json", "-t", env=swarm_env).stdout.splitlines()
     ]
     assert as_json[0]["text"] == "5" and as_json[0]["timestamp"]
-    services = cli("services", "--json", env=env)
+    services = cli("services", "--json", env=swarm_env)
     assert name in {s["name"] for s in json.loads(services.stdout)}
-    tasks = cli("services", name, env=env)
+    tasks = cli("services", name, env=swarm_env)
     assert tasks.stdout.splitlines()[0].split()[:4] == ["TASK", "SLOT", "NODE", "STATE"]
-    missing = cli("logs", "nobody-xyz", env=env)
+    missing = cli("logs", "nobody-xyz", env=swarm_env)
     assert missing.returncode == 1 and "no service for 'nobody-xyz'" in missing.stderr
 
 

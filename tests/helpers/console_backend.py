@@ -176,6 +176,9 @@ def local_hub() -> Iterator[LocalHub]:
 # -- Docker -------------------------------------------------------------------------------------
 
 TEST_PREFIX = "xjc-test-"
+# A console under test names these, never the defaults a demo on the same swarm uses.
+TEST_STACK = "xjc-test-stack"
+TEST_NETWORK = "xjc-test-net"
 TINY_IMAGE = "xjc-test/tiny:latest"
 TINY_BINARIES = ["/bin/dash", "/bin/sleep", "/bin/cat", "/usr/bin/seq", "/usr/bin/head", "/usr/bin/yes"]
 
@@ -227,9 +230,20 @@ def tiny_image(docker_client) -> Iterator[str]:
         docker_client.images.remove(TINY_IMAGE, force=True)
 
 
+@pytest.fixture(scope="session")
+def test_network(docker_client) -> Iterator[str]:
+    """The tests' own overlay network, standing for a deployment's: a console configured with it (and with
+    TEST_STACK) counts the test services as its notebooks and nothing of a demo that may be up on the same swarm."""
+    network = docker_client.networks.create(TEST_NETWORK, driver="overlay", attachable=True)
+    yield TEST_NETWORK
+    wait_for(lambda: not docker_client.services.list(filters={"name": TEST_PREFIX}), 60, "the test services to go")
+    with contextlib.suppress(Exception):
+        network.remove()
+
+
 @pytest.fixture
-def make_service(docker_client, tiny_image):
-    """Create swarm services named xjc-test-*; every one is removed after the test."""
+def make_service(docker_client, tiny_image, test_network):
+    """Create swarm services named xjc-test-* on the test network; every one is removed after the test."""
     import docker.types
 
     created = []
@@ -244,6 +258,9 @@ def make_service(docker_client, tiny_image):
             env=env or [],
             mounts=mounts or [],
             resources=docker.types.Resources(**limits) if limits else None,
+            networks=[test_network],
+            # No IPVS here, so no virtual IP: as the spawner does for notebooks.
+            endpoint_spec=docker.types.EndpointSpec(mode="dnsrr"),
             **kwargs,
         )
         created.append(service)
