@@ -15,8 +15,9 @@ import time
 
 import httpx
 
-from bench.livestack import bench_stack, build_images, median
+from bench.flows import median
 from console.backend.stack import POLL, _run_docker, deploy, stop
+from tests.helpers.live import demo_stack
 
 GOAL_SECONDS = 10.0
 
@@ -53,14 +54,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
-    build_images()
     ours: list[float] = []
     bare: list[float] = []
-    with bench_stack(deployed=False) as stack:
+    print("scripts/demo.sh up as xjh-bench (builds the images if needed, creates the secrets) ...", flush=True)
+    with demo_stack("xjh-bench") as stack:
         settings = stack.settings
-        print("warm-up deploy (creates the secrets, loads the images into the page cache)", flush=True)
-        our_deploy(settings)
-        stop(settings, remove_data=True)
+        stop(settings, remove_data=True)  # the rounds deploy from here: images present, secrets made, nothing up
         for round_number in range(1, args.rounds + 1):
             for name, runner, results in (("ours", our_deploy, ours), ("bare", bare_deploy, bare)):
                 seconds = runner(settings)

@@ -17,43 +17,33 @@ import time
 
 import httpx
 
-from bench.livestack import (
-    HUB_IMAGE,
-    NETWORK,
-    REPO,
-    SECRETS_PREFIX,
-    SINGLEUSER_IMAGE,
-    STANDIN,
-    bench_stack,
-    build_images,
-    launch_and_wait,
-    median,
-    stop_and_wait,
-)
+from bench.flows import launch_and_wait, median, stop_and_wait
 from console.backend.stack import POLL, _run_docker
 from hub.standin import options as xnat_options
+from tests.helpers.live import HUB_IMAGE, REPO, SINGLEUSER_IMAGE, LiveStack, demo_stack
 from tests.helpers.waiting import free_port
 
 GOAL_RATIO = 1.05
 PLAIN_HUB = "xjh-bench-plainhub"
 
 
-def start_plain_hub(env) -> str:
+def start_plain_hub(stack: LiveStack) -> str:
     """The baseline hub as a service on the bench network; returns its hub API URL once it answers."""
+    env, network, secrets = stack.settings.environment, stack.settings.network, stack.env["JH_SECRETS_PREFIX"]
     port = free_port("0.0.0.0")
     result = _run_docker([
         # --hostname: the proxy reaches the hub by this name before the task is healthy, and so listed in DNS
-        "service", "create", "--detach", "--quiet", "--name", PLAIN_HUB, "--hostname", PLAIN_HUB, "--network", NETWORK,
+        "service", "create", "--detach", "--quiet", "--name", PLAIN_HUB, "--hostname", PLAIN_HUB, "--network", network,
         "--endpoint-mode", "dnsrr", "--publish", f"mode=host,target=8000,published={port}",
         "--constraint", "node.role==manager",
         "--mount", "type=bind,src=/var/run/docker.sock,dst=/var/run/docker.sock",
         "--mount", f"type=bind,src={REPO / 'bench' / 'plain_swarmspawner_config.py'},dst=/srv/plain_config.py,ro",
-        "--secret", f"source={SECRETS_PREFIX}_xnat_service_token,target=xnat_service_token",
-        "--secret", f"source={SECRETS_PREFIX}_xnat_password,target=xnat_password",
+        "--secret", f"source={secrets}_xnat_service_token,target=xnat_service_token",
+        "--secret", f"source={secrets}_xnat_password,target=xnat_password",
         "--env", "JH_XNAT_SERVICE_TOKEN_FILE=/run/secrets/xnat_service_token",
         "--env", "JH_XNAT_PASSWORD_FILE=/run/secrets/xnat_password",
-        "--env", f"JH_XNAT_URL=http://{STANDIN}:8080",
-        "--env", f"JH_NETWORK={NETWORK}",
+        "--env", f"JH_XNAT_URL=http://{stack.env['XJH_STANDIN_NAME']}:8080",
+        "--env", f"JH_NETWORK={network}",
         "--env", f"JH_HUB_CONNECT_URL=http://{PLAIN_HUB}:8081",
         "--env", f"BENCH_NOTEBOOK_IMAGE={SINGLEUSER_IMAGE}",
         HUB_IMAGE, "jupyterhub", "-f", "/srv/plain_config.py", "--JupyterHub.cleanup_servers=False",
@@ -98,11 +88,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
-    build_images()
-    with bench_stack() as stack:
+    with demo_stack("xjh-bench") as stack:
         env = stack.settings.environment
         try:
-            plain_api = start_plain_hub(env)
+            plain_api = start_plain_hub(stack)
             ours, plain = asyncio.run(rounds(stack, plain_api, args.rounds))
         finally:
             _run_docker(["service", "rm", PLAIN_HUB], env, 60)

@@ -15,12 +15,14 @@ import asyncio
 import sys
 import time
 
-from bench.livestack import STACK, bench_stack, build_images, launch_and_wait
+from bench.flows import launch_and_wait
 from console.backend.stack import POLL, _run_docker, notebook_services, stop
 from hub.standin import options as xnat_options
 from hub.standin.container import remove_standin
+from tests.helpers.live import demo_stack
 
 GOAL_SECONDS = 10.0
+STACK = "xjh-bench"
 
 
 async def start_servers(stack, count: int) -> None:
@@ -67,18 +69,16 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--servers", type=int, default=20)
     args = parser.parse_args()
-    build_images()
     results: dict[str, float] = {}
-    with bench_stack() as stack:
+    with demo_stack(STACK) as stack:
         for name in ("ours", "by hand"):
             if name != "ours":
-                stack.deploy()
-                stack.start_standin()
+                stack.demo("up")  # images built already: the stack, its secrets and the stand-in again
             print(f"{name}: starting {args.servers} servers", flush=True)
             asyncio.run(start_servers(stack, args.servers))
             running = {s.name for s in notebook_services(_client(), stack.settings.network)}
             assert len(running) == args.servers, f"{len(running)} notebook services run, not {args.servers}"
-            remove_standin(stack.standin.name)  # not part of the stack: XNAT stays up when JupyterHub stops
+            remove_standin(stack.env["XJH_STANDIN_NAME"])  # not part of the stack: XNAT stays up when JupyterHub stops
             results[name] = ours(stack) if name == "ours" else by_hand(stack.settings)
             left = running & set(_run_docker(["service", "ls", "--format", "{{.Name}}"],
                                              stack.settings.environment, 30).stdout.split())

@@ -1,5 +1,6 @@
-"""The live local stack the end-to-end tests run against (tests/e2e/conftest.py's `live_stack` brings it up), and
-helpers: `bring_up_demo` (the demo under names of its own), `xnat_launch` (a launch the XNAT way), `login`."""
+"""The live local stack: the demo under names of its own, for the end-to-end and fault tests (tests/e2e/conftest.py's
+`live_stack` brings it up) and for the benchmarks in bench/ (`demo_stack`). Helpers: `bring_up_demo`,
+`xnat_launch` (a launch the XNAT way), `login`."""
 
 from __future__ import annotations
 
@@ -53,11 +54,11 @@ class LiveStack:
 
     @property
     def hub_url(self) -> str:
-        return f"http://127.0.0.1:{self.hub_port}/jupyterhub"
+        return self.settings.hub_url
 
     @property
     def api_url(self) -> str:
-        return f"{self.hub_url}/hub/api"
+        return self.settings.hub_api_url
 
     @property
     def control_url(self) -> str:
@@ -73,12 +74,24 @@ class LiveStack:
 
     @property
     def settings(self) -> StackSettings:
-        return StackSettings(stack_name=self.env["JH_STACK_NAME"],
-                             variables={k: v for k, v in self.env.items() if k.startswith("JH_")})
+        return StackSettings(
+            stack_name=self.env["JH_STACK_NAME"],
+            variables={k: v for k, v in self.env.items() if k.startswith("JH_")},
+            secrets_dir=self.secrets_dir,
+        )
 
-    def plugin(self) -> XnatPlugin:
-        """XNAT's side: the plugin's calls with the XNAT service token."""
-        return XnatPlugin(self.api_url, self.secret("xnat_service_token"), timeout=30)
+    def plugin(self, api_url: str | None = None, timeout: float = 30) -> XnatPlugin:
+        """XNAT's side: the plugin's calls with the XNAT service token (to this hub, or another at `api_url`)."""
+        return XnatPlugin(api_url or self.api_url, self.secret("xnat_service_token"), timeout=timeout)
+
+    def store_options(self, user: str, server: str, image: str = SINGLEUSER_IMAGE) -> None:
+        """What XNAT stores before a launch: no mounts, no reservations (so many fit on one small node)."""
+        from hub.standin import options as xnat_options
+
+        document = xnat_options.user_options(
+            user, server, image=image, cpu_limit=None, cpu_reservation=None, mem_limit=None, mem_reservation=None
+        )
+        self.control("PUT", f"/user-options/{user}/{server}", document)
 
     def control(self, method: str, path: str, body: Any = None) -> Any:
         """The stand-in's control API (users, stored launch options)."""
@@ -169,6 +182,24 @@ def bring_up_demo(cls: type[LiveStackT], *, stack: str, network: str, secrets_pr
         shutil.rmtree(work_dir, ignore_errors=True)
         raise RuntimeError(f"scripts/demo.sh up failed (exit {result.returncode}):\n{result.stdout[-3000:]}")
     return live
+
+
+@contextmanager
+def demo_stack(prefix: str) -> Iterator[LiveStack]:
+    """The demo under names made from `prefix` (stack PREFIX, network PREFIX-network, secrets PREFIX_*, stand-in
+    PREFIX-standin), removed with everything it made when the block ends, also when it fails."""
+    stack = bring_up_demo(
+        LiveStack,
+        stack=prefix,
+        network=f"{prefix}-network",
+        secrets_prefix=prefix.replace("-", "_"),
+        standin=f"{prefix}-standin",
+    )
+    try:
+        yield stack
+    finally:
+        stack.demo("down")
+        shutil.rmtree(stack.work_dir, ignore_errors=True)
 
 
 @contextmanager
