@@ -466,6 +466,12 @@ async def test_xnat_check_screen_finishes_with_its_hub_network_half(make_app, fa
                        "the app to see the check service's events")
         await wait_for(pilot, lambda: not screen.refresh_chain.running, "any run those events started")
         assert fake.hub_network_checks == 1
+        # Nor is any other change on the swarm: the check does not read it.
+        fake.add_event("service", "update", "jupyter-alice")
+        changed_at = max(e.time for e in fake.events())
+        await wait_for(pilot, lambda: app._last_event is not None and app._last_event >= changed_at, "the update")
+        await wait_for(pilot, lambda: not screen.refresh_chain.running, "any run the update started")
+        assert fake.hub_network_checks == 1
         assert "done" in str(screen.query_one("#status-line").render())
         assert any(step.name.endswith("(hub network)") for step in screen.steps)
         assert table(app).row_count == len(screen.steps)
