@@ -21,6 +21,9 @@ with the same message on both. What differs is only the target:
 the spec and the spawner's configured defaults; importing this module needs no kubespawner. `XnatKubeSpawner`
 (built on first access, importing kubespawner then) fetches the options from XNAT on every start and assigns a
 fresh translation, so nothing from an earlier launch survives into the next one.
+
+About 500 lines, kept whole on purpose: each Swarm concept's Kubernetes equivalent, or its refusal, sits beside
+the others, so that the list above can be checked against the code in one read.
 """
 
 from __future__ import annotations
