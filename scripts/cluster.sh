@@ -62,20 +62,9 @@ addr_of() {
 }
 netns_of() { echo "$NAME-$1"; }
 sock_of() { echo "$DIR/$1/sock/docker.sock"; }
-dk() { local node=$1; shift; docker -H "unix://$(sock_of "$node")" "$@"; }
-pid_of() { cat "$DIR/$1/docker.pid" 2>/dev/null || true; }
-alive() { local pid; pid=$(pid_of "$1"); [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; }
-answers() { dk "$1" info --format '{{.ServerVersion}}' >/dev/null 2>&1; }
+# shellcheck source=scripts/lib/engines.sh
+source "$repo/scripts/lib/engines.sh"
 registry_image() { echo "$REGISTRY/${1#*/}"; }  # xnat-jupyterhub/hub:xjc -> 10.98.0.1:5000/hub:xjc
-
-wait_until() {  # seconds, description, command...
-    local seconds=$1 what=$2; shift 2
-    local deadline=$((SECONDS + seconds))
-    until "$@"; do
-        [ $SECONDS -lt $deadline ] || die "timed out after ${seconds}s waiting for $what"
-        sleep 0.25
-    done
-}
 
 # -- network ------------------------------------------------------------------------------------------------------
 
@@ -186,7 +175,6 @@ start_engines() {
     say "engines $* answer ($((SECONDS - t))s); w1 advertises the generic resource gpu=${XJC_GPUS:-2}"
 }
 
-swarm_state() { dk "$1" info --format '{{.Swarm.LocalNodeState}}' 2>/dev/null || echo unknown; }
 node_id() { dk "$1" info --format '{{.Swarm.NodeID}}'; }
 all_ready() { [ "$(dk m1 node ls --format '{{.Status}}' 2>/dev/null | grep -c '^Ready$')" = ${#NODES[@]} ]; }
 
@@ -376,25 +364,6 @@ up() {
 
 # -- down ---------------------------------------------------------------------------------------------------------
 
-pids_under() {  # pids whose command line names our directory (engines' containerd and shims, registry, stand-in)
-    local pid
-    for pid in /proc/[0-9]*; do
-        pid=${pid#/proc/}
-        tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$DIR/" && echo "$pid"
-    done
-    return 0
-}
-
-end_pids() {  # grace seconds, pids...: TERM, wait, KILL what is left at the deadline
-    local deadline=$((SECONDS + $1)) pid; shift
-    kill "$@" 2>/dev/null || true
-    for pid in "$@"; do
-        while running "$pid" && [ $SECONDS -lt $deadline ]; do sleep 0.2; done
-        if running "$pid"; then kill -9 "$pid" 2>/dev/null || true; fi
-    done
-    return 0
-}
-
 namespace_pids() {  # every process in the mount namespace of the node's engine: dockerd, containerd, shims, containers
     local pid=$1 mnt p
     mnt=$(readlink "/proc/$pid/ns/mnt" 2>/dev/null) || return 0
@@ -403,12 +372,6 @@ namespace_pids() {  # every process in the mount namespace of the node's engine:
         [ "$(readlink "$p/ns/mnt" 2>/dev/null)" = "$mnt" ] && echo "${p#/proc/}"
     done
     return 0
-}
-
-running() {  # alive and not a zombie (an engine started by a `cluster.sh up` that has exited has no parent to reap it)
-    local state
-    state=$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null) || return 1
-    [ -n "$state" ] && [ "$state" != Z ]
 }
 
 container_pids() {  # the node's containers' processes: in its cgroup parent (each container has its own mount ns)

@@ -32,19 +32,8 @@ die() { printf 'node2: %s\n' "$*" >&2; exit 1; }
 netns_of() { echo "$NAME-$1"; }
 addr_of() { if [ "$1" = mgr ]; then echo "$MGR_ADDR"; else echo "$WKR_ADDR"; fi; }
 sock_of() { echo "$DIR/$1/docker.sock"; }
-dk() { local role=$1; shift; docker -H "unix://$(sock_of "$role")" "$@"; }
-pid_of() { cat "$DIR/$1/docker.pid" 2>/dev/null || true; }
-alive() { local pid; pid=$(pid_of "$1"); [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; }
-answers() { dk "$1" info --format '{{.ServerVersion}}' >/dev/null 2>&1; }
-
-wait_until() {  # seconds, description, command...
-    local seconds=$1 what=$2; shift 2
-    local deadline=$((SECONDS + seconds))
-    until "$@"; do
-        [ $SECONDS -lt $deadline ] || die "timed out after ${seconds}s waiting for $what"
-        sleep 0.25
-    done
-}
+# shellcheck source=scripts/lib/engines.sh
+source "$(dirname "$0")/lib/engines.sh"
 
 make_namespaces() {
     for role in "${ROLES[@]}"; do
@@ -80,7 +69,6 @@ start_engine() {
     wait_until 60 "engine $role to answer (see $state/dockerd.log)" answers "$role"
 }
 
-swarm_state() { dk "$1" info --format '{{.Swarm.LocalNodeState}}' 2>/dev/null || echo unknown; }
 
 form_swarm() {
     if [ "$(swarm_state mgr)" != active ]; then
@@ -140,25 +128,6 @@ up() {
 }
 
 # -- down ---------------------------------------------------------------------------------------------------------
-
-pids_under() {  # pids whose command line names one of our directories (our dockerd's containerd and shims)
-    local pid
-    for pid in /proc/[0-9]*; do
-        pid=${pid#/proc/}
-        tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$DIR/" && echo "$pid"
-    done
-    return 0
-}
-
-end_pids() {  # grace seconds, pids...: TERM them, wait until they have exited, KILL what is left at the deadline
-    local deadline=$((SECONDS + $1)) pid; shift
-    kill "$@" 2>/dev/null || true
-    for pid in "$@"; do
-        while kill -0 "$pid" 2>/dev/null && [ $SECONDS -lt $deadline ]; do sleep 0.2; done
-        if kill -0 "$pid" 2>/dev/null; then kill -9 "$pid" 2>/dev/null || true; fi
-    done
-    return 0
-}
 
 halt_engine() {  # the engine goes away but stays a swarm member (a node that crashed or was switched off)
     local role=$1 pid
