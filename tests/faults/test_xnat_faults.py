@@ -8,7 +8,6 @@ restart). The hub API's latency during each fault is a figure: bench/bench_fault
 
 from __future__ import annotations
 
-import asyncio
 import html
 import subprocess
 import threading
@@ -21,7 +20,7 @@ import pytest
 
 from hub.xnat import UNREADABLE
 from tests.helpers.fault_stack import XNAT_TIMEOUT, FaultStack
-from tests.helpers.live import E2E_TIMEOUT, login, xnat_launch
+from tests.helpers.live import E2E_TIMEOUT, launched_notebook, login
 from tests.helpers.waiting import wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.docker, pytest.mark.timeout(E2E_TIMEOUT)]
@@ -67,25 +66,11 @@ def running_task(stack: FaultStack, server: str) -> str:
 @pytest.fixture(scope="module")
 def notebook(fault_stack: FaultStack) -> Iterator[RunningNotebook]:
     """One of alice's notebooks, launched the XNAT way before any fault, stopped at the end."""
-
-    async def launch() -> RunningNotebook:
-        server, _body, _model = await xnat_launch(fault_stack, USER)
-        async with fault_stack.plugin() as plugin:
-            token = await plugin.create_token(USER)
-        return RunningNotebook(server, f"{fault_stack.hub_url}/user/{USER}/{server}/api",
-                               {"Authorization": f"token {token}"}, "")
-
-    running = asyncio.run(launch())
-    running.task = running_task(fault_stack, running.server)
-    assert running.answers()
-    yield running
-
-    async def stop() -> None:
-        async with fault_stack.plugin() as plugin:
-            await plugin.stop_server(USER, running.server)
-            await plugin.wait_gone(USER, running.server, timeout=60)
-
-    asyncio.run(stop())
+    with launched_notebook(fault_stack, USER) as (server, token):
+        api = f"{fault_stack.hub_url}/user/{USER}/{server}/api"
+        running = RunningNotebook(server, api, {"Authorization": f"token {token}"}, running_task(fault_stack, server))
+        assert running.answers()
+        yield running
 
 
 class ApiProbe:

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import shutil
@@ -142,6 +143,28 @@ async def xnat_launch(stack: LiveStack, user: str, server: str | None = None, op
         await plugin.start_server(user, server, body)
         model = await plugin.wait_ready(user, server, timeout=timeout, interval=0.25)
     return server, body, model
+
+
+@contextmanager
+def launched_notebook(stack: LiveStack, user: str) -> Iterator[tuple[str, str]]:
+    """A notebook of `user` launched the XNAT way, with XNAT's token for it: yields (server, token); the server is
+    stopped through the plugin's stop flow when the block ends."""
+
+    async def launch() -> tuple[str, str]:
+        server, _body, _model = await xnat_launch(stack, user)
+        async with stack.plugin() as plugin:
+            return server, await plugin.create_token(user)
+
+    async def stop(server: str) -> None:
+        async with stack.plugin() as plugin:
+            await plugin.stop_server(user, server)
+            await plugin.wait_gone(user, server, timeout=60)
+
+    server, token = asyncio.run(launch())
+    try:
+        yield server, token
+    finally:
+        asyncio.run(stop(server))
 
 
 def engine_answers() -> bool:
