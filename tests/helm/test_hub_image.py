@@ -21,7 +21,6 @@ import secrets
 import shutil
 import socket
 import subprocess
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -32,6 +31,7 @@ import pytest
 
 from hub import roles
 from tests.helpers.helm_chart import CHART, Helm, copy_chart, find, objects, secret_data, values_args
+from tests.helpers.waiting import free_port, wait_for
 
 pytestmark = pytest.mark.docker
 
@@ -71,22 +71,6 @@ def hub_image() -> str:
 @pytest.fixture(scope="module")
 def helm4(helm_binaries: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Helm:
     return Helm("4.1.4", helm_binaries["4.1.4"], tmp_path_factory.mktemp("helm4-home"))
-
-
-def free_port(host: str) -> int:
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
-
-
-def wait_for(condition: Any, timeout: float, what: str, details: Any = lambda: "") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = condition()
-        if result:
-            return result
-        time.sleep(0.2)  # polling interval of a condition, not a wait in place of one
-    pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}\n{details()}")
 
 
 class Rendered:
@@ -256,7 +240,7 @@ def test_hub_starts_with_xnat_login_the_kube_spawner_and_both_services(
             return False
 
     # Generous: the hub starts in seconds, but this machine's CPU is shared with whole test runs.
-    wait_for(up, 300, "the hub's API", lambda: docker("logs", container_name).stderr[-3000:])
+    wait_for(up, 300, "the hub's API", details=lambda: docker("logs", container_name).stderr[-3000:])
     ours = rendered.secret("xnat-jupyterhub")
     status, xnat = api(f"{base}/api/user", ours["xnat-service-token"])
     assert status == 200 and (xnat["kind"], xnat["name"]) == ("service", "xnat")

@@ -13,7 +13,6 @@ import contextlib
 import os
 import secrets
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -24,6 +23,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.helpers.hub_process import jupyterhub_process
 from tests.helpers.waiting import free_port, wait_for
 
 CONSOLE_SCOPES = ["list:users", "read:users", "read:servers", "servers", "read:hub", "proxy"]
@@ -102,7 +102,8 @@ class LocalHub:
         self.admin_token = secrets.token_hex(24)
         self.limited_token = secrets.token_hex(24)
         self.api_url = f"http://127.0.0.1:{self.port}/jupyterhub/hub/api"
-        self.process: subprocess.Popen | None = None
+        self._running = contextlib.ExitStack()
+        self.process: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 60) -> LocalHub:
         (self.dir / "home").mkdir()
@@ -116,28 +117,10 @@ class LocalHub:
             limited_token=self.limited_token,
             scopes=CONSOLE_SCOPES,
         )
-        config_file = self.dir / "jupyterhub_config.py"
-        config_file.write_text(config)
-        config_file.chmod(0o600)
-        self.log = open(self.dir / "hub.log", "wb")  # noqa: SIM115  (held open for the process's life; closed when it stops)
-        jupyterhub = Path(sys.executable).with_name("jupyterhub")
-        self.process = subprocess.Popen(
-            [str(jupyterhub), "-f", str(config_file)],
-            cwd=self.dir,
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-
-        process = self.process
-
-        def answering() -> bool:
-            if process.poll() is not None:
-                raise AssertionError(f"jupyterhub exited with {process.returncode}; see {self.dir}/hub.log")
-            return httpx.get(self.api_url + "/", timeout=2).status_code == 200
-
         try:
-            wait_for(answering, timeout, "the local JupyterHub to answer")
+            self.process = self._running.enter_context(
+                jupyterhub_process(self.dir, config, self.api_url, timeout=timeout)
+            )
         except Exception:
             self.stop(keep_log=True)
             raise
@@ -149,16 +132,8 @@ class LocalHub:
         )
 
     def stop(self, keep_log: bool = False) -> None:
-        if self.process and self.process.poll() is None:
-            # SIGTERM: the hub stops its servers and its proxy before exiting.
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
-        if hasattr(self, "log"):
-            self.log.close()
+        """Stop the hub (it stops its servers and its proxy first) and remove its directory."""
+        self._running.close()
         if keep_log:
             sys.stderr.write((self.dir / "hub.log").read_text(errors="replace")[-4000:])
         shutil.rmtree(self.dir, ignore_errors=True)

@@ -12,7 +12,6 @@ import os
 import secrets
 import shutil
 import subprocess
-import sys
 import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -25,8 +24,9 @@ import pytest
 from hub.standin.options import start_request_body
 from hub.standin.plugin import HubError, XnatPlugin
 from hub.standin.server import SERVICE_ROLE, XnatStandin
+from tests.helpers.hub_process import jupyterhub_process
 from tests.helpers.spawner import PREFIX
-from tests.helpers.waiting import free_port, wait_for
+from tests.helpers.waiting import free_port
 
 SERVER = "20240615T101530123Z"
 
@@ -56,12 +56,12 @@ class RealHub:
 @contextmanager
 def run_real_hub(
     work: Path, *, network: str, prefix: str, allowed_prefixes: str = tempfile.gettempdir(),
-    extra_env: Mapping[str, str] | None = None, new_session: bool = False,
+    extra_env: Mapping[str, str] | None = None,
 ) -> Iterator[tuple[RealHub, subprocess.Popen[bytes]]]:
     """Start the hub in `work` (config, database, log), wait for its API, and stop it on exit.
 
     Skips (with the reason) when configurable-http-proxy is missing. `extra_env` adds to the hub's environment
-    (e.g. DOCKER_HOST); `new_session` starts it in its own process group, out of reach of the test's signals.
+    (e.g. DOCKER_HOST). The hub runs in a process group of its own, out of reach of the test's signals.
     """
     if not shutil.which("configurable-http-proxy"):
         pytest.skip("configurable-http-proxy is not on PATH (scripts/test.sh installs it)")
@@ -69,8 +69,7 @@ def run_real_hub(
     (work / "token").write_text(token)
     os.chmod(work / "token", 0o600)
     hub_port = free_port()
-    config = work / "jupyterhub_config.py"
-    config.write_text(
+    config = (
         "c = get_config()  # noqa\n"
         f"c.JupyterHub.bind_url = 'http://127.0.0.1:{free_port()}/jupyterhub'\n"
         f"c.JupyterHub.hub_bind_url = 'http://127.0.0.1:{hub_port}'\n"
@@ -96,31 +95,9 @@ def run_real_hub(
             "JH_NETWORK": network, "JH_MOUNT_ALLOWED_PREFIXES": allowed_prefixes, "JH_HTTP_TIMEOUT": "30",
             **(extra_env or {}),
         }
-        log = open(work / "hub.log", "wb")  # noqa: SIM115  (held open for the process's life; closed when it stops)
-        process = subprocess.Popen(
-            [sys.executable, "-m", "jupyterhub", "-f", str(config)], cwd=work, env=env, stdout=log,
-            stderr=subprocess.STDOUT, start_new_session=new_session,
-        )
         api_url = f"http://127.0.0.1:{hub_port}/jupyterhub/hub/api"
-        try:
-            def answering() -> bool:
-                if process.poll() is not None:
-                    raise AssertionError(f"the hub exited: {(work / 'hub.log').read_text()[-3000:]}")
-                try:
-                    return httpx.get(api_url + "/", timeout=1).status_code == 200
-                except httpx.HTTPError:
-                    return False
-
-            wait_for(answering, 60, "the hub API to answer")
+        with jupyterhub_process(work, config, api_url, env=env) as process:
             yield RealHub(api_url, token, standin, network), process
-        finally:
-            process.terminate()
-            try:
-                process.wait(20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-            log.close()
 
 
 def _swarm_available() -> bool:

@@ -18,8 +18,15 @@ def free_port(host: str = "127.0.0.1") -> int:
         return port
 
 
-def wait_for(condition: Callable[[], T], timeout: float, what: str, interval: float = 0.2) -> T:
-    """Poll `condition()` until it returns something truthy, and return that; fail naming `what` at the deadline.
+def wait_for(
+    condition: Callable[[], T],
+    timeout: float,
+    what: str,
+    interval: float = 0.2,
+    details: Callable[[], str] | None = None,
+) -> T:
+    """Poll `condition()` until it returns something truthy, and return that; fail naming `what` at the deadline,
+    followed by `details()` (a log's tail, say) when given.
 
     The condition may raise while the thing is not up yet (a refused connection, a key not there yet): that counts
     as not yet, and the last such error is named at the deadline. An AssertionError is the condition saying it will
@@ -39,5 +46,6 @@ def wait_for(condition: Callable[[], T], timeout: float, what: str, interval: fl
                 return result
         if time.monotonic() >= deadline:
             detail = f" (last error: {last_error!r})" if last_error is not None else ""
-            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}{detail}")
+            more = f"\n{details()}" if details is not None else ""
+            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}{detail}{more}")
         time.sleep(interval)

@@ -14,12 +14,7 @@ import os
 import re
 import secrets
 import shutil
-import signal
-import socket
-import subprocess
-import sys
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -31,6 +26,8 @@ import pytest
 from hub.standin.culler import Culler
 from hub.standin.options import start_request_body
 from hub.standin.plugin import START_TIMEOUT, TOKEN_LIFETIME, PluginRefusal, XnatPlugin
+from tests.helpers.hub_process import jupyterhub_process
+from tests.helpers.waiting import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 USERS = 1000
@@ -43,12 +40,6 @@ pytestmark = [
     pytest.mark.skipif(shutil.which("configurable-http-proxy") is None,
                        reason="configurable-http-proxy is not on PATH (scripts/test.sh installs it)"),
 ]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class _Quiet(http.server.SimpleHTTPRequestHandler):
@@ -79,8 +70,7 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
     shared = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Quiet)
     threading.Thread(target=shared.serve_forever, daemon=True).start()
     port, hub_port = free_port(), free_port()
-    config = work / "jupyterhub_config.py"
-    config.write_text(
+    config = (
         f"load_subconfig({str(ROOT / 'hub' / 'jupyterhub_config.py')!r})\n"
         "c = get_config()  # noqa\n"
         f"c.JupyterHub.bind_url = 'http://127.0.0.1:{port}/jupyterhub'\n"
@@ -100,39 +90,16 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
         "JH_DATA_DIR": str(work / "data"),
         "JH_XNAT_SERVICE_TOKEN": xnat_token, "JH_CONSOLE_TOKEN": console_token,
     }
-    log = open(work / "hub.log", "wb")  # noqa: SIM115 (open for the hub process's lifetime)
-    process = subprocess.Popen(
-        [str(Path(sys.executable).parent / "jupyterhub"), "-f", str(config)], env=env, cwd=work,
-        stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-    )
     api_url = f"http://127.0.0.1:{port}/jupyterhub/hub/api"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            if process.poll() is not None:
-                raise AssertionError(f"the hub exited: {(work / 'hub.log').read_text()[-3000:]}")
-            try:
-                if httpx.get(api_url + "/", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise AssertionError(f"the hub did not answer: {(work / 'hub.log').read_text()[-3000:]}")
-            time.sleep(0.2)
-        names = [f"U{i:04d}.Class" for i in range(USERS)]
-        hub = Hub(api_url, f"http://127.0.0.1:{port}", xnat_token, console_token, names)
-        with hub.admin() as admin:
-            for i in range(0, USERS, 250):
-                admin.post("users", json={"usernames": names[i:i + 250]}).raise_for_status()
-        yield hub
+        with jupyterhub_process(work, config, api_url, env=env):
+            names = [f"U{i:04d}.Class" for i in range(USERS)]
+            hub = Hub(api_url, f"http://127.0.0.1:{port}", xnat_token, console_token, names)
+            with hub.admin() as admin:
+                for i in range(0, USERS, 250):
+                    admin.post("users", json={"usernames": names[i:i + 250]}).raise_for_status()
+            yield hub
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-        log.close()
         shared.shutdown()
         shared.server_close()
 

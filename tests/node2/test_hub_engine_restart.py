@@ -32,7 +32,6 @@ def hub_on_node2(node2: Node2, node2_network: str, tmp_path: Path) -> Iterator[t
     with run_real_hub(
         tmp_path, network=node2_network, prefix=PREFIX, allowed_prefixes="/tmp",
         extra_env={"DOCKER_HOST": node2.manager},  # the isolated manager: dockerspawner reads it
-        new_session=True,
     ) as running:
         yield running
 
