@@ -407,8 +407,8 @@ class HubClient:
 def _reason(error: Exception) -> str:
     """The innermost, human part of a connection error, without any request details."""
     cause: BaseException = error
-    while cause.__cause__ is not None or cause.__context__ is not None:
-        cause = cause.__cause__ or cause.__context__  # type: ignore[assignment]
+    while (inner := cause.__cause__ or cause.__context__) is not None:
+        cause = inner
     text = str(cause) or type(cause).__name__
     return text[:200]
 

@@ -8,7 +8,7 @@ import binascii
 import json
 import secrets
 import time
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, NoReturn, cast
 
 from tornado.http1connection import HTTP1Connection
 from tornado.web import Finish, RequestHandler
@@ -101,7 +101,7 @@ class _XnatHandler(RequestHandler):
         self.set_header("Content-Type", content_type)
         self.finish(text)
 
-    def fail(self, status: int, text: str) -> None:
+    def fail(self, status: int, text: str) -> NoReturn:
         if status == 401:
             self.set_header("WWW-Authenticate", 'Basic realm="XNAT"')
         self.answer(status, text)
@@ -152,7 +152,7 @@ class _XnatHandler(RequestHandler):
         self.caller = self.authenticate()
         if self.caller is None:
             self.fail(401, "Unauthorized")
-        return self.caller  # type: ignore[return-value]
+        return self.caller
 
     def require_service_account(self) -> str:
         caller = self.require_user()
@@ -169,7 +169,7 @@ class _RolesHandler(_XnatHandler):
         user = self.standin.users.get(username)
         if user is None:
             self.fail(404, f"Couldn't find user {username}")
-        self.answer(200, list(user.roles))  # type: ignore[union-attr]
+        self.answer(200, list(user.roles))
 
 
 class _PreferencesHandler(_XnatHandler):
