@@ -209,11 +209,21 @@ def tiny_image(docker_client) -> Iterator[str]:
 def test_network(docker_client) -> Iterator[str]:
     """The tests' own overlay network, standing for a deployment's: a console configured with it (and with
     TEST_STACK) counts the test services as its notebooks and nothing of a demo that may be up on the same swarm."""
+    import docker.errors
+
     network = docker_client.networks.create(TEST_NETWORK, driver="overlay", attachable=True)
     yield TEST_NETWORK
-    wait_for(lambda: not docker_client.services.list(filters={"name": TEST_PREFIX}), 60, "the test services to go")
-    with contextlib.suppress(Exception):
-        network.remove()
+
+    def removed() -> bool:
+        try:
+            network.remove()
+        except docker.errors.NotFound:
+            return True
+        except docker.errors.APIError:
+            return False  # still in use while the last tasks' endpoints go
+        return True
+
+    wait_for(removed, 60, f"the network {TEST_NETWORK} to be removed")
 
 
 @pytest.fixture
