@@ -211,7 +211,10 @@ def test_network(docker_client) -> Iterator[str]:
     TEST_STACK) counts the test services as its notebooks and nothing of a demo that may be up on the same swarm."""
     import docker.errors
 
-    network = docker_client.networks.create(TEST_NETWORK, driver="overlay", attachable=True)
+    for leftover in docker_client.networks.list(names=[TEST_NETWORK]):  # of an interrupted run
+        with contextlib.suppress(docker.errors.APIError):
+            leftover.remove()
+    network = docker_client.networks.create(TEST_NETWORK, driver="overlay", attachable=True, check_duplicate=True)
     yield TEST_NETWORK
 
     def removed() -> bool:
