@@ -25,6 +25,10 @@ import requests
 
 from console.backend.docker import DockerAccess, DockerUnavailable, Endpoint
 from console.backend.docker_endpoint import make_client
+from console.backend.models import ActionResult, ImageHolders, Outcome, PullPlan, PullUpdate
+
+__all__ = ["PullPlan", "PullReport", "PullUpdate", "launch_images", "normalise", "plan", "pull", "pull_images"]
+NO_LAUNCH_IMAGES = "no notebook service runs now, so no image to pull: name the images"
 
 
 @dataclass(frozen=True)
@@ -32,22 +36,6 @@ class NodeEngine:
     node_id: str
     hostname: str
     url: str | None  # None: the console's own engine; "" when no engine is known for the node
-
-
-@dataclass(frozen=True)
-class PullUpdate:
-    image: str
-    node: str  # hostname
-    state: str  # present | pulling | pulled | failed | unreachable
-    percent: float | None = None
-    detail: str = ""
-
-    def describe(self) -> str:
-        if self.state == "pulling":
-            done = f" {self.percent:.0f}%" if self.percent is not None else ""
-            return f"{self.node}: {self.image}: pulling{done} {self.detail}".rstrip()
-        tail = f": {self.detail}" if self.detail else ""
-        return f"{self.node}: {self.image}: {self.state}{tail}"
 
 
 @dataclass
@@ -171,3 +159,33 @@ def pull_images(access: DockerAccess, images: list[str], say: Callable[[PullUpda
     for holders in report.holders.values():
         holders.sort()
     return report
+
+
+def plan(access: DockerAccess, images: list[str]) -> PullPlan:
+    """The images (`images`, or the launch images when none is named) and the nodes a pull would reach."""
+    wanted = [normalise(i) for i in images] if images else launch_images(access)
+    return PullPlan(tuple(dict.fromkeys(wanted)), tuple(n.hostname for n in notebook_nodes(access)))
+
+
+def pull(access: DockerAccess, images: list[str], say: Callable[[PullUpdate], None]) -> ActionResult:
+    """`pull_images` as a typed result: ok when every node holds every image, failed naming what did not
+    arrive, refused when there is nothing to pull. `holders` says which nodes hold each image."""
+    try:
+        wanted = list(plan(access, images).images)
+    except DockerUnavailable as e:
+        return ActionResult("pull", ", ".join(images) or "the launch images", Outcome.FAILED, str(e))
+    target = ", ".join(wanted)
+    if not wanted:
+        return ActionResult("pull", "the launch images", Outcome.REFUSED, NO_LAUNCH_IMAGES)
+    try:
+        report = pull_images(access, wanted, say)
+    except DockerUnavailable as e:
+        return ActionResult("pull", target, Outcome.FAILED, str(e))
+    holders = tuple(ImageHolders(image, tuple(nodes)) for image, nodes in report.holders.items())
+    if report.ok:
+        nodes = sorted({node for h in holders for node in h.nodes})
+        detail = f"{len(wanted)} image(s) on {len(nodes)} node(s): {', '.join(nodes)}"
+        return ActionResult("pull", target, Outcome.OK, detail, holders=holders)
+    shown = "; ".join(p.describe() for p in report.problems[:3])
+    more = f"; and {len(report.problems) - 3} more" if len(report.problems) > 3 else ""
+    return ActionResult("pull", target, Outcome.FAILED, shown + more, holders=holders)
