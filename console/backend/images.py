@@ -34,13 +34,13 @@ NO_LAUNCH_IMAGES = "no notebook service runs now, so no image to pull: name the 
 @dataclass(frozen=True)
 class NodeEngine:
     node_id: str
-    hostname: str
+    name: str  # what the report calls it: its hostname, with its id when another node has the same hostname
     url: str | None  # None: the console's own engine; "" when no engine is known for the node
 
 
 @dataclass
 class PullReport:
-    holders: dict[str, list[str]] = field(default_factory=dict)  # image → hostnames that hold it
+    holders: dict[str, list[str]] = field(default_factory=dict)  # image → names of the nodes that hold it
     problems: list[PullUpdate] = field(default_factory=list)  # failed or unreachable
 
     @property
@@ -72,7 +72,11 @@ def notebook_nodes(access: DockerAccess) -> list[NodeEngine]:
         engines = access.node_engines
         url = None if node.id == local else engines.get(node.id) or engines.get(node.hostname, "")
         out.append(NodeEngine(node.id, node.hostname, url))
-    return sorted(out, key=lambda n: n.hostname)
+    # Engines cloned from one machine image (or in namespaces of one host) share a hostname: a report that
+    # said "on node, node" would not say which nodes hold an image.
+    shared = {n.name for n in out if sum(o.name == n.name for o in out) > 1}
+    out = [NodeEngine(n.node_id, f"{n.name} ({n.node_id[:12]})", n.url) if n.name in shared else n for n in out]
+    return sorted(out, key=lambda n: n.name)
 
 
 def _reason(error: Exception) -> str:
@@ -138,7 +142,7 @@ def pull_images(access: DockerAccess, images: list[str], say: Callable[[PullUpda
     def on_node(node: NodeEngine) -> None:
         if node.url == "":
             for image in images:
-                tell(PullUpdate(image, node.hostname, "unreachable", detail="no engine for it in node_engines"))
+                tell(PullUpdate(image, node.name, "unreachable", detail="no engine for it in node_engines"))
             return
         client = None
         try:
@@ -146,10 +150,10 @@ def pull_images(access: DockerAccess, images: list[str], say: Callable[[PullUpda
             endpoint = access.endpoint if node.url is None else Endpoint(node.url, source="node_engines")
             client = make_client(endpoint, timeout)
             for image in images:
-                tell(_pull_on(client.api, node.hostname, image, tell))
+                tell(_pull_on(client.api, node.name, image, tell))
         except (DockerUnavailable, docker.errors.DockerException, requests.exceptions.RequestException) as e:
             for image in images:  # the engine itself: no client for it
-                tell(PullUpdate(image, node.hostname, "unreachable", detail=_reason(e)))
+                tell(PullUpdate(image, node.name, "unreachable", detail=_reason(e)))
         finally:
             if client is not None:
                 client.close()
@@ -164,7 +168,7 @@ def pull_images(access: DockerAccess, images: list[str], say: Callable[[PullUpda
 def plan(access: DockerAccess, images: list[str]) -> PullPlan:
     """The images (`images`, or the launch images when none is named) and the nodes a pull would reach."""
     wanted = [normalise(i) for i in images] if images else launch_images(access)
-    return PullPlan(tuple(dict.fromkeys(wanted)), tuple(n.hostname for n in notebook_nodes(access)))
+    return PullPlan(tuple(dict.fromkeys(wanted)), tuple(n.name for n in notebook_nodes(access)))
 
 
 def pull(access: DockerAccess, images: list[str], say: Callable[[PullUpdate], None]) -> ActionResult:

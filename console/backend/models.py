@@ -222,7 +222,7 @@ class ImageHolders:
     """After an image pull: the nodes that hold one image (hostnames, sorted)."""
 
     image: str
-    nodes: tuple[str, ...]
+    nodes: tuple[str, ...]  # as PullUpdate.node names them
 
 
 @dataclass(frozen=True)
@@ -256,7 +256,7 @@ class PullUpdate:
     """One step of an image pull on one node."""
 
     image: str
-    node: str  # hostname
+    node: str  # its hostname; "hostname (id)" when another node has the same hostname
     state: str  # present | pulling | pulled | failed | unreachable
     percent: float | None = None
     detail: str = ""
