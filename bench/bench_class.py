@@ -1,6 +1,6 @@
 """A class starting at once: 30 users each run XNAT's whole start flow within one second, then all stop at once.
 
-    .venv/bin/python bench/bench_class.py [--users 30] [--prefix xjh-class] [--no-build]
+    flock /tmp/xjh-engine.lock .venv/bin/python -m bench.bench_class [--users 30] [--prefix xjh-class] [--no-build]
 
 On the live stack of bench/livestack.py, under names of its own (`--prefix`: stack, network, secrets, stand-in;
 images from $XJH_HUB_IMAGE / $XJH_SINGLEUSER_IMAGE, else `<prefix>` tags built by scripts/build-images.sh), all
@@ -232,6 +232,8 @@ def main() -> int:
     parser.add_argument("--prefix", default="xjh-class", help="name prefix of everything the benchmark creates")
     parser.add_argument("--no-build", action="store_true", help="use the images as they are")
     args = parser.parse_args()
+    if args.users < 1:
+        parser.error("--users must be at least 1")
     use_prefix(args.prefix)
     if not args.no_build:
         livestack.build_images()
