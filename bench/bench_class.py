@@ -1,6 +1,6 @@
 """A class starting at once: 30 users each run XNAT's whole start flow within one second, then all stop at once.
 
-    .venv/bin/python bench/bench_class.py [--users 30] [--prefix xjh-class] [--no-build]
+    flock /tmp/xjh-engine.lock .venv/bin/python -m bench.bench_class [--users 30] [--prefix xjh-class] [--no-build]
 
 On the live stack of bench/livestack.py, under names of its own (`--prefix`: stack, network, secrets, stand-in;
 images from $XJH_HUB_IMAGE / $XJH_SINGLEUSER_IMAGE, else `<prefix>` tags built by scripts/build-images.sh), all
@@ -36,6 +36,11 @@ from hub.standin.plugin import XnatPlugin
 from xjh_contract import LABEL_USER
 
 IDLE_SECONDS = 20.0
+STREAM_TIMEOUT = 200.0  # past the plugin's 180 s
+
+
+def load() -> str:
+    return "load average " + " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -147,22 +152,26 @@ async def run_class(stack: livestack.BenchStack, count: int) -> int:
     timeline = Timeline()
     answered = {u: asyncio.Event() for u in users}
     api = stack.settings.hub_api_url
+    # The hub's way is read on a client of its own whose reads wait out a stalled hub (the console's 30 s would
+    # break the stream, and a stream read again answers "ready" late: only an upper bound).
     async with TimedPlugin(api, stack.service_token, timeout=None, answered=answered) as plugin, \
-            HubClient(api, stack.console_token) as console:
+            HubClient(api, stack.console_token) as console, \
+            HubClient(api, stack.console_token, timeout=STREAM_TIMEOUT) as streams:
         for user in users:  # XNAT creates each user on its first launch; done beforehand so the burst is starts
             await plugin.ensure_user(user)
         phase, done = ["idle"], asyncio.Event()
         watcher = asyncio.create_task(console_calls(console, timeline, phase, done))
-        print(f"idle: the console's calls for {IDLE_SECONDS:g} s", flush=True)
+        print(f"idle: the console's calls for {IDLE_SECONDS:g} s; {load()}", flush=True)
         await asyncio.sleep(IDLE_SECONDS)
         print(f"burst: {count} launches within 1 s", flush=True)
         phase[0] = "burst"
         t0 = time.perf_counter()
-        hub_tasks = [asyncio.create_task(hub_way(console, u, servers[u], t0 + i / count, answered[u], timeline))
+        hub_tasks = [asyncio.create_task(hub_way(streams, u, servers[u], t0 + i / count, answered[u], timeline))
                      for i, u in enumerate(users)]
         await asyncio.gather(*(one_launch(plugin, u, servers[u], i / count, t0, timeline)
                                for i, u in enumerate(users)))
         burst_seconds = time.perf_counter() - t0
+        loads = {"burst end": load()}
         done.set()
         await watcher
         await asyncio.wait(hub_tasks, timeout=30)
@@ -176,6 +185,7 @@ async def run_class(stack: livestack.BenchStack, count: int) -> int:
         while any(notebook_services(client, users).values()) and time.perf_counter() - stop_t0 < 300:
             await asyncio.sleep(0.25)
         all_gone = time.perf_counter() - stop_t0
+        loads["stops end"] = load()
         after_stop = notebook_services(client, users)
     client.close()
 
@@ -184,12 +194,14 @@ async def run_class(stack: livestack.BenchStack, count: int) -> int:
     idle, burst = timeline.console["idle"], timeline.console["burst"]
     stop_failures = [f"{u}: {r}" for u, r in zip(users, stop_results, strict=True) if isinstance(r, Exception)]
     print()
-    print(f"a class of {count}: starts spread over 1 s, all done in {burst_seconds:.1f} s")
+    print(f"a class of {count}: starts spread over 1 s, all done in {burst_seconds:.1f} s; "
+          + "; ".join(f"{k}: {v}" for k, v in loads.items()))
     print(f"  ready within 180 s: {len(plugin_times)}/{count}; failures: {len(timeline.failures)}")
     for user, why in sorted(timeline.failures.items()):
         print(f"    {user}: {why[:200]}")
     print(f"  {'time to ready (s)':<34}{'p50':>8}{'p95':>8}{'max':>8}")
-    for label, values in (("plugin's way (8 s polls)", plugin_times), ("hub's way (spawn progress)", hub_times)):
+    for label, values in ((f"plugin's way (8 s polls), n={len(plugin_times)}", plugin_times),
+                          (f"hub's way (spawn progress), n={len(hub_times)}", hub_times)):
         print(f"  {label:<34}{percentile(values, .5):>8.1f}{percentile(values, .95):>8.1f}"
               f"{max(values, default=float('nan')):>8.1f}")
     print(f"  ratio plugin/hub, p50: {percentile(plugin_times, .5) / percentile(hub_times, .5):.2f}")
@@ -220,6 +232,8 @@ def main() -> int:
     parser.add_argument("--prefix", default="xjh-class", help="name prefix of everything the benchmark creates")
     parser.add_argument("--no-build", action="store_true", help="use the images as they are")
     args = parser.parse_args()
+    if args.users < 1:
+        parser.error("--users must be at least 1")
     use_prefix(args.prefix)
     if not args.no_build:
         livestack.build_images()

@@ -44,7 +44,7 @@ from console.screens.deploy import DeployScreen
 from console.screens.dialogs import ConfirmScreen, HelpScreen
 from console.screens.logs import LogsScreen
 from console.screens.servers import ServersScreen
-from console.screens.services import ServicesScreen, TasksScreen
+from console.screens.services import NodesScreen, ServicesScreen, TasksScreen
 from console.screens.xnat import XnatScreen
 from xjh_contract import CHECK_SERVICE_PREFIX
 
@@ -321,6 +321,8 @@ class XnatConsoleApp(App[None]):
             deploy = self.goto("deploy")
             if isinstance(deploy, DeployScreen):
                 deploy.action_stop_stack()
+        elif name == "images":
+            cast(NodesScreen, self.goto("nodes")).image_pulls.start(args)
         elif name == "tasks":
             if not args:
                 self.notify("Usage: :tasks SERVICE", severity="warning")
@@ -365,6 +367,8 @@ class XnatConsoleApp(App[None]):
         yield SystemCommand("Open hub logs", "follow the hub service's logs", lambda: self.open_logs("hub"))
         yield SystemCommand("Refresh now", "re-read everything on this screen", self._refresh_screen)
         yield SystemCommand("Show help", "keys generated from the active bindings", self.action_help)
+        yield SystemCommand("Pull notebook images", "onto every node that may run notebooks (asks first)",
+                            lambda: self.run_command_line("images"))
         if isinstance(screen, ConsoleScreen):
             yield from screen.palette_commands()
 
@@ -392,6 +396,7 @@ def _binding_sources() -> list[tuple[str, type]]:
         ("servers", ServersScreen),
         ("services", ServicesScreen),
         ("tasks", TasksScreen),
+        ("nodes", NodesScreen),
         ("logs", LogsScreen),
         ("xnat check", XnatScreen),
         ("deploy / stop", DeployScreen),

@@ -380,17 +380,18 @@ async def _run_async(command, backend, config, args) -> int:
 
 
 def cmd_images(backend, config: ConsoleConfig, args) -> int:
-    from console.backend.images import launch_images, pull_images
-
+    """Through the same backend calls as the console's action (Nodes screen, `P`)."""
     if backend.read_only:
         raise CliError("read-only: pulling images changes the nodes", FAILED)
-    images = args.image or launch_images(backend.docker)
-    if not images:
+    plan = backend.pull_plan(args.image)
+    if not plan.images:
         raise CliError("no notebook service runs now, so no image to pull: name the images", USAGE)
-    report = pull_images(backend.docker, images, lambda update: print(update.describe(), flush=True))
-    for image, holders in report.holders.items():
-        print(f"{image}: on {', '.join(holders) or 'no node'}")
-    return OK if report.ok else FAILED
+    result = backend.pull_images(list(plan.images), lambda update: print(update.describe(), flush=True))
+    for held in result.holders:
+        print(f"{held.image}: on {', '.join(held.nodes) or 'no node'}")
+    if not result.ok:
+        print(f"xnat-jh-console: pull {result.outcome.value}: {result.detail}", file=sys.stderr)
+    return OK if result.ok else FAILED
 
 
 def run(args, config: ConsoleConfig) -> int:

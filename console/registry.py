@@ -69,6 +69,8 @@ SCREENS: tuple[ScreenEntry, ...] = (
 COMMANDS: tuple[CommandEntry, ...] = (
     CommandEntry("tasks", "the tasks of one service", ("task",), "SERVICE"),
     CommandEntry("stop", "stop the stack (name typed to confirm)"),
+    CommandEntry("images", "pull notebook images onto every node that may run notebooks (none named: those "
+                 "running now)", ("pull",), "[IMAGE...]"),
     CommandEntry("sort", "sort the table, - for descending", (), "[-]COLUMN"),
     CommandEntry("theme", "switch theme", (), "NAME"),
     CommandEntry("help", "this help", ("h", "?")),

@@ -24,6 +24,8 @@ from console.backend.models import (
     NodeInfo,
     Overview,
     Progress,
+    PullPlan,
+    PullProgress,
     ServerRow,
     ServiceInfo,
     TaskInfo,
@@ -69,6 +71,14 @@ class Backend(Protocol):
         """Pre-flight checks, then `docker stack deploy`, then convergence; each step's line goes to `progress`."""
 
     def stop_stack(self, progress: Progress | None = None) -> ActionResult: ...
+
+    def pull_plan(self, images: list[str]) -> PullPlan:
+        """The images a pull would fetch (`images`, or with none named the images of the notebook services running
+        now) and the nodes that may run notebooks (ready and active)."""
+
+    def pull_images(self, images: list[str], progress: PullProgress | None = None) -> ActionResult:
+        """Pull onto every node that may run notebooks (none named: as `pull_plan`); each node's steps go to
+        `progress`; the result's `holders` say which nodes hold each image."""
 
     # -- Hub (async) -------------------------------------------------------------------------
     async def hub_info(self) -> HubInfo: ...

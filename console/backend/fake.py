@@ -26,11 +26,15 @@ from console.backend.models import (
     DockerEvent,
     Health,
     HubInfo,
+    ImageHolders,
     LogLine,
     NodeInfo,
     Outcome,
     Overview,
     Progress,
+    PullPlan,
+    PullProgress,
+    PullUpdate,
     ServerRow,
     ServiceInfo,
     TaskInfo,
@@ -150,6 +154,9 @@ class FakeBackend:
         self.hub_network_checks = 0
         # deploy(): None succeeds; a reason makes it fail there, as a missing secret does on a live engine.
         self.deploy_failure: str | None = None
+        # pull_images(): the images each node holds already, and nodes whose pulls fail with a reason.
+        self.node_images: dict[str, set[str]] = {"manager-1": {NOTEBOOK_IMAGE}, "worker-1": set()}
+        self.pull_failures: dict[str, str] = {}
 
     async def aclose(self) -> None:
         self.closed = True
@@ -326,6 +333,43 @@ class FakeBackend:
         removed = (*servers, f"service {HUB_SERVICE}", "network jupyterhub-network")
         self._servers.clear()
         return self._record(ActionResult("stop", STACK, Outcome.OK, f"removed {len(removed)} resources", removed))
+
+    def pull_plan(self, images: list[str]) -> PullPlan:
+        self._check("engine")
+        wanted = images or sorted({s.image for s in self.services() if s.notebook_user})
+        nodes = [n.hostname for n in self.nodes() if n.state == "ready" and n.availability == "active"]
+        return PullPlan(tuple(dict.fromkeys(wanted)), tuple(nodes))
+
+    def pull_images(self, images: list[str], progress: PullProgress | None = None) -> ActionResult:
+        """As the live pull: a node holding the image says present, the others pull it (0, 50, 100 %)."""
+        if refused := self._refuse_if_read_only("pull", ", ".join(images) or "the launch images"):
+            return refused
+        say = progress or (lambda update: None)
+        plan = self.pull_plan(images)
+        if not plan.images:
+            return self._record(ActionResult("pull", "the launch images", Outcome.REFUSED, "no image to pull"))
+        problems = []
+        for node in plan.nodes:
+            held = self.node_images.setdefault(node, set())
+            for image in plan.images:
+                if image in held:
+                    say(PullUpdate(image, node, "present"))
+                    continue
+                for percent in (None, 0.0, 50.0, 100.0):
+                    say(PullUpdate(image, node, "pulling", percent, "(3 layers)" if percent is not None else ""))
+                if node in self.pull_failures:
+                    problems.append(PullUpdate(image, node, "failed", detail=self.pull_failures[node]))
+                    say(problems[-1])
+                else:
+                    held.add(image)
+                    say(PullUpdate(image, node, "pulled"))
+        holders = tuple(ImageHolders(i, tuple(n for n in plan.nodes if i in self.node_images[n])) for i in plan.images)
+        target = ", ".join(plan.images)
+        if problems:
+            detail = "; ".join(p.describe() for p in problems)
+            return self._record(ActionResult("pull", target, Outcome.FAILED, detail, holders=holders))
+        detail = f"{len(plan.images)} image(s) on {len(plan.nodes)} node(s): {', '.join(plan.nodes)}"
+        return self._record(ActionResult("pull", target, Outcome.OK, detail, holders=holders))
 
     # -- Hub ---------------------------------------------------------------------------------
     async def hub_info(self) -> HubInfo:

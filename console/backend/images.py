@@ -25,34 +25,22 @@ import requests
 
 from console.backend.docker import DockerAccess, DockerUnavailable, Endpoint
 from console.backend.docker_endpoint import make_client
+from console.backend.models import ActionResult, ImageHolders, Outcome, PullPlan, PullUpdate
+
+__all__ = ["PullPlan", "PullReport", "PullUpdate", "launch_images", "normalise", "plan", "pull", "pull_images"]
+NO_LAUNCH_IMAGES = "no notebook service runs now, so no image to pull: name the images"
 
 
 @dataclass(frozen=True)
 class NodeEngine:
     node_id: str
-    hostname: str
+    name: str  # what the report calls it: its hostname, with its id when another node has the same hostname
     url: str | None  # None: the console's own engine; "" when no engine is known for the node
-
-
-@dataclass(frozen=True)
-class PullUpdate:
-    image: str
-    node: str  # hostname
-    state: str  # present | pulling | pulled | failed | unreachable
-    percent: float | None = None
-    detail: str = ""
-
-    def describe(self) -> str:
-        if self.state == "pulling":
-            done = f" {self.percent:.0f}%" if self.percent is not None else ""
-            return f"{self.node}: {self.image}: pulling{done} {self.detail}".rstrip()
-        tail = f": {self.detail}" if self.detail else ""
-        return f"{self.node}: {self.image}: {self.state}{tail}"
 
 
 @dataclass
 class PullReport:
-    holders: dict[str, list[str]] = field(default_factory=dict)  # image → hostnames that hold it
+    holders: dict[str, list[str]] = field(default_factory=dict)  # image → names of the nodes that hold it
     problems: list[PullUpdate] = field(default_factory=list)  # failed or unreachable
 
     @property
@@ -84,7 +72,11 @@ def notebook_nodes(access: DockerAccess) -> list[NodeEngine]:
         engines = access.node_engines
         url = None if node.id == local else engines.get(node.id) or engines.get(node.hostname, "")
         out.append(NodeEngine(node.id, node.hostname, url))
-    return sorted(out, key=lambda n: n.hostname)
+    # Engines cloned from one machine image (or in namespaces of one host) share a hostname: a report that
+    # said "on node, node" would not say which nodes hold an image.
+    shared = {n.name for n in out if sum(o.name == n.name for o in out) > 1}
+    out = [NodeEngine(n.node_id, f"{n.name} ({n.node_id[:12]})", n.url) if n.name in shared else n for n in out]
+    return sorted(out, key=lambda n: n.name)
 
 
 def _reason(error: Exception) -> str:
@@ -150,7 +142,7 @@ def pull_images(access: DockerAccess, images: list[str], say: Callable[[PullUpda
     def on_node(node: NodeEngine) -> None:
         if node.url == "":
             for image in images:
-                tell(PullUpdate(image, node.hostname, "unreachable", detail="no engine for it in node_engines"))
+                tell(PullUpdate(image, node.name, "unreachable", detail="no engine for it in node_engines"))
             return
         client = None
         try:
@@ -158,10 +150,10 @@ def pull_images(access: DockerAccess, images: list[str], say: Callable[[PullUpda
             endpoint = access.endpoint if node.url is None else Endpoint(node.url, source="node_engines")
             client = make_client(endpoint, timeout)
             for image in images:
-                tell(_pull_on(client.api, node.hostname, image, tell))
+                tell(_pull_on(client.api, node.name, image, tell))
         except (DockerUnavailable, docker.errors.DockerException, requests.exceptions.RequestException) as e:
             for image in images:  # the engine itself: no client for it
-                tell(PullUpdate(image, node.hostname, "unreachable", detail=_reason(e)))
+                tell(PullUpdate(image, node.name, "unreachable", detail=_reason(e)))
         finally:
             if client is not None:
                 client.close()
@@ -171,3 +163,33 @@ def pull_images(access: DockerAccess, images: list[str], say: Callable[[PullUpda
     for holders in report.holders.values():
         holders.sort()
     return report
+
+
+def plan(access: DockerAccess, images: list[str]) -> PullPlan:
+    """The images (`images`, or the launch images when none is named) and the nodes a pull would reach."""
+    wanted = [normalise(i) for i in images] if images else launch_images(access)
+    return PullPlan(tuple(dict.fromkeys(wanted)), tuple(n.name for n in notebook_nodes(access)))
+
+
+def pull(access: DockerAccess, images: list[str], say: Callable[[PullUpdate], None]) -> ActionResult:
+    """`pull_images` as a typed result: ok when every node holds every image, failed naming what did not
+    arrive, refused when there is nothing to pull. `holders` says which nodes hold each image."""
+    try:
+        wanted = list(plan(access, images).images)
+    except DockerUnavailable as e:
+        return ActionResult("pull", ", ".join(images) or "the launch images", Outcome.FAILED, str(e))
+    target = ", ".join(wanted)
+    if not wanted:
+        return ActionResult("pull", "the launch images", Outcome.REFUSED, NO_LAUNCH_IMAGES)
+    try:
+        report = pull_images(access, wanted, say)
+    except DockerUnavailable as e:
+        return ActionResult("pull", target, Outcome.FAILED, str(e))
+    holders = tuple(ImageHolders(image, tuple(nodes)) for image, nodes in report.holders.items())
+    if report.ok:
+        nodes = sorted({node for h in holders for node in h.nodes})
+        detail = f"{len(wanted)} image(s) on {len(nodes)} node(s): {', '.join(nodes)}"
+        return ActionResult("pull", target, Outcome.OK, detail, holders=holders)
+    shown = "; ".join(p.describe() for p in report.problems[:3])
+    more = f"; and {len(report.problems) - 3} more" if len(report.problems) > 3 else ""
+    return ActionResult("pull", target, Outcome.FAILED, shown + more, holders=holders)

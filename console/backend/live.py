@@ -3,8 +3,8 @@
 Hub rows are joined with swarm state (`console.backend.swarm_join`); one-shot stats come from the task's
 container where its engine is reachable.
 
-Every change (deploy, stop the stack, stop / restart / delete a server) returns an `ActionResult`: ok, failed
-(with the reason) or, in read-only mode, refused. Every change, refused or not, goes to the audit log.
+Every change (deploy, stop the stack, stop / restart / delete a server, pull images) returns an `ActionResult`:
+ok, failed (with the reason) or, in read-only mode, refused. Every change, refused or not, goes to the audit log.
 Errors of the read paths: `HubError` and `DockerUnavailable` are both ConnectionErrors, as the fake backend's
 faults are. A little over 450 lines: it is the whole interface in one class; what it joins lives in docker*,
 hub, swarm_join and xnat_check*.
@@ -20,6 +20,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from console.backend import images as image_pulls
 from console.backend.audit import AuditLog
 from console.backend.docker import DockerAccess, DockerUnavailable, LogStream
 from console.backend.health import hub_health, hub_unreachable
@@ -39,6 +40,8 @@ from console.backend.models import (
     Outcome,
     Overview,
     Progress,
+    PullPlan,
+    PullProgress,
     ServerRow,
     ServiceInfo,
     TaskInfo,
@@ -208,6 +211,14 @@ class LiveBackend:
             result.detail + (f"; removed: {', '.join(result.removed)}" if result.removed else ""),
         )
         return result
+
+    def pull_plan(self, images: list[str]) -> PullPlan:
+        return image_pulls.plan(self.docker, images)
+
+    def pull_images(self, images: list[str], progress: PullProgress | None = None) -> ActionResult:
+        if refused := self._refuse("pull", ", ".join(images) or "the launch images"):
+            return refused
+        return self.audit.result(image_pulls.pull(self.docker, images, progress or (lambda update: None)))
 
     # -- Hub ---------------------------------------------------------------------------------
 

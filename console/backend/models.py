@@ -218,16 +218,56 @@ class Outcome(StrEnum):
 
 
 @dataclass(frozen=True)
+class ImageHolders:
+    """After an image pull: the nodes that hold one image (hostnames, sorted)."""
+
+    image: str
+    nodes: tuple[str, ...]  # as PullUpdate.node names them
+
+
+@dataclass(frozen=True)
 class ActionResult:
-    """The outcome of a change (deploy, stop the stack, stop / restart / delete a server), also written to the
-    audit log."""
+    """The outcome of a change (deploy, stop the stack, stop / restart / delete a server, pull images), also
+    written to the audit log."""
 
     action: str
     target: str
     outcome: Outcome
     detail: str = ""  # the reason when failed or refused; what happened when ok
     removed: tuple[str, ...] = ()
+    holders: tuple[ImageHolders, ...] = ()  # an image pull's: which nodes hold each image
 
     @property
     def ok(self) -> bool:
         return self.outcome is Outcome.OK
+
+
+@dataclass(frozen=True)
+class PullPlan:
+    """What an image pull would do: these images onto these nodes (those that may run notebooks: ready and
+    active)."""
+
+    images: tuple[str, ...]
+    nodes: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class PullUpdate:
+    """One step of an image pull on one node."""
+
+    image: str
+    node: str  # its hostname; "hostname (id)" when another node has the same hostname
+    state: str  # present | pulling | pulled | failed | unreachable
+    percent: float | None = None
+    detail: str = ""
+
+    def describe(self) -> str:
+        if self.state == "pulling":
+            done = f" {self.percent:.0f}%" if self.percent is not None else ""
+            return f"{self.node}: {self.image}: pulling{done} {self.detail}".rstrip()
+        tail = f": {self.detail}" if self.detail else ""
+        return f"{self.node}: {self.image}: {self.state}{tail}"
+
+
+# Where an image pull reports each node's steps; called from the pull's worker threads, one at a time.
+PullProgress = Callable[[PullUpdate], None]

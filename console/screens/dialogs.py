@@ -110,7 +110,7 @@ class PromptScreen(ModalScreen[str | None]):
 
 
 class ProgressScreen(ModalScreen[None]):
-    """Live progress of a long change (restart following the spawn event stream, deploy)."""
+    """Live progress of a long change (restart following the spawn event stream, an image pull)."""
 
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape,enter", "close", "Close", id="progress_close")]
 
@@ -123,8 +123,13 @@ class ProgressScreen(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog", classes="progress"):
             yield Label(self.title_text, id="dialog-title")
+            yield from self.compose_above_log()
             yield RichLog(id="progress-log", wrap=True, markup=False, auto_scroll=True)
             yield Static("running…", id="progress-status")
+
+    def compose_above_log(self) -> ComposeResult:
+        """What a kind of progress shows above its lines (an image pull: a table of nodes)."""
+        yield from ()
 
     def on_mount(self) -> None:
         log = self.query_one(RichLog)

@@ -16,6 +16,7 @@ from console.backend.models import NodeInfo, ServiceInfo, TaskInfo
 from console.formatting import Cell, age_cell, cpus_cell, size_cell, state_cell
 from console.screens.base import TableScreen
 from console.screens.dialogs import InspectScreen
+from console.screens.images import ImagePulls
 
 
 class ServicesScreen(TableScreen):
@@ -155,6 +156,17 @@ class NodesScreen(TableScreen):
         ("cpus", "CPUS"), ("memory", "MEMORY"), ("address", "ADDRESS"), ("labels", "LABELS"),
     ]
     SORT = ("hostname", False)
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("P", "pull_images", "Pull images", id="images_pull"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.image_pulls = ImagePulls(self)
+
+    def action_pull_images(self) -> None:
+        """The images of the notebook services running now; `:images IMAGE...` names others."""
+        self.image_pulls.start([])
 
     @work(thread=True, exclusive=True, group="nodes", exit_on_error=False)
     def load(self) -> None:

@@ -7,14 +7,16 @@ from typing import Any
 
 import pytest
 from textual.coordinate import Coordinate
+from textual.widgets import DataTable
 
 from console import registry
 from console.app import ScreensProvider
-from console.backend.fake import FakeBackend
+from console.backend.fake import NOTEBOOK_IMAGE, FakeBackend
 from console.backend.models import Health
 from console.screens.base import TopBar
 from console.screens.deploy import DeployScreen
 from console.screens.dialogs import ConfirmScreen, HelpScreen, ProgressScreen, TypedConfirmScreen
+from console.screens.images import ImagePullScreen
 from console.screens.logs import LogsScreen
 from console.screens.overview import OverviewScreen
 from console.screens.servers import ServersScreen
@@ -637,3 +639,95 @@ def test_docs_key_map_matches_the_bindings():
     doc = (Path(__file__).parents[2] / "docs" / "console.md").read_text()
     block = doc.split("<!-- key-map:start -->\n", 1)[1].split("\n<!-- key-map:end -->", 1)[0]
     assert block == key_reference(), "regenerate the key map in docs/console.md from console.app.key_reference()"
+
+
+# -- images before a class -------------------------------------------------------------------------
+
+async def open_pull(pilot, wait_for) -> ImagePullScreen:
+    await wait_for(pilot, lambda: isinstance(pilot.app.screen, ConfirmScreen), "the pull's confirmation")
+    await pilot.press("y")
+    await wait_for(pilot, lambda: isinstance(pilot.app.screen, ImagePullScreen) and pilot.app.screen.finished,
+                   "the pull's end")
+    return pilot.app.screen
+
+
+def pull_cell(screen: ImagePullScreen, node: str, image: str) -> str:
+    return str(screen.query_one("#pull-table", DataTable).get_cell(node, image))
+
+
+async def test_p_on_nodes_pulls_the_launch_images_onto_every_notebook_node(make_app, fake, wait_for):
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("4")
+        await wait_for(pilot, lambda: isinstance(app.screen, NodesScreen) and table(app).row_count == 2, "nodes")
+        await pilot.press("P")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the confirmation")
+        body = str(app.screen.query_one("#dialog-body").render())
+        assert NOTEBOOK_IMAGE in body and "Nodes: manager-1, worker-1" in body
+        assert not [a for a in fake.actions if a.action == "pull"]  # nothing pulled before the yes
+        pull = await open_pull(pilot, wait_for)
+        assert pull_cell(pull, "manager-1", NOTEBOOK_IMAGE) == "present"  # held already: left alone
+        assert pull_cell(pull, "worker-1", NOTEBOOK_IMAGE) == "pulled"
+        assert f"worker-1: {NOTEBOOK_IMAGE}: pulling" in pull.lines
+        assert f"{NOTEBOOK_IMAGE}: on manager-1, worker-1" in pull.lines
+        assert "done" in str(pull.query_one("#progress-status").render())
+        assert fake.node_images["worker-1"] == {NOTEBOOK_IMAGE}
+        assert fake.actions[-1].action == "pull" and fake.actions[-1].ok
+
+
+async def test_images_command_names_images_and_a_failing_node_shows_as_failed(make_app, fake, wait_for):
+    fake.pull_failures["worker-1"] = "manifest unknown"
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await command(pilot, "images site/extra:2")
+        assert app.current_mode == "nodes"  # the action lives on Nodes, as :stop goes to Deploy
+        pull = await open_pull(pilot, wait_for)
+        assert pull.plan.images == ("site/extra:2",)
+        assert pull_cell(pull, "manager-1", "site/extra:2") == "pulled"
+        assert pull_cell(pull, "worker-1", "site/extra:2") == "failed"
+        assert "worker-1: site/extra:2: failed: manifest unknown" in pull.lines
+        assert "site/extra:2: on manager-1" in pull.lines
+        assert "failed" in str(pull.query_one("#progress-status").render())
+        assert any(m.startswith("pull failed: worker-1: site/extra:2: failed") for m in messages(app))
+
+
+async def test_pull_is_refused_read_only_and_says_when_nothing_runs(make_app, wait_for):
+    read_only = FakeBackend(read_only=True)
+    app = make_app(read_only)
+    async with app.run_test(size=SIZE) as pilot:
+        await command(pilot, "pull")
+        assert not isinstance(app.screen, ConfirmScreen)
+        assert any(m.startswith("Read-only console: refused to pull") for m in messages(app))
+        assert read_only.actions == []
+    idle = FakeBackend()
+    for row in await idle.hub_servers():  # stopped: their services go, and with them the launch images
+        await idle.stop_server(row.user, row.server)
+    app = make_app(idle)
+    async with app.run_test(size=SIZE) as pilot:
+        await command(pilot, "images")
+        await wait_for(pilot, lambda: any("no launch image to pull" in m for m in messages(app)), "the warning")
+        assert not isinstance(app.screen, ConfirmScreen)
+
+
+async def test_pull_with_a_dead_engine_is_a_notification(make_app, fake, wait_for):
+    fake.fail("engine", "connection refused")
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await command(pilot, "images")
+        await wait_for(pilot, lambda: any(m == "Pull images: connection refused" for m in messages(app)), "the error")
+        assert not isinstance(app.screen, ConfirmScreen)
+
+
+async def test_palette_offers_the_image_pull(make_app, wait_for):
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("ctrl+p")
+        await pilot.press(*"Pull notebook images")
+
+        def first_hit() -> str:
+            lists = app.screen.query("CommandList")
+            return str(lists.first().get_option_at_index(0).prompt) if lists and lists.first().option_count else ""
+
+        await wait_for(pilot, lambda: "Pull notebook images" in first_hit(), "the palette to list the action")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the pull's confirmation")

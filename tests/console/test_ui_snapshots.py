@@ -10,7 +10,8 @@ import pytest
 from console.app import XnatConsoleApp
 from console.backend.fake import FakeBackend
 from console.config import ConsoleConfig
-from console.screens.dialogs import ProgressScreen
+from console.screens.dialogs import ConfirmScreen, ProgressScreen
+from console.screens.images import ImagePullScreen
 from console.widgets.log_view import LogView
 from console.widgets.resource_table import ResourceTable
 
@@ -171,3 +172,18 @@ def test_degraded_hub_and_read_only(snap_compare):
 @pytest.mark.parametrize("theme", ["textual-light", "nord"])
 def test_themes(snap_compare, theme):
     assert snap_compare(snapshot_app(theme=theme), terminal_size=SIZE, run_before=go("2", 5))
+
+
+def test_image_pull_progress(snap_compare):
+    backend = FakeBackend()
+    backend.pull_failures["worker-1"] = "connection reset by peer"
+
+    async def run_before(pilot) -> None:
+        await go("4", 2)(pilot)
+        await pilot.press("P")  # the launch image: held by manager-1, pulled (and failed) on worker-1
+        await settle(pilot, lambda: isinstance(pilot.app.screen, ConfirmScreen), "the pull's confirmation")
+        await pilot.press("y")
+        await settle(pilot, lambda: isinstance(pilot.app.screen, ImagePullScreen) and pilot.app.screen.finished,
+                     "the pull's end")
+
+    assert snap_compare(snapshot_app(backend), terminal_size=SIZE, run_before=run_before)

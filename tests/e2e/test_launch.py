@@ -120,6 +120,34 @@ async def test_notebook_answers_through_the_proxy_with_a_user_scoped_token(live_
     assert (launched["workspace"] / "e2e.txt").stat().st_uid == 1000  # NB_UID
 
 
+async def test_the_notebook_opens_with_the_url_the_plugin_builds(live_stack: LiveStack, launched):
+    """XNAT's "open notebook": the plugin's token request (its Token body, `expires_in` two days), then a browser
+    GET of jupyterHubHostUrl + server.url + `?token=`, with no cookie and no header. It reaches the real Jupyter
+    server through the hub's proxy: JupyterLab's page, then `/api/status` on the session that URL opened."""
+    server = launched["server"]
+    async with live_stack.plugin() as plugin:
+        token = await plugin.create_token(USER)
+        model = await plugin.get_server(USER, server)
+        assert model is not None
+        host_url = live_stack.hub_url.removesuffix("/jupyterhub")  # server.url carries the /jupyterhub prefix
+        url = plugin.notebook_url(host_url, model, token)
+        wrong = plugin.notebook_url(host_url, model, token[::-1])
+    assert url == f"{host_url}/jupyterhub/user/{USER}/{server}/?token={token}"
+    async with httpx.AsyncClient(timeout=30, follow_redirects=True) as browser:
+        page = await browser.get(url)
+        assert page.status_code == 200, page.text[:300]
+        assert page.url.path == f"/jupyterhub/user/{USER}/{server}/lab", page.url  # not the hub's login
+        assert "<title>JupyterLab</title>" in page.text and "jupyter-config-data" in page.text
+        status = await browser.get(f"{live_stack.hub_url}/user/{USER}/{server}/api/status")
+        assert status.status_code == 200, status.text[:300]
+        assert {"started", "last_activity", "kernels", "connections"} <= set(status.json())
+    async with httpx.AsyncClient(timeout=30, follow_redirects=True) as stranger:
+        refused = await stranger.get(wrong)  # a token the hub never issued: the hub's login, not the notebook
+        assert "/hub/login" in str(refused.url) or refused.status_code in (401, 403), refused.url
+        assert "jupyter-config-data" not in refused.text
+        assert (await stranger.get(f"{live_stack.hub_url}/user/{USER}/{server}/api/status")).status_code != 200
+
+
 async def test_delete_with_remove_removes_the_service(live_stack: LiveStack, launched):
     async with live_stack.plugin() as plugin:
         await plugin.stop_server(USER, launched["server"])

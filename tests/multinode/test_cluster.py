@@ -6,6 +6,7 @@ Figures (seconds) are printed as `[figure] ...` lines; docs/reliability.md quote
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import secrets
@@ -234,17 +235,23 @@ async def test_a_lost_worker_shows_in_the_console_and_the_next_start_runs_elsewh
         cluster.start_node("w2")
 
 
+def push_fresh_tag(cluster: Cluster, what: str) -> str:
+    """A tag of the notebook image pushed to the cluster's registry just now, which no node has pulled (the earlier
+    tests pull the notebook image wherever they place notebooks)."""
+    fresh = f"{cluster.env['XJC_REGISTRY']}/singleuser:{what}-{secrets.token_hex(4)}"
+    for args in (["tag", cluster.image, fresh], ["push", fresh], ["rmi", fresh]):
+        done = subprocess.run(["docker", *args], capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, f"docker {' '.join(args)}: {done.stderr[-500:]}"
+    return fresh
+
+
 def test_deploy_preflight_asks_the_registry_not_the_managers_engine(cluster: Cluster):
     import docker
 
     from console.backend import registry
 
-    # A tag pushed to the registry just now, which no node has pulled (the earlier tests pull the notebook image
-    # wherever they place notebooks): the pre-flight passes on m3 all the same, because it asks the registry.
-    fresh = f"{cluster.env['XJC_REGISTRY']}/singleuser:preflight-{secrets.token_hex(4)}"
-    for args in (["tag", cluster.image, fresh], ["push", fresh], ["rmi", fresh]):
-        done = subprocess.run(["docker", *args], capture_output=True, text=True, timeout=300)
-        assert done.returncode == 0, f"docker {' '.join(args)}: {done.stderr[-500:]}"
+    # The pre-flight passes on m3 for a tag no node holds, because it asks the registry.
+    fresh = push_fresh_tag(cluster, "preflight")
     client = docker.DockerClient(base_url=socket_of("m3"), version="1.41", timeout=30)
     try:
         with pytest.raises(docker.errors.ImageNotFound):
@@ -254,6 +261,86 @@ def test_deploy_preflight_asks_the_registry_not_the_managers_engine(cluster: Clu
         assert missing == f"not in the registry {cluster.env['XJC_REGISTRY']}"
     finally:
         client.close()
+
+
+def notebook_nodes(cluster: Cluster) -> dict[str, str]:
+    """The nodes that may run notebooks (ready and active), by their label: label -> node id."""
+    api = cluster.manager()
+    try:
+        nodes = api.nodes()
+    finally:
+        api.close()
+    return {n["Spec"]["Labels"]["xjh.node"]: n["ID"] for n in nodes
+            if n["Status"]["State"] == "ready" and n["Spec"]["Availability"] == "active"}
+
+
+def holds(node: str, image: str) -> bool:
+    api = api_of(node)
+    try:
+        return any(image in (i.get("RepoTags") or []) for i in api.images())
+    finally:
+        api.close()
+
+
+def named_ids(names: list[str] | tuple[str, ...]) -> set[str]:
+    """The node ids in a pull report's names: every cluster node has this machine's hostname, so the report
+    names each `hostname (id)`."""
+    matches = [re.fullmatch(r".+ \(([0-9a-z]{12})\)", name) for name in names]
+    ids = {m.group(1) for m in matches if m}
+    assert len(ids) == len(names), names
+    return ids
+
+
+def test_images_pull_puts_a_fresh_tag_on_every_notebook_node(cluster: Cluster, tmp_path: Path):
+    """`xnat-jh-console images pull`, then the backend call the console's action makes (Nodes, `P`), each with a
+    tag no node holds; afterwards every node that may run notebooks holds it, and the report names them."""
+    from console.backend.live import LiveBackend
+    from console.backend.models import PullUpdate
+    from console.config import ConsoleConfig
+
+    # both workers (w2 may still be coming back from the lost-worker test)
+    def with_both_workers() -> dict[str, str] | None:
+        found = notebook_nodes(cluster)
+        return found if {"w1", "w2"} <= set(found) else None
+
+    nodes = wait_for(with_both_workers, 120, "both workers ready and active")
+    assert nodes is not None and len(nodes) >= 3, nodes
+    expected_ids = {node_id[:12] for node_id in nodes.values()}
+    engines = {node_id: socket_of(label) for label, node_id in nodes.items()}
+    by_cli, by_backend = push_fresh_tag(cluster, "pull-cli"), push_fresh_tag(cluster, "pull-tui")
+    assert not any(holds(label, image) for label in nodes for image in (by_cli, by_backend))
+
+    config = tmp_path / "console.toml"
+    config.write_text("[node_engines]\n" + "".join(f'"{k}" = "{v}"\n' for k, v in engines.items()))
+    started = time.monotonic()
+    done = cluster.console("--config", str(config), "images", "pull", by_cli, timeout=300)
+    seconds = time.monotonic() - started
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    summary = next(line for line in done.stdout.splitlines() if line.startswith(f"{by_cli}: on "))
+    assert named_ids(summary.removeprefix(f"{by_cli}: on ").split(", ")) == expected_ids, summary
+    assert all(holds(label, by_cli) for label in nodes), done.stdout[-2000:]
+    figure(f"images pull (CLI) of a fresh tag onto {len(nodes)} nodes at once (layers: as earlier tests left them): "
+           f"{seconds:.1f} s")
+
+    backend = LiveBackend(ConsoleConfig(docker_host=socket_of("m1"), stack="xjc", network="xjc-network",
+                                        node_engines=engines, audit_log=str(tmp_path / "audit.log")))
+    updates: list[PullUpdate] = []
+    try:
+        plan = backend.pull_plan([by_backend])
+        assert plan.images == (by_backend,) and named_ids(plan.nodes) == expected_ids
+        started = time.monotonic()
+        result = backend.pull_images(list(plan.images), updates.append)
+        seconds = time.monotonic() - started
+    finally:
+        asyncio.run(backend.aclose())
+    assert result.ok, result.detail
+    assert [h.image for h in result.holders] == [by_backend] and named_ids(result.holders[0].nodes) == expected_ids
+    pulled = [u.node for u in updates if u.state == "pulled"]
+    assert sorted(pulled) == sorted(plan.nodes), [u.describe() for u in updates]  # pulled on each, none skipped
+    assert all(holds(label, by_backend) for label in nodes)
+    assert backend.audit.entries()[-1]["action"] == "pull" and backend.audit.entries()[-1]["outcome"] == "ok"
+    figure(f"images pull (the console's action) of another fresh tag onto {len(nodes)} nodes, every layer present: "
+           f"{seconds:.1f} s")
 
 
 def test_zz_down_leaves_nothing(cluster: Cluster):
