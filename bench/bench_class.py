@@ -1,11 +1,11 @@
 """A class starting at once: 30 users each run XNAT's whole start flow within one second, then all stop at once.
 
-    flock /tmp/xjh-engine.lock .venv/bin/python -m bench.bench_class [--users 30] [--prefix xjh-class] [--no-build]
+    flock /tmp/xjh-engine.lock .venv/bin/python -m bench.bench_class [--users 30] [--prefix xjh-class]
 
-On the live stack of bench/livestack.py, under names of its own (`--prefix`: stack, network, secrets, stand-in;
-images from $XJH_HUB_IMAGE / $XJH_SINGLEUSER_IMAGE, else `<prefix>` tags built by scripts/build-images.sh), all
-removed on exit. Each user has an XNAT launch of its own (options stored in the stand-in, a notebook service of
-the single-user image on the swarm).
+On the demo under names of its own (tests.helpers.live.demo_stack; `--prefix`: stack, network, secrets, stand-in;
+images from $XJH_HUB_IMAGE / $XJH_SINGLEUSER_IMAGE, else `<prefix>` tags, which scripts/demo.sh up builds or finds
+cached), all removed on exit. Each user has an XNAT launch of its own (options stored in the stand-in, a notebook
+service of the single-user image on the swarm).
 
 - Starts: `XnatPlugin.launch` (GET /, /info, the user, POST, then GET every 8 s up to 180 s), the 30 spread over
   one second. Time to ready the plugin's way (when its 8 s poll sees `ready`) and the hub's way (the `ready`
@@ -29,10 +29,10 @@ from datetime import UTC, datetime, timedelta
 
 import docker
 
-from bench import livestack
 from console.backend.hub import HubClient, HubError
 from hub.standin import options as xnat_options
 from hub.standin.plugin import XnatPlugin
+from tests.helpers.live import LiveStack, demo_stack
 from xjh_contract import LABEL_USER
 
 IDLE_SECONDS = 20.0
@@ -48,16 +48,6 @@ def percentile(values: list[float], q: float) -> float:
         return float("nan")
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
-
-
-def use_prefix(prefix: str) -> None:
-    """Point livestack's names at ours, so the benchmark never touches another stack."""
-    livestack.STACK = prefix
-    livestack.NETWORK = f"{prefix}-network"
-    livestack.SECRETS_PREFIX = prefix.replace("-", "_")
-    livestack.STANDIN = f"{prefix}-standin"
-    livestack.HUB_IMAGE = os.environ.setdefault("XJH_HUB_IMAGE", f"xnat-jupyterhub/hub:{prefix}")
-    livestack.SINGLEUSER_IMAGE = os.environ.setdefault("XJH_SINGLEUSER_IMAGE", f"xnat-jupyterhub/singleuser:{prefix}")
 
 
 @dataclass
@@ -142,21 +132,21 @@ def notebook_services(client: docker.DockerClient, users: list[str]) -> dict[str
     return counts
 
 
-async def run_class(stack: livestack.BenchStack, count: int) -> int:
+async def run_class(stack: LiveStack, count: int, image: str) -> int:
     users = [f"class{i:02d}" for i in range(count)]
     now = datetime.now(UTC)
     servers = {u: xnat_options.event_tracking_id(now + timedelta(milliseconds=i)) for i, u in enumerate(users)}
     for user in users:
-        stack.store_options(user, servers[user], image=livestack.SINGLEUSER_IMAGE)
+        stack.store_options(user, servers[user], image=image)
     client = docker.from_env(timeout=60)
     timeline = Timeline()
     answered = {u: asyncio.Event() for u in users}
     api = stack.settings.hub_api_url
     # The hub's way is read on a client of its own whose reads wait out a stalled hub (the console's 30 s would
     # break the stream, and a stream read again answers "ready" late: only an upper bound).
-    async with TimedPlugin(api, stack.service_token, timeout=None, answered=answered) as plugin, \
-            HubClient(api, stack.console_token) as console, \
-            HubClient(api, stack.console_token, timeout=STREAM_TIMEOUT) as streams:
+    async with TimedPlugin(api, stack.secret("xnat_service_token"), timeout=None, answered=answered) as plugin, \
+            HubClient(api, stack.secret("console_token")) as console, \
+            HubClient(api, stack.secret("console_token"), timeout=STREAM_TIMEOUT) as streams:
         for user in users:  # XNAT creates each user on its first launch; done beforehand so the burst is starts
             await plugin.ensure_user(user)
         phase, done = ["idle"], asyncio.Event()
@@ -230,17 +220,16 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--users", type=int, default=30)
     parser.add_argument("--prefix", default="xjh-class", help="name prefix of everything the benchmark creates")
-    parser.add_argument("--no-build", action="store_true", help="use the images as they are")
     args = parser.parse_args()
     if args.users < 1:
         parser.error("--users must be at least 1")
-    use_prefix(args.prefix)
-    if not args.no_build:
-        livestack.build_images()
-    print(f"deploying the bench stack {livestack.STACK} ...", flush=True)
-    with livestack.bench_stack() as stack:
-        return asyncio.run(run_class(stack, args.users))
-
+    # Images of the benchmark's own tags, so that a rebuild for the demo or the tests cannot change them mid-run.
+    hub_image = os.environ.setdefault("XJH_HUB_IMAGE", f"xnat-jupyterhub/hub:{args.prefix}")
+    image = os.environ.setdefault("XJH_SINGLEUSER_IMAGE", f"xnat-jupyterhub/singleuser:{args.prefix}")
+    os.environ["JH_IMAGE"] = hub_image
+    print(f"scripts/demo.sh up as {args.prefix} (builds the images if needed) ...", flush=True)
+    with demo_stack(args.prefix) as stack:
+        return asyncio.run(run_class(stack, args.users, image))
 
 if __name__ == "__main__":
     sys.exit(main())
