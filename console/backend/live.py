@@ -44,12 +44,11 @@ from console.backend.models import (
     TaskInfo,
 )
 from console.backend.swarm_join import FAILED_TASK_STATES, join_swarm
-from console.backend.xnat_check import XnatCheckSettings, check
-from console.backend.xnat_check_hub_network import check_in_hub_network
 from console.config import ConsoleConfig
 
 if TYPE_CHECKING:
     from console.backend.stack.settings import StackSettings
+    from console.backend.xnat_check import XnatCheckSettings
 from xjh_contract import NOTEBOOK_PREFIX, notebook_service_name
 
 STOP_WAIT = 60.0
@@ -425,6 +424,8 @@ class LiveBackend:
     # -- XNAT --------------------------------------------------------------------------------
 
     def _xnat_settings(self, check_paths: bool = True) -> XnatCheckSettings:
+        from console.backend.xnat_check import XnatCheckSettings  # with httpx: imported when first checked
+
         c = self.config
         return XnatCheckSettings(
             xnat_url=c.xnat_url,
@@ -437,11 +438,15 @@ class LiveBackend:
         )
 
     async def xnat_check(self) -> AsyncIterator[CheckStep]:
+        from console.backend.xnat_check import check
+
         async for step in check(self._xnat_settings()):
             yield step
 
     async def xnat_check_in_hub_network(self) -> list[CheckStep]:
         """The same check from a one-off service on the hub's network, with the hub's own settings."""
+        from console.backend.xnat_check_hub_network import check_in_hub_network
+
         try:
             steps = await asyncio.to_thread(check_in_hub_network, self.docker, self.config.hub_service)
         except DockerUnavailable as e:
