@@ -40,13 +40,9 @@ from console.screens.base import (
     TableScreen,
     report_worker_error,
 )
-from console.screens.deploy import DeployScreen
-from console.screens.dialogs import ConfirmScreen, HelpScreen
-from console.screens.logs import LogsScreen
-from console.screens.servers import ServersScreen
-from console.screens.services import ServicesScreen, TasksScreen
-from console.screens.xnat import XnatScreen
 from xjh_contract import CHECK_SERVICE_PREFIX
+
+# Screens other than the first one are imported where they are first used, not before the first frame.
 
 # Health checks run `exec`s every few seconds: not news, and no reason to refresh anything. Nor are the console's
 # own one-off XNAT check services (CHECK_SERVICE_PREFIX).
@@ -79,8 +75,9 @@ class XnatConsoleApp(App[None]):
     TITLE = "xnat-jh-console"
     CSS_PATH = Path(__file__).with_name("console.tcss")  # absolute: subclasses may live anywhere
     ENABLE_COMMAND_PALETTE = True
+    # Factories, so a screen's module is imported (and the screen built) when its mode is first shown.
     MODES: ClassVar[dict[str, str | Callable[[], Screen]]] = {
-        entry.mode: entry.screen_class() for entry in registry.SCREENS
+        entry.mode: partial(lambda entry: entry.screen_class()(), entry) for entry in registry.SCREENS
     }
     DEFAULT_MODE = registry.DEFAULT_MODE
     COMMANDS = App.COMMANDS | {ScreensProvider}
@@ -128,6 +125,8 @@ class XnatConsoleApp(App[None]):
         self._health_chains: list[RefreshChain] = []
         self._chains: list[RefreshChain] = []
         self.hub_info: HubInfo | None = None
+        self._first_frame_drawn = False
+        self._until_first_frame: list[Callable[[], object]] = []
 
     # -- start-up -------------------------------------------------------------------------------
     def on_mount(self) -> None:
@@ -152,8 +151,23 @@ class XnatConsoleApp(App[None]):
             *self._health_chains,
             RefreshChain(self._poll_events, lambda: self.events_interval, self.set_timer),
         ]
-        for chain in self._chains:
-            chain.request()
+        self.after_first_frame(*(chain.request for chain in self._chains))
+
+    def after_first_frame(self, *callbacks: Callable[[], object]) -> None:
+        """Run `callbacks` once the first frame is drawn (at once after that). The first refreshes import the
+        docker SDK and httpx, ~150 ms of work that would otherwise come before the screen appears."""
+        if self._first_frame_drawn:
+            for callback in callbacks:
+                callback()
+        else:
+            self._until_first_frame.extend(callbacks)
+
+    def on_ready(self) -> None:
+        """Textual's Ready: the first screen's first frame has been drawn."""
+        self._first_frame_drawn = True
+        waiting, self._until_first_frame = self._until_first_frame, []
+        for callback in waiting:
+            callback()
 
     async def on_unmount(self) -> None:
         """Close the backend's clients (hub HTTP pool, Docker sockets, stats threads): nothing left behind."""
@@ -275,6 +289,8 @@ class XnatConsoleApp(App[None]):
             screen.action_filter()
 
     def action_help(self) -> None:
+        from console.screens.dialogs import HelpScreen
+
         if isinstance(self.screen, HelpScreen):
             return
         rows: list[tuple[str, str, str]] = []
@@ -318,6 +334,8 @@ class XnatConsoleApp(App[None]):
             elif isinstance(screen, ConsoleScreen):
                 screen.sort_command(args[0])
         elif name == "stop":
+            from console.screens.deploy import DeployScreen
+
             deploy = self.goto("deploy")
             if isinstance(deploy, DeployScreen):
                 deploy.action_stop_stack()
@@ -335,11 +353,15 @@ class XnatConsoleApp(App[None]):
 
     def open_logs(self, target: str) -> None:
         """`hub`, a service name, USER or USER/SERVER."""
+        from console.screens.logs import LogsScreen
+
         logs = self.goto("logs")
         if isinstance(logs, LogsScreen):
             logs.show_target(target)
 
     def open_tasks(self, service: str) -> None:
+        from console.screens.services import TasksScreen
+
         if self.current_mode != "services":
             self.goto("services")
         self.push_screen(TasksScreen(service))
@@ -353,6 +375,8 @@ class XnatConsoleApp(App[None]):
         return False
 
     def confirm(self, title: str, body: str, on_yes: Callable[[], object], confirm_label: str = "Yes") -> None:
+        from console.screens.dialogs import ConfirmScreen
+
         def answered(yes: bool | None) -> None:
             if yes:
                 on_yes()
@@ -382,6 +406,11 @@ def _shown_key(key: str) -> str:
 
 def _binding_sources() -> list[tuple[str, type]]:
     from console.screens import dialogs
+    from console.screens.deploy import DeployScreen
+    from console.screens.logs import LogsScreen
+    from console.screens.servers import ServersScreen
+    from console.screens.services import ServicesScreen, TasksScreen
+    from console.screens.xnat import XnatScreen
     from console.widgets.log_view import LogView
     from console.widgets.resource_table import ResourceTable
 

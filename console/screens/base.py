@@ -307,7 +307,7 @@ class TableScreen(ConsoleScreen):
 
     def on_mount(self) -> None:
         self.refresh_chain = self.chain(self.load, self.chain_interval)
-        self.refresh_chain.request()
+        self.console_app.after_first_frame(self.refresh_chain.request)
         self.main_table().focus()
 
     def chain_interval(self) -> float:

@@ -59,7 +59,7 @@ class OverviewScreen(ConsoleScreen):
         self.watch(self.app, "components", self._show_health)
         self.watch(self.app, "recent_events", self._show_events)
         self.refresh_chain = self.chain(self._load_counts)
-        self.refresh_chain.request()
+        self.console_app.after_first_frame(self.refresh_chain.request)
 
     def main_table(self) -> ResourceTable:
         return self.query_one("#events-table", ResourceTable)
