@@ -73,8 +73,11 @@ class Backend(Protocol):
     # -- Hub (async) -------------------------------------------------------------------------
     async def hub_info(self) -> HubInfo: ...
 
-    async def hub_servers(self, *, include_stopped: bool = False, stats: bool = True) -> list[ServerRow]:
-        """Every server of every user, with the swarm columns joined in."""
+    async def hub_servers(
+        self, *, include_stopped: bool = False, stats: bool = True, hub_max_age: float = 0.0
+    ) -> list[ServerRow]:
+        """Every server of every user, with the swarm columns joined in. With `hub_max_age` (seconds), the hub's
+        previous answer may be reused that long while the swarm shows no change (the Docker side is always read)."""
 
     async def overview(self) -> Overview:
         """Health of every part and the counts; a dead part is DOWN, never an exception."""

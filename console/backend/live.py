@@ -16,7 +16,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -52,6 +52,8 @@ if TYPE_CHECKING:
 from xjh_contract import NOTEBOOK_PREFIX, notebook_service_name
 
 STOP_WAIT = 60.0
+# /info, the token's scopes, the proxy's route count and the user count change rarely (an upgrade, a new token, a
+# login): asked again after INFO_TTL seconds, not every tick.
 INFO_TTL = 60.0
 STATS_BATCH = 48  # containers sampled per hub_servers() call; the rest show their previous sample
 POLL = 0.25
@@ -59,6 +61,23 @@ POLL = 0.25
 
 def _quiet(line: str) -> None:
     """Progress nobody asked to see."""
+
+
+@dataclass(frozen=True)
+class _HubRows:
+    """The hub's rows for hub_servers(), and the notebook swarm as it was when they were read."""
+
+    when: float
+    include_stopped: bool
+    swarm: frozenset[tuple[str, ...]]
+    rows: list[ServerRow]
+
+
+def _swarm_state(services: list[ServiceInfo], tasks: list[TaskInfo]) -> frozenset[tuple[str, ...]]:
+    """What of the notebook swarm a server's start, stop or failure changes: its services and task states."""
+    return frozenset(
+        [(s.id, str(s.updated_at)) for s in services] + [(t.id, t.state, t.desired_state) for t in tasks]
+    )
 
 
 class LiveBackend:
@@ -85,6 +104,9 @@ class LiveBackend:
         self.audit = audit or AuditLog(config.audit_log, secrets=config.secrets())
         self._stats_pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="xjc-stats")
         self._static: tuple[float, dict[str, Any], HubIdentity] | None = None
+        self._route_count: tuple[float, int | None] | None = None
+        self._user_count: tuple[float, int] | None = None
+        self._hub_rows: _HubRows | None = None  # the last hub answer for hub_servers(), reused while it holds
         self._stats: dict[str, tuple[float, ContainerStats]] = {}  # container id -> (when sampled, sample)
 
     @property
@@ -248,10 +270,7 @@ class LiveBackend:
             missing = ("the token is not accepted",)
         routes = None
         if scopes and not missing_scopes(scopes, OPTIONAL_SCOPES):
-            try:
-                routes = await hub.proxy_route_count()
-            except HubError:
-                routes = None
+            routes = await self._proxy_route_count()
         health = Health.OK if healthy else Health.DEGRADED
         return HubInfo(
             version=version,
@@ -264,18 +283,58 @@ class LiveBackend:
             excess_scopes=excess,
         )
 
-    async def hub_servers(self, *, include_stopped: bool = False, stats: bool = True) -> list[ServerRow]:
-        """Every active server (with `include_stopped`, stopped named ones too), joined with the swarm."""
-        rows_task = asyncio.ensure_future(self.hub.servers(include_stopped=include_stopped))
+    async def _proxy_route_count(self) -> int | None:
+        """The proxy's routes, asked every INFO_TTL: the hub answers it by fetching every route from the proxy."""
+        now = time.monotonic()
+        if self._route_count is None or now - self._route_count[0] > INFO_TTL:
+            try:
+                count: int | None = await self.hub.proxy_route_count()
+            except HubError:
+                count = None
+            self._route_count = (now, count)
+        return self._route_count[1]
+
+    async def user_count(self) -> int:
+        """How many users the hub has, asked every INFO_TTL."""
+        now = time.monotonic()
+        if self._user_count is None or now - self._user_count[0] > INFO_TTL:
+            self._user_count = (now, await self.hub.user_count())
+        return self._user_count[1]
+
+    async def hub_servers(
+        self, *, include_stopped: bool = False, stats: bool = True, hub_max_age: float = 0.0
+    ) -> list[ServerRow]:
+        """Every active server (with `include_stopped`, stopped named ones too), joined with the swarm.
+
+        With `hub_max_age`, the hub's last answer is reused while it is younger than that, no server in it was
+        pending, and the notebook services and their tasks are as they were then (a server that starts, stops or
+        fails changes them): the Docker side is read every time, the hub only when something may have changed.
+        """
+        cached = self._hub_rows
+        reusable = (
+            cached is not None
+            and cached.include_stopped == include_stopped
+            and time.monotonic() - cached.when < hub_max_age
+            and not any(row.state.startswith("pending") for row in cached.rows)
+        )
+        rows_task = None if reusable else asyncio.ensure_future(self._fetch_hub_rows(include_stopped))
         try:
             services, tasks = await asyncio.to_thread(self._notebook_swarm)
         except DockerUnavailable:
             services, tasks = [], []
-        rows = await rows_task
+        swarm = _swarm_state(services, tasks)
+        if rows_task is None and cached is not None and cached.swarm == swarm:
+            rows = cached.rows
+        else:
+            rows = await (rows_task or self._fetch_hub_rows(include_stopped))
+            self._hub_rows = _HubRows(time.monotonic(), include_stopped, swarm, rows)
         joined = join_swarm(rows, services, tasks)
         if stats:
             joined = await self._with_stats(joined, tasks)
         return joined
+
+    async def _fetch_hub_rows(self, include_stopped: bool) -> list[ServerRow]:
+        return await self.hub.servers(include_stopped=include_stopped)
 
     def _notebook_swarm(self) -> tuple[list[ServiceInfo], list[TaskInfo]]:
         services = [s for s in self.docker.services() if s.notebook_user or s.name.startswith(NOTEBOOK_PREFIX)]
@@ -344,7 +403,7 @@ class LiveBackend:
             info = await self.hub_info()
             version = info.version
             component = hub_health(info)
-            users, rows = await asyncio.gather(self.hub.user_count(), self.hub.servers())
+            users, rows = await asyncio.gather(self.user_count(), self.hub.servers())
             running = sum(1 for r in rows if r.state == "ready")
             pending = sum(1 for r in rows if r.state.startswith("pending"))
         except HubError as e:
@@ -361,6 +420,7 @@ class LiveBackend:
         return False
 
     async def stop_server(self, user: str, server: str) -> ActionResult:
+        self._hub_rows = None  # what the hub says about this server is about to change
         target = f"{user}/{server}" if server else user
         if refused := self._refuse("stop", target):
             return refused
@@ -375,6 +435,7 @@ class LiveBackend:
         return self.audit.result(result)
 
     async def delete_server(self, user: str, server: str) -> ActionResult:
+        self._hub_rows = None  # what the hub says about this server is about to change
         target = f"{user}/{server}" if server else user
         if refused := self._refuse("delete", target):
             return refused
@@ -393,6 +454,7 @@ class LiveBackend:
 
     async def restart_server(self, user: str, server: str, progress: Progress | None = None) -> ActionResult:
         """Stop, then start with the same user_options, passing the spawn's progress messages on as they come."""
+        self._hub_rows = None  # what the hub says about this server is about to change
         target = f"{user}/{server}" if server else user
         if refused := self._refuse("restart", target):
             return refused
