@@ -342,7 +342,7 @@ class FakeBackend:
         rows = sorted(self._servers.values(), key=lambda r: r.key)
         return [r for r in rows if include_stopped or r.state != "stopped"]
 
-    async def overview(self) -> Overview:
+    async def overview(self, *, hub_max_age: float = 0.0) -> Overview:
         components = self.docker_health()
         nodes: list[NodeInfo] = []
         failed = 0

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -310,6 +310,22 @@ class LiveBackend:
         pending, and the notebook services and their tasks are as they were then (a server that starts, stops or
         fails changes them): the Docker side is read every time, the hub only when something may have changed.
         """
+        swarm = asyncio.ensure_future(asyncio.to_thread(self._notebook_swarm_or_none))
+        rows = await self._current_hub_rows(include_stopped, hub_max_age, swarm)
+        services, tasks = await swarm
+        joined = join_swarm(rows, services, tasks)
+        if stats:
+            joined = await self._with_stats(joined, tasks)
+        return joined
+
+    async def _current_hub_rows(
+        self,
+        include_stopped: bool,
+        hub_max_age: float,
+        swarm_read: Awaitable[tuple[list[ServiceInfo], list[TaskInfo]]],
+    ) -> list[ServerRow]:
+        """The hub's rows: its last answer while that holds (see hub_servers), else asked now. When the last
+        answer is too old the hub is asked while the swarm is read, so the refresh waits for the slower only."""
         cached = self._hub_rows
         reusable = (
             cached is not None
@@ -317,24 +333,25 @@ class LiveBackend:
             and time.monotonic() - cached.when < hub_max_age
             and not any(row.state.startswith("pending") for row in cached.rows)
         )
-        rows_task = None if reusable else asyncio.ensure_future(self._fetch_hub_rows(include_stopped))
+        asked = None if reusable else asyncio.ensure_future(self.hub.servers(include_stopped=include_stopped))
         try:
-            services, tasks = await asyncio.to_thread(self._notebook_swarm)
-        except DockerUnavailable:
-            services, tasks = [], []
-        swarm = _swarm_state(services, tasks)
-        if rows_task is None and cached is not None and cached.swarm == swarm:
-            rows = cached.rows
-        else:
-            rows = await (rows_task or self._fetch_hub_rows(include_stopped))
-            self._hub_rows = _HubRows(time.monotonic(), include_stopped, swarm, rows)
-        joined = join_swarm(rows, services, tasks)
-        if stats:
-            joined = await self._with_stats(joined, tasks)
-        return joined
+            swarm = _swarm_state(*await swarm_read)
+        except BaseException:
+            if asked is not None:
+                asked.cancel()
+            raise
+        if asked is None and cached is not None and cached.swarm == swarm:
+            return cached.rows
+        rows = await (asked or self.hub.servers(include_stopped=include_stopped))
+        self._hub_rows = _HubRows(time.monotonic(), include_stopped, swarm, rows)
+        return rows
 
-    async def _fetch_hub_rows(self, include_stopped: bool) -> list[ServerRow]:
-        return await self.hub.servers(include_stopped=include_stopped)
+    def _notebook_swarm_or_none(self) -> tuple[list[ServiceInfo], list[TaskInfo]]:
+        """The notebook swarm, or nothing when the engine cannot be asked (the hub's rows still show)."""
+        try:
+            return self._notebook_swarm()
+        except DockerUnavailable:
+            return [], []
 
     def _notebook_swarm(self) -> tuple[list[ServiceInfo], list[TaskInfo]]:
         services = [s for s in self.docker.services() if s.notebook_user or s.name.startswith(NOTEBOOK_PREFIX)]
@@ -366,12 +383,19 @@ class LiveBackend:
             out.append(replace(row, stats=stats) if stats is not None else row)
         return out
 
-    async def overview(self) -> Overview:
-        """Counts for the status line / `status` command. Parts that fail show in `components`."""
+    async def overview(self, *, hub_max_age: float = 0.0) -> Overview:
+        """Counts for the status line / `status` command. Parts that fail show in `components`. `hub_max_age`:
+        as for hub_servers, for the running and pending counts."""
         # The engine's side runs in a worker while the hub is asked, so a refresh waits for the slower, not both.
         docker_side = asyncio.ensure_future(asyncio.to_thread(self._overview_docker))
-        hub_component, users, running, pending, version = await self._overview_hub()
-        components, nodes, failed_tasks = await docker_side
+
+        async def notebook_swarm() -> tuple[list[ServiceInfo], list[TaskInfo]]:
+            *_, services, tasks = await docker_side
+            return services, tasks
+
+        swarm = asyncio.ensure_future(notebook_swarm())
+        hub_component, users, running, pending, version = await self._overview_hub(hub_max_age, swarm)
+        components, nodes, failed_tasks, _, _ = await docker_side
         components.append(hub_component)
         return Overview(
             components=tuple(components),
@@ -384,26 +408,31 @@ class LiveBackend:
             hub_version=version,
         )
 
-    def _overview_docker(self) -> tuple[list[ComponentHealth], list[NodeInfo], int]:
-        """Engine and swarm health, the nodes (read once, for the health and the counts) and failed tasks."""
+    def _overview_docker(
+        self,
+    ) -> tuple[list[ComponentHealth], list[NodeInfo], int, list[ServiceInfo], list[TaskInfo]]:
+        """Engine and swarm health, the nodes (read once, for the health and the counts), failed tasks, and the
+        notebook services and tasks they were counted from."""
         components, nodes = self.docker.health_and_nodes()
-        failed_tasks = 0
+        services: list[ServiceInfo] = []
+        tasks: list[TaskInfo] = []
         if components[0].health == Health.OK:
-            try:
-                _, tasks = self._notebook_swarm()
-                failed_tasks = sum(1 for t in tasks if t.state in FAILED_TASK_STATES and t.desired_state == "running")
-            except DockerUnavailable:
-                pass
-        return components, nodes, failed_tasks
+            services, tasks = self._notebook_swarm_or_none()
+        failed_tasks = sum(1 for t in tasks if t.state in FAILED_TASK_STATES and t.desired_state == "running")
+        return components, nodes, failed_tasks, services, tasks
 
-    async def _overview_hub(self) -> tuple[ComponentHealth, int, int, int, str]:
+    async def _overview_hub(
+        self, hub_max_age: float, swarm_read: Awaitable[tuple[list[ServiceInfo], list[TaskInfo]]]
+    ) -> tuple[ComponentHealth, int, int, int, str]:
         users = running = pending = 0
         version = ""
         try:
             info = await self.hub_info()
             version = info.version
             component = hub_health(info)
-            users, rows = await asyncio.gather(self.user_count(), self.hub.servers())
+            users, rows = await asyncio.gather(
+                self.user_count(), self._current_hub_rows(False, hub_max_age, swarm_read)
+            )
             running = sum(1 for r in rows if r.state == "ready")
             pending = sum(1 for r in rows if r.state.startswith("pending"))
         except HubError as e:

@@ -13,13 +13,8 @@ from textual.widgets import DataTable, Static
 
 from console.backend.models import ActionResult, Outcome, ServerRow
 from console.formatting import SERVER_COLUMNS, Cell, server_cells, state_cell
-from console.screens.base import TableScreen
+from console.screens.base import HUB_ROWS_MAX_AGE, TableScreen
 from console.screens.dialogs import ProgressScreen
-
-# The hub's list of active servers is the costliest thing the console asks of the hub (~0.2 s of its CPU at 500
-# servers). Between two reads the swarm is watched every tick: a server that starts, stops or fails changes its
-# service or task, and pending servers are re-read every tick; what only the hub knows (activity) may wait.
-HUB_ROWS_MAX_AGE = 30.0
 
 
 class ServersScreen(TableScreen):

@@ -14,7 +14,7 @@ import pytest
 
 from console.backend.docker import DockerAccess
 from console.backend.live import LiveBackend
-from console.backend.models import ContainerStats, ServiceInfo, TaskInfo
+from console.backend.models import ComponentHealth, ContainerStats, Health, NodeInfo, ServiceInfo, TaskInfo
 from console.config import ConsoleConfig
 from tests.helpers.waiting import wait_for
 
@@ -38,6 +38,11 @@ class InMemorySwarm(DockerAccess):
         self.notebook_tasks.append(
             TaskInfo(f"task{number}", service.id, 1, "n1", "node1", "running", "running", "", "", now, f"c{number}")
         )
+
+    def health_and_nodes(self) -> tuple[list[ComponentHealth], list[NodeInfo]]:
+        node = NodeInfo("n1", "node1", "manager", "active", "ready", leader=True)
+        health = [ComponentHealth("engine", Health.OK, "in memory"), ComponentHealth("swarm", Health.OK, "1 node")]
+        return health, [node]
 
     def services(self, *, all_services: bool = False) -> list[ServiceInfo]:
         return list(self.notebook_services)
@@ -122,3 +127,13 @@ async def test_an_old_answer_is_not_reused(local_hub, swarm_and_backend, started
     assert f"{user}/nb" in {r.key for r in await backend.hub_servers(hub_max_age=300)}
     stop_through_the_hub(local_hub, user)
     assert f"{user}/nb" not in {r.key for r in await backend.hub_servers(hub_max_age=1e-9)}
+
+
+async def test_the_overview_counts_reuse_the_same_answer(local_hub, swarm_and_backend, started_server):
+    swarm, backend = swarm_and_backend
+    user = started_server
+    swarm.add_notebook(user, "nb")
+    assert (await backend.overview(hub_max_age=300)).running_servers == 1
+    stop_through_the_hub(local_hub, user)
+    assert (await backend.overview(hub_max_age=300)).running_servers == 1  # the swarm shows no change yet
+    assert (await backend.overview()).running_servers == 0
