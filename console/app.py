@@ -125,7 +125,7 @@ class XnatConsoleApp(App[None]):
         self._health_chains: list[RefreshChain] = []
         self._chains: list[RefreshChain] = []
         self.hub_info: HubInfo | None = None
-        self._first_frame_drawn = False
+        self.first_frame_drawn = False
         self._until_first_frame: list[Callable[[], object]] = []
 
     # -- start-up -------------------------------------------------------------------------------
@@ -156,7 +156,7 @@ class XnatConsoleApp(App[None]):
     def after_first_frame(self, *callbacks: Callable[[], object]) -> None:
         """Run `callbacks` once the first frame is drawn (at once after that). The first refreshes import the
         docker SDK and httpx, ~150 ms of work that would otherwise come before the screen appears."""
-        if self._first_frame_drawn:
+        if self.first_frame_drawn:
             for callback in callbacks:
                 callback()
         else:
@@ -164,7 +164,7 @@ class XnatConsoleApp(App[None]):
 
     def on_ready(self) -> None:
         """Textual's Ready: the first screen's first frame has been drawn."""
-        self._first_frame_drawn = True
+        self.first_frame_drawn = True
         waiting, self._until_first_frame = self._until_first_frame, []
         for callback in waiting:
             callback()

@@ -9,7 +9,7 @@ from rich.text import Text
 from textual import on
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
-from textual.events import ScreenResume
+from textual.events import Mount, ScreenResume
 from textual.screen import Screen
 from textual.suggester import SuggestFromList
 from textual.timer import Timer
@@ -183,7 +183,15 @@ class ConsoleScreen(Screen):
         command_line = CommandLine()
         command_line.display = False
         yield command_line
-        yield Footer()
+        if self.console_app.first_frame_drawn:
+            yield Footer()
+
+    @on(Mount)
+    def _mount_footer(self) -> None:
+        # On the first screen the key hints (~40 ms of Textual work: its CSS and a widget per key) come a frame
+        # after the content, so the first frame is not kept waiting for them; later screens have them at once.
+        if not self.query(Footer):
+            self.console_app.after_first_frame(lambda: self.mount(Footer(), after=self.query_one(CommandLine)))
 
     def compose_body(self) -> ComposeResult:
         yield from ()
