@@ -180,18 +180,27 @@ class ConsoleScreen(Screen):
     def compose(self) -> ComposeResult:
         yield TopBar(self.CRUMB)
         yield from self.compose_body()
+        if self.console_app.first_frame_drawn:
+            yield from self._command_line_and_footer()
+
+    @staticmethod
+    def _command_line_and_footer() -> Iterable[Widget]:
         command_line = CommandLine()
         command_line.display = False
         yield command_line
-        if self.console_app.first_frame_drawn:
-            yield Footer()
+        yield Footer()
 
     @on(Mount)
-    def _mount_footer(self) -> None:
-        # On the first screen the key hints (~40 ms of Textual work: its CSS and a widget per key) come a frame
-        # after the content, so the first frame is not kept waiting for them; later screens have them at once.
+    def _mount_command_line_and_footer(self) -> None:
+        # On the first screen the hidden `:` line and the key hints (~50 ms of Textual work: their CSS and a widget
+        # per key) come a frame after the content, so the first frame is not kept waiting for them; later screens
+        # compose them at once.
         if not self.query(Footer):
-            self.console_app.after_first_frame(lambda: self.mount(Footer(), after=self.query_one(CommandLine)))
+            self.console_app.after_first_frame(lambda: self.call_later(self._add_command_line_and_footer))
+
+    async def _add_command_line_and_footer(self) -> None:
+        await self.mount_all(self._command_line_and_footer())
+        self.refresh_bindings()  # a footer mounted after the screen took focus learns its keys from this
 
     def compose_body(self) -> ComposeResult:
         yield from ()
@@ -237,6 +246,8 @@ class ConsoleScreen(Screen):
 
     # -- command line ---------------------------------------------------------------------------
     def open_command_line(self, prefill: str = "") -> None:
+        if not self.query(CommandLine):
+            return  # a key pressed before the first frame was drawn
         command_line = self.query_one(CommandLine)
         command_line.value = prefill
         command_line.display = True
