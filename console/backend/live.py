@@ -311,11 +311,19 @@ class LiveBackend:
         fails changes them): the Docker side is read every time, the hub only when something may have changed.
         """
         swarm = asyncio.ensure_future(asyncio.to_thread(self._notebook_swarm_or_none))
-        rows = await self._current_hub_rows(include_stopped, hub_max_age, swarm)
+        # The containers are sampled while the hub answers: they depend on the swarm only.
+        sampling = asyncio.ensure_future(self._sample_stats(swarm)) if stats else None
+        try:
+            rows = await self._current_hub_rows(include_stopped, hub_max_age, swarm)
+        except BaseException:
+            if sampling is not None:
+                sampling.cancel()
+            raise
         services, tasks = await swarm
         joined = join_swarm(rows, services, tasks)
-        if stats:
-            joined = await self._with_stats(joined, tasks)
+        if sampling is not None:
+            await sampling
+            joined = self._with_stats(joined, tasks)
         return joined
 
     async def _current_hub_rows(
@@ -359,13 +367,11 @@ class LiveBackend:
         tasks = [t for t in self.docker.tasks() if t.service_id in ids]
         return services, tasks
 
-    async def _with_stats(self, rows: list[ServerRow], tasks: list[TaskInfo]) -> list[ServerRow]:
-        """Stats for every running container, sampling at most STATS_BATCH of them per call (never-sampled and
-        oldest first) and reusing the last sample for the rest, so a refresh costs the same with 500 servers."""
-        running = {t.service_id: t for t in tasks if t.state == "running" and t.desired_state == "running"}
-        wanted = {
-            running[row.service_id].container_id: running[row.service_id] for row in rows if row.service_id in running
-        }
+    async def _sample_stats(self, swarm_read: Awaitable[tuple[list[ServiceInfo], list[TaskInfo]]]) -> None:
+        """Sample at most STATS_BATCH of the running notebook containers per call (never-sampled and oldest
+        first); the rest keep their last sample, so a refresh costs the same with 500 servers."""
+        _, tasks = await swarm_read
+        wanted = {t.container_id: t for t in tasks if t.state == "running" and t.desired_state == "running"}
         due = sorted(wanted, key=lambda c: self._stats[c][0] if c in self._stats else 0.0)[:STATS_BATCH]
         loop = asyncio.get_running_loop()
         jobs = [loop.run_in_executor(self._stats_pool, self.docker.container_stats, wanted[c]) for c in due]
@@ -376,6 +382,10 @@ class LiveBackend:
             self._stats[container] = (now, value)
         for gone in set(self._stats) - set(wanted):
             self._stats.pop(gone, None)  # a refresh running beside this one may have dropped it
+
+    def _with_stats(self, rows: list[ServerRow], tasks: list[TaskInfo]) -> list[ServerRow]:
+        """Each row with its running container's last sample."""
+        running = {t.service_id: t for t in tasks if t.state == "running" and t.desired_state == "running"}
         out = []
         for row in rows:
             task = running.get(row.service_id)

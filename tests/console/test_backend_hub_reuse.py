@@ -98,7 +98,9 @@ async def test_the_hub_answer_is_reused_until_the_swarm_changes(local_hub, swarm
     user = started_server
     swarm.add_notebook(user, "nb")
     first = {r.key: r for r in await backend.hub_servers(hub_max_age=300)}
-    assert first[f"{user}/nb"].state == "ready" and first[f"{user}/nb"].task_state == "running"
+    row = first[f"{user}/nb"]
+    assert row.state == "ready" and row.task_state == "running"
+    assert row.stats is not None and row.stats.mem_bytes == 1 << 20  # sampled while the hub answered
 
     # Stopped behind the console's back, with the swarm as it was: the hub is not asked again yet.
     stop_through_the_hub(local_hub, user)
