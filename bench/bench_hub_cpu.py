@@ -1,7 +1,7 @@
 """What one console costs the hub: the hub's CPU while a console shows its Servers screen at the default refresh
 interval, on a hub with 2,000 users and 500 running servers, against the same hub with no console.
 
-    .venv/bin/python bench/bench_hub_cpu.py [--users 2000] [--servers 500] [--window 60]
+    .venv/bin/python -m bench.bench_hub_cpu [--users 2000] [--servers 500] [--window 60]
 
 The hub is real JupyterHub (+ its configurable-http-proxy) as in bench_refresh.py; the console is the real app,
 headless, on a LiveBackend with its default refresh interval, on the Servers screen (the one that asks the hub

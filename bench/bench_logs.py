@@ -1,6 +1,6 @@
 """Log viewer figures: our LogBuffer against a plain list of LogLine objects, from one run, as ratios.
 
-    .venv/bin/python bench/bench_logs.py [--lines 1000000] [--rounds 3]
+    .venv/bin/python -m bench.bench_logs [--lines 1000000] [--rounds 3]
 
 The baseline is what a log viewer does without a buffer of its own (lazydocker keeps every line): a list the
 stream's LogLine objects are appended to, searched with a list comprehension (`needle in line.text` for a word,
@@ -30,12 +30,11 @@ from datetime import UTC, datetime
 from itertools import islice
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
 from console.backend.models import LogLine
 
 TASKS = [f"jupyter-user{i:02d}--nb.1.{i:012x}@node{i % 2 + 1}" for i in range(8)]
 T0 = datetime(2026, 11, 27, tzinfo=UTC).timestamp()
+ROOT = Path(__file__).resolve().parent.parent
 BATCH = 200  # lines per extend; the logs screen hands over what arrived every 0.1 s
 SEARCHES = (  # label, pattern, regex
     ("rare", "Traceback", False),
@@ -132,7 +131,8 @@ def search(n: int) -> dict:
 
 
 def child(args: list[str]) -> dict:
-    out = subprocess.run([sys.executable, __file__, *args], capture_output=True, text=True, check=True)
+    out = subprocess.run([sys.executable, "-m", "bench.bench_logs", *args], cwd=ROOT, capture_output=True, text=True,
+                         check=True)
     return json.loads(out.stdout)
 
 

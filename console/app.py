@@ -18,7 +18,6 @@ from textual import work
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.command import DiscoveryHit, Hit, Hits, Provider
-from textual.keys import key_to_character
 from textual.reactive import var
 from textual.screen import Screen
 from textual.worker import Worker
@@ -37,16 +36,11 @@ from console.config import ConsoleConfig
 from console.screens.base import (
     ConsoleScreen,
     RefreshChain,
-    TableScreen,
     report_worker_error,
 )
-from console.screens.deploy import DeployScreen
-from console.screens.dialogs import ConfirmScreen, HelpScreen
-from console.screens.logs import LogsScreen
-from console.screens.servers import ServersScreen
-from console.screens.services import NodesScreen, ServicesScreen, TasksScreen
-from console.screens.xnat import XnatScreen
 from xjh_contract import CHECK_SERVICE_PREFIX
+
+# Screens other than the first one are imported where they are first used, not before the first frame.
 
 # Health checks run `exec`s every few seconds: not news, and no reason to refresh anything. Nor are the console's
 # own one-off XNAT check services (CHECK_SERVICE_PREFIX).
@@ -79,8 +73,9 @@ class XnatConsoleApp(App[None]):
     TITLE = "xnat-jh-console"
     CSS_PATH = Path(__file__).with_name("console.tcss")  # absolute: subclasses may live anywhere
     ENABLE_COMMAND_PALETTE = True
+    # Factories, so a screen's module is imported (and the screen built) when its mode is first shown.
     MODES: ClassVar[dict[str, str | Callable[[], Screen]]] = {
-        entry.mode: entry.screen_class() for entry in registry.SCREENS
+        entry.mode: partial(lambda entry: entry.screen_class()(), entry) for entry in registry.SCREENS
     }
     DEFAULT_MODE = registry.DEFAULT_MODE
     COMMANDS = App.COMMANDS | {ScreensProvider}
@@ -128,6 +123,8 @@ class XnatConsoleApp(App[None]):
         self._health_chains: list[RefreshChain] = []
         self._chains: list[RefreshChain] = []
         self.hub_info: HubInfo | None = None
+        self.first_frame_drawn = False
+        self._until_first_frame: list[Callable[[], object]] = []
 
     # -- start-up -------------------------------------------------------------------------------
     def on_mount(self) -> None:
@@ -135,6 +132,8 @@ class XnatConsoleApp(App[None]):
             self.set_theme(self.config.theme)
         keys = dict(self.config.keys)
         if keys:
+            from console.keymap import known_binding_ids
+
             unknown = sorted(set(keys) - set(known_binding_ids()))
             if unknown:
                 self.notify(f"Unknown actions in [keys]: {', '.join(unknown)}", severity="warning", timeout=10)
@@ -152,8 +151,23 @@ class XnatConsoleApp(App[None]):
             *self._health_chains,
             RefreshChain(self._poll_events, lambda: self.events_interval, self.set_timer),
         ]
-        for chain in self._chains:
-            chain.request()
+        self.after_first_frame(*(chain.request for chain in self._chains))
+
+    def after_first_frame(self, *callbacks: Callable[[], object]) -> None:
+        """Run `callbacks` once the first frame is drawn (at once after that). The first refreshes import the
+        docker SDK and httpx, ~150 ms of work that would otherwise come before the screen appears."""
+        if self.first_frame_drawn:
+            for callback in callbacks:
+                callback()
+        else:
+            self._until_first_frame.extend(callbacks)
+
+    def on_ready(self) -> None:
+        """Textual's Ready: the first screen's first frame has been drawn."""
+        self.first_frame_drawn = True
+        waiting, self._until_first_frame = self._until_first_frame, []
+        for callback in waiting:
+            callback()
 
     async def on_unmount(self) -> None:
         """Close the backend's clients (hub HTTP pool, Docker sockets, stats threads): nothing left behind."""
@@ -275,6 +289,8 @@ class XnatConsoleApp(App[None]):
             screen.action_filter()
 
     def action_help(self) -> None:
+        from console.screens.dialogs import HelpScreen
+
         if isinstance(self.screen, HelpScreen):
             return
         rows: list[tuple[str, str, str]] = []
@@ -318,10 +334,14 @@ class XnatConsoleApp(App[None]):
             elif isinstance(screen, ConsoleScreen):
                 screen.sort_command(args[0])
         elif name == "stop":
+            from console.screens.deploy import DeployScreen
+
             deploy = self.goto("deploy")
             if isinstance(deploy, DeployScreen):
                 deploy.action_stop_stack()
         elif name == "images":
+            from console.screens.services import NodesScreen
+
             cast(NodesScreen, self.goto("nodes")).image_pulls.start(args)
         elif name == "tasks":
             if not args:
@@ -337,11 +357,15 @@ class XnatConsoleApp(App[None]):
 
     def open_logs(self, target: str) -> None:
         """`hub`, a service name, USER or USER/SERVER."""
+        from console.screens.logs import LogsScreen
+
         logs = self.goto("logs")
         if isinstance(logs, LogsScreen):
             logs.show_target(target)
 
     def open_tasks(self, service: str) -> None:
+        from console.screens.services import TasksScreen
+
         if self.current_mode != "services":
             self.goto("services")
         self.push_screen(TasksScreen(service))
@@ -355,6 +379,8 @@ class XnatConsoleApp(App[None]):
         return False
 
     def confirm(self, title: str, body: str, on_yes: Callable[[], object], confirm_label: str = "Yes") -> None:
+        from console.screens.dialogs import ConfirmScreen
+
         def answered(yes: bool | None) -> None:
             if yes:
                 on_yes()
@@ -376,60 +402,6 @@ class XnatConsoleApp(App[None]):
         self.refresh_health()
         if isinstance(self.screen, ConsoleScreen):
             self.screen.action_refresh_now()
-
-
-def _shown_key(key: str) -> str:
-    """`colon` -> `:`; keys without a character (ctrl+r, escape) stay as they are."""
-    character = {"slash": "/", "ampersand": "&"}.get(key) or key_to_character(key)
-    return character if character and character.isprintable() and character != " " else key
-
-
-def _binding_sources() -> list[tuple[str, type]]:
-    from console.screens import dialogs
-    from console.widgets.log_view import LogView
-    from console.widgets.resource_table import ResourceTable
-
-    return [
-        ("everywhere", XnatConsoleApp),
-        ("every screen", ConsoleScreen),
-        ("every table", ResourceTable),
-        ("servers", ServersScreen),
-        ("services", ServicesScreen),
-        ("tasks", TasksScreen),
-        ("nodes", NodesScreen),
-        ("logs", LogsScreen),
-        ("xnat check", XnatScreen),
-        ("deploy / stop", DeployScreen),
-        ("tables with a filter", TableScreen),
-        ("dialogs", dialogs.ConfirmScreen),
-        ("dialogs", dialogs.TypedConfirmScreen),
-        ("dialogs", dialogs.ProgressScreen),
-        ("dialogs", dialogs.HelpScreen),
-        ("dialogs", dialogs.PromptScreen),
-        ("log view", LogView),
-    ]
-
-
-def known_binding_ids() -> set[str]:
-    """Every binding id a config's [keys] table may remap."""
-    return {
-        binding.id
-        for _, cls in _binding_sources()
-        for binding in cls.__dict__.get("BINDINGS", [])
-        if isinstance(binding, Binding) and binding.id
-    }
-
-
-def key_reference() -> str:
-    """The key map as a Markdown table, generated from the bindings (docs/console.md holds a copy; a test
-    keeps the two in step)."""
-    lines = ["| Where | Key | Action | ID (for `[keys]`) |", "|---|---|---|---|"]
-    for where, cls in _binding_sources():
-        for binding in cls.__dict__.get("BINDINGS", []):
-            if isinstance(binding, Binding) and binding.id:
-                keys = ", ".join(f"`{_shown_key(k.strip())}`" for k in binding.key.split(","))
-                lines.append(f"| {where} | {keys} | {binding.description} | `{binding.id}` |")
-    return "\n".join(lines)
 
 
 def run_demo(argv: list[str] | None = None) -> None:

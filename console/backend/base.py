@@ -83,11 +83,15 @@ class Backend(Protocol):
     # -- Hub (async) -------------------------------------------------------------------------
     async def hub_info(self) -> HubInfo: ...
 
-    async def hub_servers(self, *, include_stopped: bool = False, stats: bool = True) -> list[ServerRow]:
-        """Every server of every user, with the swarm columns joined in."""
+    async def hub_servers(
+        self, *, include_stopped: bool = False, stats: bool = True, hub_max_age: float = 0.0
+    ) -> list[ServerRow]:
+        """Every server of every user, with the swarm columns joined in. With `hub_max_age` (seconds), the hub's
+        previous answer may be reused that long while the swarm shows no change (the Docker side is always read)."""
 
-    async def overview(self) -> Overview:
-        """Health of every part and the counts; a dead part is DOWN, never an exception."""
+    async def overview(self, *, hub_max_age: float = 0.0) -> Overview:
+        """Health of every part and the counts; a dead part is DOWN, never an exception. `hub_max_age`: as for
+        hub_servers, for the running and pending counts."""
 
     async def stop_server(self, user: str, server: str) -> ActionResult: ...
 

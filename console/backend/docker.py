@@ -15,12 +15,9 @@ import contextlib
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import docker
-import docker.errors
-import requests.exceptions
-
+from console.backend import docker_sdk
 from console.backend.docker_endpoint import (
     DockerUnavailable,
     Endpoint,
@@ -61,7 +58,18 @@ from console.backend.docker_models import (
     redact_spec,
 )
 
+if TYPE_CHECKING:  # the SDK is imported by make_client, when the first client is made (docker_sdk)
+    import docker
+
 # -- the wrapper ---------------------------------------------------------------------------------
+
+
+def _not_found() -> type[Exception]:
+    """The SDK's NotFound, for an `except` around a call (the clause is evaluated only when the call raised)."""
+    docker_sdk.load()  # loaded already unless the call failed before making a client
+    import docker.errors
+
+    return docker.errors.NotFound
 
 
 class DockerAccess:
@@ -104,20 +112,28 @@ class DockerAccess:
     def client(self) -> docker.DockerClient:
         with self._lock:
             if self._client is None:
-                try:
-                    self._client = make_client(self.endpoint, self.timeout)
-                except docker.errors.DockerException as e:
-                    cause = e.__context__ if isinstance(e.__context__, Exception) else e
-                    raise DockerUnavailable(_explain(cause, self.endpoint)) from None
-                except (OSError, requests.exceptions.RequestException) as e:
-                    raise DockerUnavailable(_explain(e, self.endpoint)) from None
-                except ValueError as e:  # the SDK's word on an address it cannot parse
-                    raise DockerUnavailable(f"{self.endpoint.describe()}: {str(e)[:160]}") from None
-                except Exception as e:
-                    if not _is_ssh_error(e):
-                        raise
-                    raise DockerUnavailable(f"ssh to {self.endpoint.describe()} failed: {str(e)[:200]}") from None
+                self._client = self._connect(self.endpoint)
             return self._client
+
+    def _connect(self, endpoint: Endpoint) -> docker.DockerClient:
+        try:
+            return make_client(endpoint, self.timeout)
+        except DockerUnavailable:
+            raise
+        except Exception as e:
+            import docker.errors  # make_client has loaded the SDK
+            import requests.exceptions
+
+            if isinstance(e, docker.errors.DockerException):
+                cause = e.__context__ if isinstance(e.__context__, Exception) else e
+                raise DockerUnavailable(_explain(cause, endpoint)) from None
+            if isinstance(e, (OSError, requests.exceptions.RequestException)):
+                raise DockerUnavailable(_explain(e, endpoint)) from None
+            if isinstance(e, ValueError):  # the SDK's word on an address it cannot parse
+                raise DockerUnavailable(f"{endpoint.describe()}: {str(e)[:160]}") from None
+            if not _is_ssh_error(e):
+                raise
+            raise DockerUnavailable(f"ssh to {endpoint.describe()} failed: {str(e)[:200]}") from None
 
     def _drop(self) -> None:
         with self._lock:
@@ -136,6 +152,9 @@ class DockerAccess:
     def _call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """Run one SDK call, turning every failure into DockerUnavailable (and reconnecting next time)."""
         api = self.client().api
+        import docker.errors  # loaded by client()
+        import requests.exceptions
+
         try:
             return fn(api, *args, **kwargs)
         except docker.errors.NotFound:
@@ -241,7 +260,7 @@ class DockerAccess:
             filters["desired-state"] = "running"
         try:
             raw = self._call(lambda api: api.tasks(filters=filters))
-        except docker.errors.NotFound:
+        except _not_found():
             raise DockerUnavailable(f"no service {service!r}") from None
         if service:
             # The engine's "service" filter also matches by name prefix; keep this service's tasks only.
@@ -274,7 +293,7 @@ class DockerAccess:
         """`docker service inspect`, with secret env values and `--*token=` arguments redacted."""
         try:
             data = self._call(lambda api: api.inspect_service(service))
-        except docker.errors.NotFound:
+        except _not_found():
             raise DockerUnavailable(f"no service {service!r}") from None
         if redact:
             for key in ("Spec", "PreviousSpec"):
@@ -334,8 +353,8 @@ class DockerAccess:
             return None
         if url not in self._node_clients:
             try:
-                self._node_clients[url] = make_client(Endpoint(url, source="node_engines"), self.timeout)
-            except docker.errors.DockerException:
+                self._node_clients[url] = self._connect(Endpoint(url, source="node_engines"))
+            except DockerUnavailable:
                 return None
         return self._node_clients[url].api
 
@@ -347,6 +366,9 @@ class DockerAccess:
         if api is None:
             where = task.node_name or task.node_id[:12]
             return ContainerStats(unavailable_reason=f"n/a: task runs on {where}, whose engine is not reachable")
+        import docker.errors  # loaded with the client `api` belongs to
+        import requests.exceptions
+
         try:
             raw = api.stats(task.container_id, stream=False, one_shot=True)
         except docker.errors.NotFound:

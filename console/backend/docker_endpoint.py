@@ -13,12 +13,13 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import docker
-import docker.errors
-import requests.exceptions
-from docker.tls import TLSConfig
+from console.backend import docker_sdk
+
+if TYPE_CHECKING:  # the SDK itself is imported when the first client is made (docker_sdk)
+    import docker
+    from docker.tls import TLSConfig
 
 
 class DockerUnavailable(ConnectionError):
@@ -73,6 +74,9 @@ def context_endpoint(name: str, env: dict[str, str] | None = None) -> Endpoint:
     ca, cert, key = (tls_dir / f for f in ("ca.pem", "cert.pem", "key.pem"))
     tls = None
     if host.startswith("tcp://") and (ca.exists() or cert.exists()):
+        docker_sdk.load()
+        from docker.tls import TLSConfig
+
         tls = TLSConfig(
             client_cert=(str(cert), str(key)) if cert.exists() and key.exists() else None,
             ca_cert=str(ca) if ca.exists() else None,
@@ -102,6 +106,9 @@ def _env_tls(host: str, env: dict[str, str]) -> TLSConfig | None:
     ca, cert, key = (os.path.join(cert_path, f) for f in ("ca.pem", "cert.pem", "key.pem"))
     if not verify and not os.path.exists(cert):
         return None
+    docker_sdk.load()
+    from docker.tls import TLSConfig
+
     return TLSConfig(
         client_cert=(cert, key) if os.path.exists(cert) else None,
         ca_cert=ca if verify else None,
@@ -114,16 +121,19 @@ def make_client(endpoint: Endpoint, timeout: float) -> docker.DockerClient:
     kwargs: dict[str, Any] = {"base_url": endpoint.host, "timeout": timeout, "version": "auto", "max_pool_size": 24}
     if endpoint.tls is not None:
         kwargs["tls"] = endpoint.tls
-    if endpoint.host.startswith("ssh://"):
+    ssh = endpoint.host.startswith("ssh://")
+    if ssh:
         # In-process SSH (paramiko, docker's "ssh" extra), which reads ~/.ssh/config and uses the agent. The
         # system-ssh mode would write ssh's own errors onto the terminal, under a full-screen console.
-        try:
-            import paramiko  # noqa: F401
-        except ImportError:
-            raise DockerUnavailable(
-                f"{endpoint.host}: ssh:// needs the docker SDK's ssh support: pip install 'docker[ssh]'"
-            ) from None
         kwargs["use_ssh_client"] = False
+    try:
+        docker_sdk.load(ssh=ssh)
+    except ImportError:
+        raise DockerUnavailable(
+            f"{endpoint.host}: ssh:// needs the docker SDK's ssh support: pip install 'docker[ssh]'"
+        ) from None
+    import docker
+
     return docker.DockerClient(**kwargs)
 
 
@@ -132,6 +142,10 @@ def _is_ssh_error(error: Exception) -> bool:
 
 
 def _explain(error: Exception, endpoint: Endpoint) -> str:
+    docker_sdk.load()  # already loaded when a call failed; `load` only makes sure before naming its errors
+    import docker.errors
+    import requests.exceptions
+
     text = str(error)
     if isinstance(error, docker.errors.APIError):
         explanation = getattr(error, "explanation", None) or text

@@ -379,12 +379,14 @@ class FakeBackend:
                        spawner="XnatSwarmSpawner", proxy_routes=ready + 1,
                        token_scopes=("admin:users", "admin:servers", "read:hub"))
 
-    async def hub_servers(self, *, include_stopped: bool = False, stats: bool = True) -> list[ServerRow]:
+    async def hub_servers(
+        self, *, include_stopped: bool = False, stats: bool = True, hub_max_age: float = 0.0
+    ) -> list[ServerRow]:
         self._check("hub")
         rows = sorted(self._servers.values(), key=lambda r: r.key)
         return [r for r in rows if include_stopped or r.state != "stopped"]
 
-    async def overview(self) -> Overview:
+    async def overview(self, *, hub_max_age: float = 0.0) -> Overview:
         components = self.docker_health()
         nodes: list[NodeInfo] = []
         failed = 0

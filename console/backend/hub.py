@@ -17,12 +17,13 @@ import ssl
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urljoin, urlsplit
 
-import httpx
-
 from console.backend.models import HubIdentity, ServerRow
+
+if TYPE_CHECKING:  # httpx (~50 ms of imports) is imported when the first client is made, after the first frame
+    import httpx
 
 PAGINATION = "application/jupyterhub-pagination+json"
 MAX_REDIRECTS = 5
@@ -141,6 +142,8 @@ class HubClient:
         timeout: float = 10.0,
         transport: httpx.AsyncBaseTransport | None = None,
     ):
+        import httpx
+
         parts = urlsplit(api_url)
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise HubError(f"hub API URL must be http(s)://host[:port]/path, got {api_url[:80]!r}")
@@ -186,6 +189,8 @@ class HubClient:
         return (parts.scheme, parts.netloc.lower()) == self._origin
 
     async def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        import httpx  # loaded by __init__
+
         url = self._url(path)
         what = f"{method} {urlsplit(url).path}"
         timeout = kwargs.get("timeout", self.timeout)
@@ -371,6 +376,8 @@ class HubClient:
 
         Keepalives (blank lines) and anything not starting with `data:` are skipped.
         """
+        import httpx  # loaded by __init__
+
         path = _server_path(user, server) + "/progress"
         url = self._url(path)
         timeout = httpx.Timeout(self.timeout, read=max(self.timeout, PROGRESS_READ_TIMEOUT))

@@ -19,13 +19,15 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-import docker
-import requests
-
+from console.backend import docker_sdk
 from console.backend.docker import DockerAccess, DockerUnavailable, Endpoint
 from console.backend.docker_endpoint import make_client
 from console.backend.models import ActionResult, ImageHolders, Outcome, PullPlan, PullUpdate
+
+if TYPE_CHECKING:  # imported by make_client with the first client (docker_sdk), as everywhere in the backend
+    import docker
 
 __all__ = ["PullPlan", "PullReport", "PullUpdate", "launch_images", "normalise", "plan", "pull", "pull_images"]
 NO_LAUNCH_IMAGES = "no notebook service runs now, so no image to pull: name the images"
@@ -79,13 +81,26 @@ def notebook_nodes(access: DockerAccess) -> list[NodeEngine]:
     return sorted(out, key=lambda n: n.name)
 
 
+def _sdk_errors() -> tuple[type[Exception], ...]:
+    """The SDK's and its HTTP library's errors, for an `except` (evaluated only once a call has raised)."""
+    docker_sdk.load()
+    import docker.errors
+    import requests
+
+    return (docker.errors.DockerException, requests.exceptions.RequestException)
+
+
 def _reason(error: Exception) -> str:
+    import docker.errors  # loaded: an SDK call raised `error`
+
     if isinstance(error, docker.errors.APIError):
         return str(error.explanation or error)[:300]
     return f"{type(error).__name__}: {str(error)[:300]}"
 
 
 def _held(api: docker.APIClient, image: str) -> bool:
+    import docker.errors  # loaded by make_client, which made `api`
+
     try:
         api.inspect_image(image)  # type: ignore[no-untyped-call]  # unannotated in types-docker
         return True
@@ -114,7 +129,7 @@ def _pull_on(api: docker.APIClient, node: str, image: str, say: Callable[[PullUp
                     say(PullUpdate(image, node, "pulling", percent, f"({len(layers)} layers)"))
         if not _held(api, image):
             return PullUpdate(image, node, "failed", detail="the engine finished the pull but does not hold the image")
-    except (docker.errors.DockerException, requests.exceptions.RequestException) as e:
+    except _sdk_errors() as e:
         return PullUpdate(image, node, "failed", detail=_reason(e))
     return PullUpdate(image, node, "pulled")
 
@@ -145,13 +160,15 @@ def pull_images(access: DockerAccess, images: list[str], say: Callable[[PullUpda
                 tell(PullUpdate(image, node.name, "unreachable", detail="no engine for it in node_engines"))
             return
         client = None
+        # A pull makes a client at once: loading the SDK for its errors now costs nothing.
+        failures: tuple[type[Exception], ...] = (DockerUnavailable, *_sdk_errors())
         try:
             # a client of its own, with a long timeout: an engine says nothing while it extracts a big layer
             endpoint = access.endpoint if node.url is None else Endpoint(node.url, source="node_engines")
             client = make_client(endpoint, timeout)
             for image in images:
                 tell(_pull_on(client.api, node.name, image, tell))
-        except (DockerUnavailable, docker.errors.DockerException, requests.exceptions.RequestException) as e:
+        except failures as e:
             for image in images:  # the engine itself: no client for it
                 tell(PullUpdate(image, node.name, "unreachable", detail=_reason(e)))
         finally:

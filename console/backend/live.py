@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -47,15 +47,16 @@ from console.backend.models import (
     TaskInfo,
 )
 from console.backend.swarm_join import FAILED_TASK_STATES, join_swarm
-from console.backend.xnat_check import XnatCheckSettings, check
-from console.backend.xnat_check_hub_network import check_in_hub_network
 from console.config import ConsoleConfig
 
 if TYPE_CHECKING:
     from console.backend.stack.settings import StackSettings
+    from console.backend.xnat_check import XnatCheckSettings
 from xjh_contract import NOTEBOOK_PREFIX, notebook_service_name
 
 STOP_WAIT = 60.0
+# /info, the token's scopes, the proxy's route count and the user count change rarely (an upgrade, a new token, a
+# login): asked again after INFO_TTL seconds, not every tick.
 INFO_TTL = 60.0
 STATS_BATCH = 48  # containers sampled per hub_servers() call; the rest show their previous sample
 POLL = 0.25
@@ -63,6 +64,23 @@ POLL = 0.25
 
 def _quiet(line: str) -> None:
     """Progress nobody asked to see."""
+
+
+@dataclass(frozen=True)
+class _HubRows:
+    """The hub's rows for hub_servers(), and the notebook swarm as it was when they were read."""
+
+    when: float
+    include_stopped: bool
+    swarm: frozenset[tuple[str, ...]]
+    rows: list[ServerRow]
+
+
+def _swarm_state(services: list[ServiceInfo], tasks: list[TaskInfo]) -> frozenset[tuple[str, ...]]:
+    """What of the notebook swarm a server's start, stop or failure changes: its services and task states."""
+    return frozenset(
+        [(s.id, str(s.updated_at)) for s in services] + [(t.id, t.state, t.desired_state) for t in tasks]
+    )
 
 
 class LiveBackend:
@@ -89,6 +107,9 @@ class LiveBackend:
         self.audit = audit or AuditLog(config.audit_log, secrets=config.secrets())
         self._stats_pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="xjc-stats")
         self._static: tuple[float, dict[str, Any], HubIdentity] | None = None
+        self._route_count: tuple[float, int | None] | None = None
+        self._user_count: tuple[float, int] | None = None
+        self._hub_rows: _HubRows | None = None  # the last hub answer for hub_servers(), reused while it holds
         self._stats: dict[str, tuple[float, ContainerStats]] = {}  # container id -> (when sampled, sample)
 
     @property
@@ -260,10 +281,7 @@ class LiveBackend:
             missing = ("the token is not accepted",)
         routes = None
         if scopes and not missing_scopes(scopes, OPTIONAL_SCOPES):
-            try:
-                routes = await hub.proxy_route_count()
-            except HubError:
-                routes = None
+            routes = await self._proxy_route_count()
         health = Health.OK if healthy else Health.DEGRADED
         return HubInfo(
             version=version,
@@ -276,18 +294,83 @@ class LiveBackend:
             excess_scopes=excess,
         )
 
-    async def hub_servers(self, *, include_stopped: bool = False, stats: bool = True) -> list[ServerRow]:
-        """Every active server (with `include_stopped`, stopped named ones too), joined with the swarm."""
-        rows_task = asyncio.ensure_future(self.hub.servers(include_stopped=include_stopped))
+    async def _proxy_route_count(self) -> int | None:
+        """The proxy's routes, asked every INFO_TTL: the hub answers it by fetching every route from the proxy."""
+        now = time.monotonic()
+        if self._route_count is None or now - self._route_count[0] > INFO_TTL:
+            try:
+                count: int | None = await self.hub.proxy_route_count()
+            except HubError:
+                count = None
+            self._route_count = (now, count)
+        return self._route_count[1]
+
+    async def user_count(self) -> int:
+        """How many users the hub has, asked every INFO_TTL."""
+        now = time.monotonic()
+        if self._user_count is None or now - self._user_count[0] > INFO_TTL:
+            self._user_count = (now, await self.hub.user_count())
+        return self._user_count[1]
+
+    async def hub_servers(
+        self, *, include_stopped: bool = False, stats: bool = True, hub_max_age: float = 0.0
+    ) -> list[ServerRow]:
+        """Every active server (with `include_stopped`, stopped named ones too), joined with the swarm.
+
+        With `hub_max_age`, the hub's last answer is reused while it is younger than that, no server in it was
+        pending, and the notebook services and their tasks are as they were then (a server that starts, stops or
+        fails changes them): the Docker side is read every time, the hub only when something may have changed.
+        """
+        swarm = asyncio.ensure_future(asyncio.to_thread(self._notebook_swarm_or_none))
+        # The containers are sampled while the hub answers: they depend on the swarm only.
+        sampling = asyncio.ensure_future(self._sample_stats(swarm)) if stats else None
         try:
-            services, tasks = await asyncio.to_thread(self._notebook_swarm)
-        except DockerUnavailable:
-            services, tasks = [], []
-        rows = await rows_task
+            rows = await self._current_hub_rows(include_stopped, hub_max_age, swarm)
+        except BaseException:
+            if sampling is not None:
+                sampling.cancel()
+            raise
+        services, tasks = await swarm
         joined = join_swarm(rows, services, tasks)
-        if stats:
-            joined = await self._with_stats(joined, tasks)
+        if sampling is not None:
+            await sampling
+            joined = self._with_stats(joined, tasks)
         return joined
+
+    async def _current_hub_rows(
+        self,
+        include_stopped: bool,
+        hub_max_age: float,
+        swarm_read: Awaitable[tuple[list[ServiceInfo], list[TaskInfo]]],
+    ) -> list[ServerRow]:
+        """The hub's rows: its last answer while that holds (see hub_servers), else asked now. When the last
+        answer is too old the hub is asked while the swarm is read, so the refresh waits for the slower only."""
+        cached = self._hub_rows
+        reusable = (
+            cached is not None
+            and cached.include_stopped == include_stopped
+            and time.monotonic() - cached.when < hub_max_age
+            and not any(row.state.startswith("pending") for row in cached.rows)
+        )
+        asked = None if reusable else asyncio.ensure_future(self.hub.servers(include_stopped=include_stopped))
+        try:
+            swarm = _swarm_state(*await swarm_read)
+        except BaseException:
+            if asked is not None:
+                asked.cancel()
+            raise
+        if asked is None and cached is not None and cached.swarm == swarm:
+            return cached.rows
+        rows = await (asked or self.hub.servers(include_stopped=include_stopped))
+        self._hub_rows = _HubRows(time.monotonic(), include_stopped, swarm, rows)
+        return rows
+
+    def _notebook_swarm_or_none(self) -> tuple[list[ServiceInfo], list[TaskInfo]]:
+        """The notebook swarm, or nothing when the engine cannot be asked (the hub's rows still show)."""
+        try:
+            return self._notebook_swarm()
+        except DockerUnavailable:
+            return [], []
 
     def _notebook_swarm(self) -> tuple[list[ServiceInfo], list[TaskInfo]]:
         services = [s for s in self.docker.services() if s.notebook_user or s.name.startswith(NOTEBOOK_PREFIX)]
@@ -295,13 +378,11 @@ class LiveBackend:
         tasks = [t for t in self.docker.tasks() if t.service_id in ids]
         return services, tasks
 
-    async def _with_stats(self, rows: list[ServerRow], tasks: list[TaskInfo]) -> list[ServerRow]:
-        """Stats for every running container, sampling at most STATS_BATCH of them per call (never-sampled and
-        oldest first) and reusing the last sample for the rest, so a refresh costs the same with 500 servers."""
-        running = {t.service_id: t for t in tasks if t.state == "running" and t.desired_state == "running"}
-        wanted = {
-            running[row.service_id].container_id: running[row.service_id] for row in rows if row.service_id in running
-        }
+    async def _sample_stats(self, swarm_read: Awaitable[tuple[list[ServiceInfo], list[TaskInfo]]]) -> None:
+        """Sample at most STATS_BATCH of the running notebook containers per call (never-sampled and oldest
+        first); the rest keep their last sample, so a refresh costs the same with 500 servers."""
+        _, tasks = await swarm_read
+        wanted = {t.container_id: t for t in tasks if t.state == "running" and t.desired_state == "running"}
         due = sorted(wanted, key=lambda c: self._stats[c][0] if c in self._stats else 0.0)[:STATS_BATCH]
         loop = asyncio.get_running_loop()
         jobs = [loop.run_in_executor(self._stats_pool, self.docker.container_stats, wanted[c]) for c in due]
@@ -312,6 +393,10 @@ class LiveBackend:
             self._stats[container] = (now, value)
         for gone in set(self._stats) - set(wanted):
             self._stats.pop(gone, None)  # a refresh running beside this one may have dropped it
+
+    def _with_stats(self, rows: list[ServerRow], tasks: list[TaskInfo]) -> list[ServerRow]:
+        """Each row with its running container's last sample."""
+        running = {t.service_id: t for t in tasks if t.state == "running" and t.desired_state == "running"}
         out = []
         for row in rows:
             task = running.get(row.service_id)
@@ -319,12 +404,19 @@ class LiveBackend:
             out.append(replace(row, stats=stats) if stats is not None else row)
         return out
 
-    async def overview(self) -> Overview:
-        """Counts for the status line / `status` command. Parts that fail show in `components`."""
+    async def overview(self, *, hub_max_age: float = 0.0) -> Overview:
+        """Counts for the status line / `status` command. Parts that fail show in `components`. `hub_max_age`:
+        as for hub_servers, for the running and pending counts."""
         # The engine's side runs in a worker while the hub is asked, so a refresh waits for the slower, not both.
         docker_side = asyncio.ensure_future(asyncio.to_thread(self._overview_docker))
-        hub_component, users, running, pending, version = await self._overview_hub()
-        components, nodes, failed_tasks = await docker_side
+
+        async def notebook_swarm() -> tuple[list[ServiceInfo], list[TaskInfo]]:
+            *_, services, tasks = await docker_side
+            return services, tasks
+
+        swarm = asyncio.ensure_future(notebook_swarm())
+        hub_component, users, running, pending, version = await self._overview_hub(hub_max_age, swarm)
+        components, nodes, failed_tasks, _, _ = await docker_side
         components.append(hub_component)
         return Overview(
             components=tuple(components),
@@ -337,26 +429,31 @@ class LiveBackend:
             hub_version=version,
         )
 
-    def _overview_docker(self) -> tuple[list[ComponentHealth], list[NodeInfo], int]:
-        """Engine and swarm health, the nodes (read once, for the health and the counts) and failed tasks."""
+    def _overview_docker(
+        self,
+    ) -> tuple[list[ComponentHealth], list[NodeInfo], int, list[ServiceInfo], list[TaskInfo]]:
+        """Engine and swarm health, the nodes (read once, for the health and the counts), failed tasks, and the
+        notebook services and tasks they were counted from."""
         components, nodes = self.docker.health_and_nodes()
-        failed_tasks = 0
+        services: list[ServiceInfo] = []
+        tasks: list[TaskInfo] = []
         if components[0].health == Health.OK:
-            try:
-                _, tasks = self._notebook_swarm()
-                failed_tasks = sum(1 for t in tasks if t.state in FAILED_TASK_STATES and t.desired_state == "running")
-            except DockerUnavailable:
-                pass
-        return components, nodes, failed_tasks
+            services, tasks = self._notebook_swarm_or_none()
+        failed_tasks = sum(1 for t in tasks if t.state in FAILED_TASK_STATES and t.desired_state == "running")
+        return components, nodes, failed_tasks, services, tasks
 
-    async def _overview_hub(self) -> tuple[ComponentHealth, int, int, int, str]:
+    async def _overview_hub(
+        self, hub_max_age: float, swarm_read: Awaitable[tuple[list[ServiceInfo], list[TaskInfo]]]
+    ) -> tuple[ComponentHealth, int, int, int, str]:
         users = running = pending = 0
         version = ""
         try:
             info = await self.hub_info()
             version = info.version
             component = hub_health(info)
-            users, rows = await asyncio.gather(self.hub.user_count(), self.hub.servers())
+            users, rows = await asyncio.gather(
+                self.user_count(), self._current_hub_rows(False, hub_max_age, swarm_read)
+            )
             running = sum(1 for r in rows if r.state == "ready")
             pending = sum(1 for r in rows if r.state.startswith("pending"))
         except HubError as e:
@@ -373,6 +470,7 @@ class LiveBackend:
         return False
 
     async def stop_server(self, user: str, server: str) -> ActionResult:
+        self._hub_rows = None  # what the hub says about this server is about to change
         target = f"{user}/{server}" if server else user
         if refused := self._refuse("stop", target):
             return refused
@@ -387,6 +485,7 @@ class LiveBackend:
         return self.audit.result(result)
 
     async def delete_server(self, user: str, server: str) -> ActionResult:
+        self._hub_rows = None  # what the hub says about this server is about to change
         target = f"{user}/{server}" if server else user
         if refused := self._refuse("delete", target):
             return refused
@@ -405,6 +504,7 @@ class LiveBackend:
 
     async def restart_server(self, user: str, server: str, progress: Progress | None = None) -> ActionResult:
         """Stop, then start with the same user_options, passing the spawn's progress messages on as they come."""
+        self._hub_rows = None  # what the hub says about this server is about to change
         target = f"{user}/{server}" if server else user
         if refused := self._refuse("restart", target):
             return refused
@@ -436,6 +536,8 @@ class LiveBackend:
     # -- XNAT --------------------------------------------------------------------------------
 
     def _xnat_settings(self, check_paths: bool = True) -> XnatCheckSettings:
+        from console.backend.xnat_check import XnatCheckSettings  # with httpx: imported when first checked
+
         c = self.config
         return XnatCheckSettings(
             xnat_url=c.xnat_url,
@@ -448,11 +550,15 @@ class LiveBackend:
         )
 
     async def xnat_check(self) -> AsyncIterator[CheckStep]:
+        from console.backend.xnat_check import check
+
         async for step in check(self._xnat_settings()):
             yield step
 
     async def xnat_check_in_hub_network(self) -> list[CheckStep]:
         """The same check from a one-off service on the hub's network, with the hub's own settings."""
+        from console.backend.xnat_check_hub_network import check_in_hub_network
+
         try:
             steps = await asyncio.to_thread(check_in_hub_network, self.docker, self.config.hub_service)
         except DockerUnavailable as e:

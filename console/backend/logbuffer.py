@@ -29,10 +29,6 @@ from datetime import UTC, datetime
 from itertools import accumulate, chain, compress, count, repeat, tee
 from operator import add, attrgetter, contains
 
-# The regex parser (private, stable since 3.11), to learn whether a pattern can span two lines of a chunk.
-from re import _constants, _parser  # type: ignore[attr-defined]  # private, no stubs
-from typing import Any
-
 from console.backend.models import LogLine
 
 CHUNK = 4096
@@ -362,70 +358,48 @@ def _find_regex(chunk: _Chunk, rx: re.Pattern[str], found: list[int]) -> None:
 
 def _to_line_end(rx: re.Pattern[str]) -> re.Pattern[str] | None:
     """`rx` run on to the end of its line, if `rx` can never match "\\n" (so never spans two lines)."""
+    if not _stays_on_one_line(rx.pattern, rx.flags):
+        return None
     try:
-        parsed = _parser.parse(rx.pattern, rx.flags)
-        if not _stays_on_one_line(parsed, parsed.state.flags):
-            return None
         return re.compile(f"(?:{rx.pattern}).*", rx.flags & ~re.DOTALL)
-    except (re.error, TypeError, ValueError, AttributeError):  # e.g. inline flags, which must come first
+    except re.error:  # e.g. global inline flags, which must come first
         return None
 
 
-_NEWLINE_CATEGORIES = {
-    _constants.CATEGORY_SPACE,
-    _constants.CATEGORY_NOT_DIGIT,
-    _constants.CATEGORY_NOT_WORD,
-    _constants.CATEGORY_LINEBREAK,
-}
+# Escapes that never match "\n": digits, word characters, non-space, and (outside a class) word boundaries.
+_ONE_LINE_ESCAPES = frozenset("dwSbB")
+_ONE_LINE_CLASS_ESCAPES = frozenset("dwS")
 
 
-def _set_has_newline(items: list[Any]) -> bool:
-    negate = False
-    has = False
-    for op, av in items:
-        if op is _constants.NEGATE:
-            negate = True
-        elif op is _constants.LITERAL:
-            has = has or av == 10
-        elif op is _constants.RANGE:
-            has = has or av[0] <= 10 <= av[1]
-        elif op is _constants.CATEGORY:
-            has = has or av in _NEWLINE_CATEGORIES
-        else:
-            return True  # not known: assume the worst
-    return has != negate
-
-
-def _stays_on_one_line(parsed: Any, flags: int) -> bool:
-    """Whether a parsed pattern can never match "\\n" (conservative: False for anything not understood)."""
-    c = _constants
-    for op, av in parsed:
-        if op is c.LITERAL:
-            if av == 10:
+def _stays_on_one_line(pattern: str, flags: int) -> bool:
+    """Whether the pattern can never match "\\n", read from its text alone (conservative: False for anything
+    that might, e.g. `\\s`, `\\n`, `\\x0a`, a negated class, DOTALL or inline flags). A False only means the
+    slower search that checks each hit on its own line."""
+    if flags & (re.DOTALL | re.VERBOSE) or any(ord(c) <= 10 for c in pattern):  # a raw control char may start a range
+        return False
+    i, end, in_class = 0, len(pattern), False
+    while i < end:
+        c = pattern[i]
+        if c == "\\":
+            escaped = pattern[i + 1 : i + 2]
+            safe = _ONE_LINE_CLASS_ESCAPES if in_class else _ONE_LINE_ESCAPES
+            if not escaped or (escaped.isalnum() and escaped not in safe):
                 return False
-        elif op is c.NOT_LITERAL:
-            if av != 10:
+            i += 2
+            continue
+        if in_class:
+            in_class = c != "]"
+        elif c == "[":
+            in_class = True
+            if pattern[i + 1 : i + 2] == "^":  # a negated class matches "\n" unless it names it
                 return False
-        elif op is c.ANY:
-            if flags & re.DOTALL:
+            if pattern[i + 1 : i + 2] == "]":  # a "]" first in a class is a literal
+                i += 1
+        elif pattern.startswith("(?", i):
+            letters = i + 2
+            while letters < end and pattern[letters].isalpha():
+                letters += 1
+            if set(pattern[i + 2 : letters]) & set("sx"):  # (?s) or (?x) change what the rest means
                 return False
-        elif op is c.IN:
-            if _set_has_newline(av):
-                return False
-        elif op in (c.AT, c.GROUPREF):
-            pass  # an anchor consumes nothing; a backreference repeats a group already checked
-        elif op is c.SUBPATTERN:
-            if not _stays_on_one_line(av[3], (flags | av[1]) & ~av[2]):
-                return False
-        elif op is c.BRANCH:
-            if not all(_stays_on_one_line(branch, flags) for branch in av[1]):
-                return False
-        elif op in (c.MAX_REPEAT, c.MIN_REPEAT, c.POSSESSIVE_REPEAT):
-            if not _stays_on_one_line(av[2], flags):
-                return False
-        elif op is c.ATOMIC_GROUP:
-            if not _stays_on_one_line(av, flags):
-                return False
-        else:
-            return False
+        i += 1
     return True

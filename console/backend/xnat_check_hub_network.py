@@ -12,8 +12,6 @@ import secrets as secrets_module
 import time
 from pathlib import Path
 
-import docker.types
-
 from console.backend.docker import DockerAccess, DockerUnavailable
 from console.backend.models import CheckStatus, CheckStep
 from xjh_contract import CHECK_SERVICE_PREFIX, LABEL_CONSOLE
@@ -44,6 +42,8 @@ def check_in_hub_network(docker_access: DockerAccess, hub_service: str, *, timeo
     container = template["ContainerSpec"]
     name = f"{CHECK_SERVICE_PREFIX}{secrets_module.token_hex(4)}"
     client = docker_access.client()
+    import docker.types  # loaded by client()
+
     service = None
     try:
         service = client.services.create(  # type: ignore[no-untyped-call]  # unannotated in types-docker

@@ -9,7 +9,7 @@ from rich.text import Text
 from textual import on
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
-from textual.events import ScreenResume
+from textual.events import Mount, ScreenResume
 from textual.screen import Screen
 from textual.suggester import SuggestFromList
 from textual.timer import Timer
@@ -26,6 +26,12 @@ if TYPE_CHECKING:
     from console.app import XnatConsoleApp
 
 T = TypeVar("T")
+
+# The hub's list of active servers is the costliest thing the console asks of the hub (~0.2 s of its CPU at 500
+# servers). The Servers and Overview screens let the backend reuse its last answer this long while the swarm shows
+# no change (a server that starts, stops or fails changes its service or task; pending servers are always asked
+# again), so what only the hub knows, such as last activity, may be this much older than the Docker columns.
+HUB_ROWS_MAX_AGE = 30.0
 
 HEALTH_ICONS = {Health.OK: "●", Health.DEGRADED: "▲", Health.DOWN: "✖", Health.UNKNOWN: "?"}
 COMMAND_WORDS = registry.command_words()
@@ -174,10 +180,27 @@ class ConsoleScreen(Screen):
     def compose(self) -> ComposeResult:
         yield TopBar(self.CRUMB)
         yield from self.compose_body()
+        if self.console_app.first_frame_drawn:
+            yield from self._command_line_and_footer()
+
+    @staticmethod
+    def _command_line_and_footer() -> Iterable[Widget]:
         command_line = CommandLine()
         command_line.display = False
         yield command_line
         yield Footer()
+
+    @on(Mount)
+    def _mount_command_line_and_footer(self) -> None:
+        # On the first screen the hidden `:` line and the key hints (~50 ms of Textual work: their CSS and a widget
+        # per key) come a frame after the content, so the first frame is not kept waiting for them; later screens
+        # compose them at once.
+        if not self.query(Footer):
+            self.console_app.after_first_frame(lambda: self.call_later(self._add_command_line_and_footer))
+
+    async def _add_command_line_and_footer(self) -> None:
+        await self.mount_all(self._command_line_and_footer())
+        self.refresh_bindings()  # a footer mounted after the screen took focus learns its keys from this
 
     def compose_body(self) -> ComposeResult:
         yield from ()
@@ -223,6 +246,8 @@ class ConsoleScreen(Screen):
 
     # -- command line ---------------------------------------------------------------------------
     def open_command_line(self, prefill: str = "") -> None:
+        if not self.query(CommandLine):
+            return  # a key pressed before the first frame was drawn
         command_line = self.query_one(CommandLine)
         command_line.value = prefill
         command_line.display = True
@@ -307,7 +332,7 @@ class TableScreen(ConsoleScreen):
 
     def on_mount(self) -> None:
         self.refresh_chain = self.chain(self.load, self.chain_interval)
-        self.refresh_chain.request()
+        self.console_app.after_first_frame(self.refresh_chain.request)
         self.main_table().focus()
 
     def chain_interval(self) -> float:

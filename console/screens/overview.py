@@ -13,7 +13,7 @@ from textual.widgets import Label, Static
 
 from console.backend.models import ComponentHealth, DockerEvent, Health, Overview
 from console.formatting import Cell, age_cell, health_style, state_cell
-from console.screens.base import ConsoleScreen
+from console.screens.base import HUB_ROWS_MAX_AGE, ConsoleScreen
 from console.widgets.resource_table import ResourceTable
 
 
@@ -32,6 +32,10 @@ class Stat(Static):
 
 class OverviewScreen(ConsoleScreen):
     CRUMB = "overview"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.ask_hub_now = False
 
     def compose_body(self) -> ComposeResult:
         with Vertical(id="overview"):
@@ -59,7 +63,7 @@ class OverviewScreen(ConsoleScreen):
         self.watch(self.app, "components", self._show_health)
         self.watch(self.app, "recent_events", self._show_events)
         self.refresh_chain = self.chain(self._load_counts)
-        self.refresh_chain.request()
+        self.console_app.after_first_frame(self.refresh_chain.request)
 
     def main_table(self) -> ResourceTable:
         return self.query_one("#events-table", ResourceTable)
@@ -68,13 +72,15 @@ class OverviewScreen(ConsoleScreen):
         self.refresh_chain.request()
 
     def action_refresh_now(self) -> None:
+        self.ask_hub_now = True  # ctrl+r: the hub's own answer, not the last one
         super().action_refresh_now()
         self.console_app.refresh_health()
 
     @work(exclusive=True, group="overview", exit_on_error=False)
     async def _load_counts(self) -> None:
         try:
-            overview = await self.console_app.backend.overview()
+            max_age, self.ask_hub_now = (0.0 if self.ask_hub_now else HUB_ROWS_MAX_AGE), False
+            overview = await self.console_app.backend.overview(hub_max_age=max_age)
         except Exception:
             overview = None  # the health chains say what is down
         self._show_counts(overview)

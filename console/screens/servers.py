@@ -13,7 +13,7 @@ from textual.widgets import DataTable, Static
 
 from console.backend.models import ActionResult, Outcome, ServerRow
 from console.formatting import SERVER_COLUMNS, Cell, server_cells, state_cell
-from console.screens.base import TableScreen
+from console.screens.base import HUB_ROWS_MAX_AGE, TableScreen
 from console.screens.dialogs import ProgressScreen
 
 
@@ -35,6 +35,7 @@ class ServersScreen(TableScreen):
         super().__init__()
         self.servers: dict[str, ServerRow] = {}
         self.include_stopped = False  # the hub's admin page shows stopped named servers on request too
+        self.ask_hub_now = False  # ctrl+r: the operator wants the hub's own answer, not the last one
 
     def compose_body(self) -> ComposeResult:
         yield from super().compose_body()
@@ -43,7 +44,9 @@ class ServersScreen(TableScreen):
     @work(exclusive=True, group="servers", exit_on_error=False)
     async def load(self) -> None:
         try:
-            rows = await self.console_app.backend.hub_servers(include_stopped=self.include_stopped)
+            max_age, self.ask_hub_now = (0.0 if self.ask_hub_now else HUB_ROWS_MAX_AGE), False
+            rows = await self.console_app.backend.hub_servers(include_stopped=self.include_stopped,
+                                                              hub_max_age=max_age)
         except Exception as exc:
             self.show_error(f"hub: {exc}")
             return
@@ -54,6 +57,10 @@ class ServersScreen(TableScreen):
     def rows(self, servers: list[ServerRow]) -> dict[str, tuple[Cell, ...]]:
         now = self.console_app.clock()
         return {r.key: server_cells(r, now) for r in servers}
+
+    def action_refresh_now(self) -> None:
+        self.ask_hub_now = True
+        super().action_refresh_now()
 
     def action_toggle_stopped(self) -> None:
         self.include_stopped = not self.include_stopped

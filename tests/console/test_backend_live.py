@@ -230,7 +230,7 @@ async def test_stats_sample_a_batch_per_refresh_oldest_first_and_forget_gone_con
 
     sampled: list[str] = []
 
-    class CountingDocker:  # only the one call _with_stats makes; the cache logic is what is under test
+    class CountingDocker:  # only the one call _sample_stats makes; the cache logic is what is under test
         def container_stats(self, task):
             sampled.append(task.container_id)
             return ContainerStats(mem_bytes=len(sampled))
@@ -245,14 +245,21 @@ async def test_stats_sample_a_batch_per_refresh_oldest_first_and_forget_gone_con
         TaskInfo(f"t{i}", f"s{i}", 1, "n", "node", "running", "running", "", "", now, f"c{i}") for i in range(count)
     ]
     backend = LiveBackend(ConsoleConfig(audit_log=str(tmp_path / "a")), docker=cast(DockerAccess, CountingDocker()))
+    async def sampled_rows(rows: list[ServerRow], tasks: list[TaskInfo]) -> list[ServerRow]:
+        async def swarm() -> tuple[list[ServiceInfo], list[TaskInfo]]:
+            return [], tasks
+
+        await backend._sample_stats(swarm())
+        return backend._with_stats(rows, tasks)
+
     try:
-        first = await backend._with_stats(rows, tasks)
+        first = await sampled_rows(rows, tasks)
         assert len(sampled) == STATS_BATCH and sum(r.stats is not None for r in first) == STATS_BATCH
-        second = await backend._with_stats(rows, tasks)
+        second = await sampled_rows(rows, tasks)
         # The 12 never sampled come first in the second batch; after it every row shows a sample.
         assert {f"c{i}" for i in range(count)} - set(sampled[:STATS_BATCH]) <= set(sampled[STATS_BATCH:])
         assert all(r.stats is not None for r in second)
-        await backend._with_stats(rows[:1], tasks[:1])
-        assert set(backend._stats) == {"c0"}, "samples of containers no longer shown are dropped"
+        await sampled_rows(rows[:1], tasks[:1])
+        assert set(backend._stats) == {"c0"}, "samples of containers no longer running are dropped"
     finally:
         await backend.aclose()

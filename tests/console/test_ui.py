@@ -634,11 +634,11 @@ async def test_overview_counts_come_from_the_backend_and_say_when_unknown(make_a
 def test_docs_key_map_matches_the_bindings():
     from pathlib import Path
 
-    from console.app import key_reference
+    from console.keymap import key_reference
 
     doc = (Path(__file__).parents[2] / "docs" / "console.md").read_text()
     block = doc.split("<!-- key-map:start -->\n", 1)[1].split("\n<!-- key-map:end -->", 1)[0]
-    assert block == key_reference(), "regenerate the key map in docs/console.md from console.app.key_reference()"
+    assert block == key_reference(), "regenerate the key map in docs/console.md from console.keymap.key_reference()"
 
 
 # -- images before a class -------------------------------------------------------------------------
