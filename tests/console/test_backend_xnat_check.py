@@ -244,7 +244,8 @@ def test_check_runs_inside_the_hub_network_with_the_hubs_settings(docker_client,
             pytest.fail(f"scripts/build-images.sh failed:\n{built.stdout[-2000:]}\n{built.stderr[-2000:]}")
     password = secrets_module.token_urlsafe(12)
     made = []
-    network = docker_client.networks.create(TEST_PREFIX + "net", driver="overlay", attachable=True)
+    # Not the session's TEST_NETWORK (make_service's): this test makes and removes a network of its own.
+    network = docker_client.networks.create(TEST_PREFIX + "check-net", driver="overlay", attachable=True)
     secret = docker_client.secrets.create(name=TEST_PREFIX + "xnat-pw", data=password.encode())
     secret_ref = docker.types.SecretReference(secret.id, secret.name)
     try:
