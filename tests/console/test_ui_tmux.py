@@ -99,7 +99,7 @@ def tui_stack() -> Iterator[tuple[object, str]]:
         "XJH_NO_CONSOLE": "1",
         "XJH_SKIP_BOOTSTRAP": "1",
     }
-    stack = LiveStack(env, ports[0], ports[1], ports[2], work_dir, allowed_root, work_dir / "demo.log")
+    stack = LiveStack(env, ports[1], ports[2], work_dir, allowed_root, work_dir / "demo.log")
     stack.demo("down")  # a killed run may have left it behind: same names
     result = stack.demo("up")
     try:

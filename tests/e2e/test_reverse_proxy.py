@@ -45,7 +45,7 @@ def nginx(live_stack: LiveStack) -> Iterator[str]:
     root = live_stack.work_dir / "nginx"
     root.mkdir()
     port = free_port("0.0.0.0")
-    (root / "site.conf").write_text(site_config(port, live_stack.hub_port, live_stack.standin_port))
+    (root / "site.conf").write_text(site_config(port, live_stack.settings.port, live_stack.standin_port))
     (root / "nginx.conf").write_text(f"""
 worker_processes 1;
 pid {root}/nginx.pid;

@@ -44,7 +44,6 @@ LiveStackT = TypeVar("LiveStackT", bound="LiveStack")
 @dataclass
 class LiveStack:
     env: dict[str, str]
-    hub_port: int
     standin_port: int
     control_port: int
     work_dir: Path
@@ -197,7 +196,7 @@ def bring_up_demo(cls: type[LiveStackT], *, stack: str, network: str, secrets_pr
         "XJH_NO_CONSOLE": "1",
         "XJH_SKIP_BOOTSTRAP": "1",
     }
-    live = cls(env, hub_port, standin_port, control_port, work_dir, allowed_root, work_dir / "demo.log")
+    live = cls(env, standin_port, control_port, work_dir, allowed_root, work_dir / "demo.log")
     live.demo("down")  # a killed run may have left its stack behind under the same names
     result = live.demo("up")
     if result.returncode != 0:
