@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from console.backend.logbuffer import CHUNK, MAX_LINE_CHARS, LogBuffer, _stays_on_one_line
+from console.backend.logbuffer import CHUNK, MAX_LINE_CHARS, LogBuffer
 from console.backend.models import LogLine
 
 
@@ -199,15 +199,3 @@ def test_any_regex_agrees_with_a_plain_scan(sample, filler, pieces):
     rx = LogBuffer.compile("".join(pieces), regex=True)
     flat = [line.replace("\n", " ") for line in lines]
     assert list(buf.search(rx)) == [i for i, t in enumerate(flat) if rx.search(t)]
-
-
-@pytest.mark.parametrize(
-    ("pattern", "one_line"),
-    [
-        (r"\(\d{2}\) \d+5$", True), (r"GET /api/\w+", True), (r"[a-z\]]+ \S+", True), (r"(?P<code>5\d\d)", True),
-        (r"a\sb", False), (r"[^x]", False), (r"(?s)a.b", False), (r"a\nb", False), (r"\x0a", False), ("[\t-z]", False),
-    ],
-)
-def test_which_regexes_are_known_to_stay_on_one_line(pattern, one_line):
-    """Only these take the fast joined-text path; a False is always safe (each hit is checked on its line)."""
-    assert _stays_on_one_line(pattern, re.MULTILINE) is one_line
