@@ -7,11 +7,12 @@ by column with `map` over C-level getters, so no Python code runs per line, and 
 sealed line costs its string and ~18 bytes instead of ~300 bytes for a LogLine in a list, and the garbage
 collector, which walks every LogLine of a list, never sees the held lines.
 
-Search tests each line of a chunk from C: `compress` over `map(contains, texts, ...)` for a literal (an ASCII
-literal ignoring case against lowered ASCII lines), `map(rx.search, texts)` for a regex, so a regex means on
-each line exactly what it means on that line alone. This is the same test a plain list of lines does, without
-the interpreter's step per line. Lines kept whole (rather than joined into one string per chunk, ~40% smaller)
-are what make a search where almost every line matches cheap: nothing has to be split before it is tested.
+Search tests each line of a chunk from C: `map(contains, texts, ...)` for a literal (an ASCII literal ignoring
+case against lowered ASCII lines), `map(rx.search, texts)` for a regex, so a regex means on each line exactly
+what it means on that line alone. This is the same test a plain list of lines does, without the interpreter's
+step per line; the answers become one byte per line, from which the hits' numbers are gathered (`_gather`). Lines
+kept whole (rather than joined into one string per chunk, ~40% smaller) are what make a search where almost every
+line matches cheap: nothing has to be split before it is tested.
 
 The cap is both a line count and a byte count; when either is passed, the oldest sealed chunks are dropped and
 `dropped` grows, so the viewer can say how many lines are gone. Line numbers are absolute (the first line ever
@@ -167,13 +168,17 @@ class LogBuffer:
                 times = array("d", [math.nan if s is None else s.timestamp() for s in stamps])
 
         held = tuple(texts)
-        ascii = joined.isascii()
-        # An ASCII str is a fixed header and a byte a character; others are measured (sys.getsizeof is slow).
+        all_ascii = joined.isascii()
+        # An ASCII str is a fixed header and a byte a character (the joined text's length less its newlines);
+        # others are measured, as sys.getsizeof costs ~120 ns a line.
         size = sys.getsizeof(held) + task_array.itemsize * len(held)
-        size += len(held) * _ASCII_STR_HEADER + len(joined) + 1 if ascii else sum(map(sys.getsizeof, held))
+        if all_ascii:
+            size += len(held) * _ASCII_STR_HEADER + len(joined) - (len(held) - 1)
+        else:
+            size += sum(map(sys.getsizeof, held))
         size += len(stream_bytes) if stream_bytes is not None else 0
         size += 8 * len(times) if times is not None else 0
-        return _Chunk(first, held, ascii, task_array, stream_bytes, times, size)
+        return _Chunk(first, held, all_ascii, task_array, stream_bytes, times, size)
 
     # -- reading -----------------------------------------------------------------------------
 

@@ -4,6 +4,7 @@ bench/bench_logs.py, not here."""
 from __future__ import annotations
 
 import re
+import sys
 from datetime import UTC, datetime
 
 import pytest
@@ -199,3 +200,23 @@ def test_any_regex_agrees_with_a_plain_scan(sample, filler, pieces):
     rx = LogBuffer.compile("".join(pieces), regex=True)
     flat = [line.replace("\n", " ") for line in lines]
     assert list(buf.search(rx)) == [i for i, t in enumerate(flat) if rx.search(t)]
+
+
+@pytest.mark.parametrize("misses", [[], [0], [CHUNK - 1], [0, 1, 2000, CHUNK - 1], list(range(0, CHUNK, 40))])
+def test_hits_of_a_nearly_all_matching_chunk_are_cut_from_its_run_of_numbers(misses):
+    """Few misses in a chunk (the run cut around each miss), misses at its edges, and more than a few (one by one)."""
+    texts = ["miss" if i % CHUNK in misses else f"hit {i}" for i in range(CHUNK * 2 + 5)]
+    buf = LogBuffer()
+    buf.extend(texts)
+    assert list(buf.search("hit")) == [i for i, t in enumerate(texts) if "hit" in t]
+    assert list(buf.search("miss")) == [i for i, t in enumerate(texts) if t == "miss"]
+
+
+def test_a_chunks_size_is_what_its_strings_measure():
+    ascii_buf, other_buf = LogBuffer(), LogBuffer()
+    ascii_buf.extend(f"line {i}" for i in range(CHUNK))
+    other_buf.extend(f"línea {i} ✓" for i in range(CHUNK))
+    for buf in (ascii_buf, other_buf):
+        chunk = buf._sealed[0]
+        measured = sys.getsizeof(chunk.texts) + sum(map(sys.getsizeof, chunk.texts)) + chunk.tasks.itemsize * CHUNK
+        assert chunk.size == measured + (8 * CHUNK if chunk.times is not None else 0)
